@@ -1,0 +1,13 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import * as Tq from "../src/index.ts"
+
+describe("public entry point", () => {
+  it("exposes the modules as namespaces", () => {
+    const split = Tq.Gfss.split(new Uint8Array(32).fill(1), 3, 2, Tq.SeededRng.seeded(1))
+    assert.isTrue(Result.isSuccess(split))
+    assert.strictEqual(Tq.Gf256.mul(2, 128), 0x1b)
+    assert.strictEqual(String(Tq.BaseboardId.make("p", "1")), "p:1")
+    assert.strictEqual(String(Tq.RackSecret.RackSecret.generate()), "RackSecret(<redacted>)")
+  })
+})
