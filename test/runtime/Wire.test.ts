@@ -1,0 +1,90 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import * as fc from "fast-check"
+import * as Wire from "../../src/runtime/Wire.ts"
+import { seeded } from "../../src/testing/SeededRng.ts"
+import * as BaseboardId from "../../src/types/BaseboardId.ts"
+import * as Configuration from "../../src/types/Configuration.ts"
+import { GetShare, PeerMsg, Prepare } from "../../src/types/PeerMsg.ts"
+
+const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
+const members = ["0", "1", "2", "3"].map((s) => BaseboardId.make("913-0000019", s))
+const made = Configuration.newConfiguration(
+  { rackId, epoch: 1, members, threshold: 3, coordinator: members[0] ?? BaseboardId.make("p", "0") },
+  seeded(1)
+)
+if (Result.isFailure(made)) throw new Error("newConfiguration failed")
+const { configuration, shares } = made.success
+const share = shares.get(members[1]?.key ?? "") ?? { x: 2, y: new Uint8Array(32) }
+
+const frames: ReadonlyArray<Wire.Frame> = [
+  new Wire.Hello({
+    id: members[0] ?? BaseboardId.make("p", "0"),
+    listenAddress: { host: "127.0.0.1", port: 4000 },
+    protocolVersion: 1
+  }),
+  new Wire.Ping({}),
+  new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new GetShare({ epoch: 1 }) }) }),
+  new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new Prepare({ config: configuration, share }) }) }),
+  new Wire.ProxyRequest({ requestId: 7, operation: "Status", payload: {} }),
+  new Wire.ProxyResponse({ requestId: 7, outcome: "failure", value: { _tag: "NotPrepared", epoch: 2 } })
+]
+
+const decodeOk = (bytes: Uint8Array): Wire.Frame => {
+  const r = Wire.decode(bytes)
+  if (Result.isFailure(r)) throw new Error(r.failure.message)
+  return r.success
+}
+
+describe("Wire", () => {
+  it("every kind of frame round-trips", () => {
+    for (const frame of frames) {
+      const back = decodeOk(Wire.encode(frame))
+      assert.strictEqual(back._tag, frame._tag)
+      assert.deepStrictEqual(Wire.encode(back), Wire.encode(frame))
+    }
+  })
+
+  it("a Prepare keeps its configuration and share bytes", () => {
+    const back = decodeOk(Wire.encode(frames[3] ?? new Wire.Ping({})))
+    assert.isTrue(back._tag === "Peer" && back.msg.kind._tag === "Prepare")
+    if (back._tag === "Peer" && back.msg.kind._tag === "Prepare") {
+      assert.isTrue(Configuration.equals(back.msg.kind.config, configuration))
+      assert.deepStrictEqual(back.msg.kind.share.y, share.y)
+    }
+  })
+
+  it("bytes that are not UTF-8 fail with WireDecodeError", () => {
+    const r = Wire.decode(Uint8Array.of(0xff, 0xfe, 0x7b))
+    assert.isTrue(
+      Result.isFailure(r) && r.failure._tag === "WireDecodeError" && r.failure.issue === "payload is not UTF-8"
+    )
+  })
+
+  it("a frame of an unknown kind fails with WireDecodeError", () => {
+    const r = Wire.decode(new TextEncoder().encode(JSON.stringify({ _tag: "Shutdown" })))
+    assert.isTrue(Result.isFailure(r))
+  })
+
+  it("the error names where a frame failed, never the values it carried", () => {
+    const text = new TextDecoder().decode(Wire.encode(frames[3] ?? new Wire.Ping({})))
+    const y = Buffer.from(share.y).toString("base64")
+    const corrupt = text.replace(`"x":${share.x}`, `"x":"${y}"`)
+    const r = Wire.decode(new TextEncoder().encode(corrupt))
+    assert.isTrue(Result.isFailure(r))
+    if (Result.isFailure(r)) {
+      assert.include(r.failure.message, "share")
+      assert.notInclude(r.failure.message, y)
+    }
+  })
+
+  it("random bytes never throw: they decode or fail with WireDecodeError (property)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const r = Wire.decode(bytes)
+        assert.isTrue(Result.isSuccess(r) || r.failure._tag === "WireDecodeError")
+      }),
+      { seed: 3, numRuns: 2000 }
+    )
+  })
+})
