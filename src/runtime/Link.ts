@@ -1,0 +1,188 @@
+/**
+ * A link: one authenticated connection to a peer, run as a scoped fiber with a reader, a writer and a
+ * keep-alive child, and a bounded outbound queue.
+ *
+ * The link reports to its owner through one ordered `sink`: `LinkFrame` for every decoded frame and,
+ * from its finalizer, exactly one `LinkDown` whatever way it ended — peer closed, reset, undecodable or
+ * oversize frame, inactivity, a full write queue, a defect in its own code, interruption. Because the
+ * closure goes through the same sink after the reader has stopped, it never overtakes the link's last
+ * frame. A misbehaving peer closes its own link and nothing else.
+ */
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Option, Queue, Result, Schema } from "effect"
+import type { BaseboardId } from "../types/BaseboardId.ts"
+import * as Wire from "./Wire.ts"
+
+/** Why a link ended. */
+export const LinkCloseReason = Schema.Literals([
+  "Eof",
+  "Reset",
+  "DecodeError",
+  "FrameTooLarge",
+  "Inactivity",
+  "WriteQueueFull",
+  "WriteFailed",
+  "Defect",
+  "Interrupted",
+  "Replaced",
+  "PeerRemoved",
+  "Shutdown"
+])
+export type LinkCloseReason = typeof LinkCloseReason.Type
+
+/** A link ended; `detail` says more (never payload bytes). */
+export class LinkClosed extends Schema.TaggedError<LinkClosed>()("LinkClosed", {
+  reason: LinkCloseReason,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `link closed (${this.reason}): ${this.detail}`
+  }
+}
+
+/** The byte stream a link runs over: `Transport.Conn` satisfies it. `write` must write one whole frame. */
+export interface LinkConn {
+  readonly read: Effect.Effect<Uint8Array, { readonly reason: string; readonly message: string }>
+  readonly write: (payload: Uint8Array) => Effect.Effect<void, { readonly reason: string; readonly message: string }>
+  readonly destroy: Effect.Effect<void>
+}
+
+/** The owner's handle on a running link. */
+export interface LinkHandle {
+  readonly connectionId: number
+  readonly peer: BaseboardId
+  /** Queues a frame without waiting. False if the queue is full (the link then closes with `WriteQueueFull`) or the link is closing. */
+  readonly offer: (frame: Wire.Frame) => boolean
+  /** Closes the link with `reason`; its `LinkDown` still arrives through the sink. */
+  readonly close: (reason: LinkCloseReason, detail: string) => Effect.Effect<void>
+}
+
+/** What a link tells its owner, in order. */
+export type LinkEvent =
+  | { readonly _tag: "LinkFrame"; readonly connectionId: number; readonly frame: Wire.Frame }
+  | {
+      readonly _tag: "LinkDown"
+      readonly connectionId: number
+      readonly reason: LinkCloseReason
+      readonly detail: string
+    }
+
+/** Timing and bounds of a link. */
+export interface LinkOptions {
+  /** How often a keep-alive is sent when nothing else is queued (default 1 s). */
+  readonly pingInterval: Duration.Input
+  /** A link that receives no complete frame for this long is closed (default 10 s). */
+  readonly inactivityTimeout: Duration.Input
+  /** Protocol frames waiting to be written; one more closes the link (default 32). */
+  readonly writeQueueCapacity: number
+}
+
+export const defaultLinkOptions: LinkOptions = {
+  pingInterval: Duration.seconds(1),
+  inactivityTimeout: Duration.seconds(10),
+  writeQueueCapacity: 32
+}
+
+const transportReason = (reason: string): LinkCloseReason =>
+  reason === "Eof" || reason === "Reset" || reason === "FrameTooLarge" ? reason : "Reset"
+
+const pingBytes = Wire.encode(new Wire.Ping({}))
+
+/**
+ * Makes a link over `conn` and returns its handle together with the effect that runs it. Running the
+ * effect reads, writes and keeps the link alive until it ends; it never fails, and its finalizer sends
+ * `LinkDown` to the sink and destroys the connection.
+ */
+export const make = (args: {
+  readonly conn: LinkConn
+  readonly connectionId: number
+  readonly peer: BaseboardId
+  readonly sink: (event: LinkEvent) => Effect.Effect<void>
+  readonly options?: Partial<LinkOptions>
+}): Effect.Effect<{ readonly handle: LinkHandle; readonly run: Effect.Effect<void> }> =>
+  Effect.gen(function* () {
+    const options = { ...defaultLinkOptions, ...args.options }
+    const capacity = options.writeQueueCapacity
+    // One slot more than the protocol capacity: a ping is queued only when nothing else is.
+    const outbound = yield* Queue.bounded<Uint8Array>(capacity + 1)
+    const closing = Deferred.makeUnsafe<never, LinkClosed>()
+    const requestClose = (reason: LinkCloseReason, detail: string): void => {
+      Deferred.doneUnsafe(closing, Exit.fail(new LinkClosed({ reason, detail })))
+    }
+    let lastReceived = yield* Clock.currentTimeMillis
+    const { connectionId, conn, sink } = args
+
+    const handle: LinkHandle = {
+      connectionId,
+      peer: args.peer,
+      offer: (frame) => {
+        if (Deferred.isDoneUnsafe(closing)) return false
+        if (Queue.sizeUnsafe(outbound) >= capacity || !Queue.offerUnsafe(outbound, Wire.encode(frame))) {
+          requestClose("WriteQueueFull", `more than ${capacity} frames waiting to be written`)
+          return false
+        }
+        return true
+      },
+      close: (reason, detail) => Effect.sync(() => requestClose(reason, detail))
+    }
+
+    const reader = Effect.gen(function* () {
+      while (true) {
+        const payload = yield* Effect.mapError(
+          conn.read,
+          (e) => new LinkClosed({ reason: transportReason(e.reason), detail: e.message })
+        )
+        lastReceived = yield* Clock.currentTimeMillis
+        const decoded = Wire.decode(payload)
+        if (Result.isFailure(decoded)) {
+          return yield* new LinkClosed({ reason: "DecodeError", detail: decoded.failure.issue })
+        }
+        if (decoded.success._tag !== "Ping") yield* sink({ _tag: "LinkFrame", connectionId, frame: decoded.success })
+      }
+    })
+
+    const writer = Effect.gen(function* () {
+      while (true) {
+        const payload = yield* Queue.take(outbound)
+        yield* Effect.mapError(conn.write(payload), (e) => new LinkClosed({ reason: "WriteFailed", detail: e.message }))
+      }
+    })
+
+    const inactivityMillis = Duration.toMillis(Duration.fromInputUnsafe(options.inactivityTimeout))
+    const keepAlive = Effect.gen(function* () {
+      while (true) {
+        yield* Effect.sleep(options.pingInterval)
+        const now = yield* Clock.currentTimeMillis
+        if (now - lastReceived > inactivityMillis) {
+          return yield* new LinkClosed({ reason: "Inactivity", detail: `no frame for ${now - lastReceived} ms` })
+        }
+        if (Queue.sizeUnsafe(outbound) === 0) Queue.offerUnsafe(outbound, pingBytes)
+      }
+    })
+
+    const reasonOf = (exit: Exit.Exit<unknown, LinkClosed>): { reason: LinkCloseReason; detail: string } => {
+      if (Exit.isSuccess(exit)) return { reason: "Eof", detail: "link ended" }
+      const failure = Cause.findErrorOption(exit.cause)
+      if (Option.isSome(failure)) return { reason: failure.value.reason, detail: failure.value.detail }
+      if (Cause.hasDies(exit.cause)) return { reason: "Defect", detail: "a defect in the link's code" }
+      return { reason: "Interrupted", detail: "the link fiber was interrupted" }
+    }
+
+    // The four loops only ever end by failing; the first failure names the reason and interrupts the rest.
+    const run = Effect.all([reader, writer, keepAlive, Deferred.await(closing)], {
+      concurrency: "unbounded",
+      discard: true
+    }).pipe(
+      Effect.onExit((exit) =>
+        Effect.gen(function* () {
+          const { reason, detail } = reasonOf(exit)
+          requestClose(reason, detail)
+          yield* conn.destroy
+          yield* Queue.shutdown(outbound)
+          yield* sink({ _tag: "LinkDown", connectionId, reason, detail })
+        })
+      ),
+      Effect.exit,
+      Effect.asVoid
+    )
+    return { handle, run }
+  })
