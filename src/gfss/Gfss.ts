@@ -197,6 +197,9 @@ export const computeShare = (shares: ReadonlyArray<Share>, x: number): Result.Re
   return Result.map(validate(shares), (len) => ({ x, y: interpolate(shares, x, len) }))
 }
 
+/** A share with its own copy of the bytes, so zeroing one never zeroes the other. */
+export const copyShare = (share: Share): Share => ({ x: share.x, y: Uint8Array.from(share.y) })
+
 /** Zeroes a share's bytes once it is no longer needed. */
 export const zeroShare = (share: Share): void => {
   share.y.fill(0)

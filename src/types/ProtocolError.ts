@@ -190,7 +190,7 @@ export const ReconfigurationError = Schema.Union([
 ])
 export type ReconfigurationError = typeof ReconfigurationError.Type
 
-export const CommitError = Schema.Union([InvalidRackId, NotPrepared, Expunged])
+export const CommitError = Schema.Union([InvalidRackId, NotPrepared, Expunged, Superseded])
 export type CommitError = typeof CommitError.Type
 
 export const PrepareAndCommitError = Schema.Union([InvalidRackId, Expunged, NotAMember, Superseded])
