@@ -201,7 +201,8 @@ export class Coordinator {
     })
     newSecret.success.dispose()
     for (const s of chain.values()) s.dispose()
-    for (const s of op.collected.values()) if (s !== ctx.persistentState.shares.get(oldEpoch)) s.y.fill(0)
+    // The peers' shares are copies; the own entry is the persisted share and must survive.
+    for (const [key, s] of op.collected) if (key !== ctx.id.key) s.y.fill(0)
     this.#config = new Configuration({
       rackId: this.#config.rackId,
       epoch: this.#config.epoch,

@@ -1,0 +1,66 @@
+/**
+ * `npm run sim -- --cases N [--seed S] [--min A] [--max B]`: a long simulation campaign. Prints one JSON
+ * line of figures (cases, events, invariant checks, deliveries, crashes, wall time); on a violation it
+ * writes the failing case's event log and prints the replay command, then exits 1.
+ */
+import * as fc from "fast-check"
+import { testCase } from "../testing/Action.ts"
+import * as EventLog from "../testing/EventLog.ts"
+import { InvariantViolation } from "../testing/Simulation.ts"
+
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`)
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback
+  if (!Number.isInteger(v) || v < 0) {
+    console.error(`--${name} takes a non-negative integer`)
+    process.exit(2)
+  }
+  return v
+}
+
+const cases = arg("cases", 1000)
+const seed = arg("seed", Date.now() % 2 ** 31)
+const totals = {
+  cases: 0,
+  events: 0,
+  skipped: 0,
+  invariantChecks: 0,
+  messagesDelivered: 0,
+  crashes: 0,
+  restarts: 0,
+  commits: 0,
+  secretsLoaded: 0
+}
+const started = performance.now()
+let failure: string | undefined
+
+const report = fc.check(
+  fc.property(testCase(arg("min", 300), arg("max", 2000)), (c) => {
+    try {
+      const { stats } = EventLog.run(c)
+      totals.cases++
+      for (const k of Object.keys(stats) as Array<keyof typeof stats>) totals[k] += stats[k]
+    } catch (error) {
+      if (error instanceof InvariantViolation) {
+        const path = EventLog.write(c)
+        failure = `${error.message}\nreplay: npm run replay -- ${path}`
+      }
+      throw error
+    }
+  }),
+  { numRuns: cases, seed, endOnFailure: true }
+)
+
+if (report.failed && failure === undefined) failure = String(report.errorInstance)
+const summary = {
+  ...totals,
+  seed,
+  seconds: Math.round((performance.now() - started) / 100) / 10,
+  lost: 0,
+  failed: failure === undefined ? 0 : 1
+}
+console.log(JSON.stringify(summary))
+if (failure !== undefined) {
+  console.error(failure)
+  process.exit(1)
+}
