@@ -1,0 +1,281 @@
+/**
+ * The connection manager: listens, dials, runs the `Hello` handshake and turns every authenticated
+ * connection into a `Link` whose events flow to one sink (the NodeTask's queue).
+ *
+ * Only the node with the greater listen address dials, so a pair normally has one connection; a
+ * duplicate (both dialed, or a reconnect racing a dying link) is resolved by the NodeTask on `LinkUp`.
+ * Each peer address has one dialer fiber that reconnects with capped exponential backoff and jitter;
+ * `setPeers` starts dialers for new lower addresses and closes the links (dialed *and* accepted, since
+ * the handshake carries the peer's listen address) of removed ones. Every fiber lives in the manager's
+ * scope, so closing the node closes the listener, the dialers and all links.
+ */
+import { Clock, Duration, Effect, FiberMap, Option, Random, Result, Schema, type Scope } from "effect"
+import type { BaseboardId } from "../types/BaseboardId.ts"
+import * as BaseboardIdModule from "../types/BaseboardId.ts"
+import * as Link from "./Link.ts"
+import * as Wire from "./Wire.ts"
+
+/** A host and port. */
+export interface Address {
+  readonly host: string
+  readonly port: number
+}
+
+export const formatAddress = (a: Address): string =>
+  a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
+
+const ipv4Bytes = (host: string): ReadonlyArray<number> | undefined => {
+  const parts = host.split(".")
+  if (parts.length !== 4) return undefined
+  const bytes = parts.map((p) => Number(p))
+  return bytes.every((b) => Number.isInteger(b) && b >= 0 && b <= 255) ? bytes : undefined
+}
+
+/** Orders listen addresses: IPv4 hosts numerically, other hosts bytewise, then the port. */
+export const compareAddress = (a: Address, b: Address): number => {
+  const x = ipv4Bytes(a.host)
+  const y = ipv4Bytes(b.host)
+  if (x && y) {
+    for (let i = 0; i < 4; i++) {
+      const d = (x[i] ?? 0) - (y[i] ?? 0)
+      if (d !== 0) return d
+    }
+  } else if (a.host !== b.host) {
+    return a.host < b.host ? -1 : 1
+  }
+  return a.port - b.port
+}
+
+/** A connection as the transports hand it out. */
+export interface Conn extends Link.LinkConn {
+  readonly id: number
+  readonly remoteAddress: string
+  /** The identity in the peer's verified certificate (mutual TLS); none on plain transports. */
+  readonly peerIdentity: Option.Option<string>
+}
+
+/** What the manager needs of a transport. */
+export interface ConnectionSource {
+  readonly listen: (
+    address: Address
+  ) => Effect.Effect<
+    { readonly address: Address; readonly accept: Effect.Effect<Conn, { readonly message: string }> },
+    { readonly message: string },
+    Scope.Scope
+  >
+  readonly dial: (address: Address) => Effect.Effect<Conn, { readonly message: string }, Scope.Scope>
+}
+
+/** A handshake completed: the link is about to run. Posted before any of its frames. */
+export interface LinkUp {
+  readonly _tag: "LinkUp"
+  readonly connectionId: number
+  readonly peer: BaseboardId
+  readonly listenAddress: Address
+  readonly direction: "inbound" | "outbound"
+  readonly remoteAddress: string
+  readonly handle: Link.LinkHandle
+}
+
+export type ManagerEvent = LinkUp | Link.LinkEvent
+
+/** A peer failed the handshake; the connection was refused and destroyed. */
+export class HandshakeRefused extends Schema.TaggedError<HandshakeRefused>()("HandshakeRefused", {
+  reason: Schema.Literals(["Timeout", "Transport", "NotHello", "ProtocolVersion", "IdentityMismatch", "Self"]),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `handshake refused (${this.reason}): ${this.detail}`
+  }
+}
+
+/** Timing of the manager. */
+export interface ManagerOptions {
+  readonly handshakeTimeout: Duration.Input
+  /** First reconnect delay; doubles per failed attempt. */
+  readonly backoffBase: Duration.Input
+  /** Reconnect delay cap. */
+  readonly backoffCap: Duration.Input
+  readonly link: Partial<Link.LinkOptions>
+}
+
+export const defaultManagerOptions: ManagerOptions = {
+  handshakeTimeout: Duration.seconds(5),
+  backoffBase: Duration.millis(100),
+  backoffCap: Duration.seconds(5),
+  link: {}
+}
+
+/** The running manager. */
+export interface ConnectionManager {
+  /** The bound listen address (the real port when 0 was asked for). */
+  readonly listenAddress: Address
+  /** Replaces the set of peer listen addresses. */
+  readonly setPeers: (addresses: ReadonlyArray<Address>) => Effect.Effect<void>
+  readonly peers: Effect.Effect<ReadonlyArray<Address>>
+}
+
+/** Exchanges `Hello`s on a fresh connection and checks the peer's identity, version and address. */
+const handshake = (conn: Conn, self: Wire.Hello, timeout: Duration.Input) =>
+  Effect.gen(function* () {
+    yield* Effect.mapError(
+      conn.write(Wire.encode(self)),
+      (e) => new HandshakeRefused({ reason: "Transport", detail: e.message })
+    )
+    const payload = yield* conn.read.pipe(
+      Effect.mapError((e) => new HandshakeRefused({ reason: "Transport", detail: e.message })),
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () => Effect.fail(new HandshakeRefused({ reason: "Timeout", detail: "no Hello in time" }))
+      })
+    )
+    const decoded = Wire.decode(payload)
+    if (Result.isFailure(decoded) || decoded.success._tag !== "Hello") {
+      return yield* new HandshakeRefused({ reason: "NotHello", detail: "the first frame was not a Hello" })
+    }
+    const hello = decoded.success
+    if (hello.protocolVersion !== Wire.protocolVersion) {
+      return yield* new HandshakeRefused({
+        reason: "ProtocolVersion",
+        detail: `peer speaks version ${hello.protocolVersion}, this node ${Wire.protocolVersion}`
+      })
+    }
+    if (Option.isSome(conn.peerIdentity) && conn.peerIdentity.value !== hello.id.toString()) {
+      return yield* new HandshakeRefused({
+        reason: "IdentityMismatch",
+        detail: `certificate names ${conn.peerIdentity.value}, Hello claims ${hello.id.toString()}`
+      })
+    }
+    if (BaseboardIdModule.equals(hello.id, self.id)) {
+      return yield* new HandshakeRefused({ reason: "Self", detail: "connected to itself" })
+    }
+    return hello
+  })
+
+/**
+ * Starts the manager in the current scope: binds the listener and accepts connections at once; dials
+ * only after `setPeers`.
+ */
+export const make = (args: {
+  readonly id: BaseboardId
+  readonly listen: Address
+  readonly transport: ConnectionSource
+  readonly sink: (event: ManagerEvent) => Effect.Effect<void>
+  readonly options?: Partial<ManagerOptions>
+}) =>
+  Effect.gen(function* () {
+    const options = { ...defaultManagerOptions, ...args.options }
+    const listener = yield* args.transport.listen(args.listen)
+    const self = new Wire.Hello({ id: args.id, listenAddress: listener.address, protocolVersion: Wire.protocolVersion })
+    const dialers = yield* FiberMap.make<string>()
+    const accepted = yield* FiberMap.make<number>()
+    const links = new Map<number, { readonly handle: Link.LinkHandle; readonly listenAddress: string }>()
+    const dialing = new Set<string>()
+    let peers: ReadonlyArray<Address> = []
+
+    /** Runs the link of an authenticated connection to its end. */
+    const runLink = (conn: Conn, hello: Wire.Hello, direction: "inbound" | "outbound") =>
+      Effect.gen(function* () {
+        const { handle, run } = yield* Link.make({
+          conn,
+          connectionId: conn.id,
+          peer: hello.id,
+          sink: args.sink,
+          options: options.link
+        })
+        links.set(conn.id, { handle, listenAddress: formatAddress(hello.listenAddress) })
+        yield* args.sink({
+          _tag: "LinkUp",
+          connectionId: conn.id,
+          peer: hello.id,
+          listenAddress: hello.listenAddress,
+          direction,
+          remoteAddress: conn.remoteAddress,
+          handle
+        })
+        yield* run.pipe(Effect.ensuring(Effect.sync(() => links.delete(conn.id))))
+      }).pipe(Effect.annotateLogs({ connectionId: conn.id, peer: hello.id.toString() }))
+
+    const refuse = (conn: Conn, error: HandshakeRefused) =>
+      Effect.logWarning("peer connection refused", error.message).pipe(
+        Effect.annotateLogs({ connectionId: conn.id, remote: conn.remoteAddress }),
+        Effect.andThen(conn.destroy)
+      )
+
+    const serve = (conn: Conn, direction: "inbound" | "outbound") =>
+      handshake(conn, self, options.handshakeTimeout).pipe(
+        Effect.matchEffect({
+          onFailure: (error) => Effect.as(refuse(conn, error), false),
+          onSuccess: (hello) => Effect.as(runLink(conn, hello, direction), true)
+        })
+      )
+
+    // Accept forever; each connection is a fiber of its own, removed from the map when it ends.
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          const conn = yield* listener.accept
+          yield* FiberMap.run(accepted, conn.id, Effect.ensuring(serve(conn, "inbound"), conn.destroy))
+        }).pipe(Effect.catch((e) => Effect.logWarning("accept failed", e.message)))
+      )
+    )
+
+    const baseMs = Duration.toMillis(Duration.fromInputUnsafe(options.backoffBase))
+    const capMs = Duration.toMillis(Duration.fromInputUnsafe(options.backoffCap))
+
+    /** Dials `address` until it is removed: a link that lived over a second resets the backoff. */
+    const dialer = (address: Address) =>
+      Effect.gen(function* () {
+        let failures = 0
+        while (true) {
+          const started = yield* Clock.currentTimeMillis
+          const linked = yield* Effect.scoped(
+            Effect.flatMap(args.transport.dial(address), (conn) => serve(conn, "outbound"))
+          ).pipe(
+            Effect.catch((e) =>
+              Effect.as(
+                Effect.logDebug("dial failed", e.message).pipe(
+                  Effect.annotateLogs({ address: formatAddress(address) })
+                ),
+                false
+              )
+            )
+          )
+          const lived = (yield* Clock.currentTimeMillis) - started
+          failures = linked && lived > 1000 ? 0 : failures + 1
+          const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(failures, 20))
+          // Full jitter between half and all of the ceiling spreads out a rack's reconnect storm.
+          const delay = ceiling / 2 + (yield* Random.next) * (ceiling / 2)
+          yield* Effect.sleep(Duration.millis(Math.round(delay)))
+        }
+      })
+
+    const setPeers = (addresses: ReadonlyArray<Address>) =>
+      Effect.gen(function* () {
+        const wanted = new Map(addresses.map((a) => [formatAddress(a), a] as const))
+        peers = Array.from(wanted.values())
+        for (const [key, address] of wanted) {
+          if (compareAddress(listener.address, address) > 0) {
+            dialing.add(key)
+            yield* FiberMap.run(dialers, key, dialer(address), { onlyIfMissing: true })
+          }
+        }
+        // Close the links first so their LinkDown says why, then stop the dialers of removed addresses.
+        for (const link of Array.from(links.values())) {
+          if (!wanted.has(link.listenAddress)) yield* link.handle.close("PeerRemoved", "removed by setPeers")
+        }
+        for (const key of Array.from(dialing)) {
+          if (!wanted.has(key)) {
+            dialing.delete(key)
+            yield* FiberMap.remove(dialers, key)
+          }
+        }
+      })
+
+    const manager: ConnectionManager = {
+      listenAddress: listener.address,
+      setPeers,
+      peers: Effect.sync(() => peers)
+    }
+    return manager
+  })

@@ -1,0 +1,289 @@
+/**
+ * The NodeTask: one fiber that owns the sans-io protocol `Node` and applies every event to it in order.
+ *
+ * Events are API requests (each completing its own Deferred), link events from the connection manager
+ * (`LinkUp`, `LinkFrame`, `LinkDown`) and nothing else; they arrive on one bounded queue, so a link's
+ * closure never overtakes its last frame. After each event the task persists the state if the protocol
+ * changed it, then replies, then hands the outgoing envelopes to the current links without waiting —
+ * persist → reply → send, so nothing is acknowledged that is not durable. A failed persist stops the
+ * node: the pending and every later request fail with `NodeStopped`.
+ */
+import { Clock, Deferred, Effect, Exit, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
+import type { Node } from "../protocol/Node.ts"
+import type { BaseboardId } from "../types/BaseboardId.ts"
+import type { Epoch } from "../types/Epoch.ts"
+import * as PersistentState from "../types/PersistentState.ts"
+import { type Address, compareAddress, formatAddress, type ManagerEvent } from "./ConnectionManager.ts"
+import type { LinkCloseReason, LinkHandle } from "./Link.ts"
+import { Busy, NodeStopped } from "./RuntimeError.ts"
+import * as Wire from "./Wire.ts"
+
+/** What the NodeTask needs of a ledger (`Ledger.file` and `Ledger.memory` provide it). */
+export interface StateLedger {
+  readonly save: (
+    state: PersistentState.PersistentState
+  ) => Effect.Effect<{ readonly written: number; readonly configured: number }, { readonly message: string }>
+}
+
+/** One established link, as reported by `connections`. */
+export interface ConnectionInfo {
+  readonly connectionId: number
+  readonly peer: BaseboardId
+  readonly listenAddress: string
+  readonly remoteAddress: string
+  readonly direction: "inbound" | "outbound"
+  /** Epoch milliseconds of the handshake. */
+  readonly since: number
+  /** Whether this link is the one the node uses for its peer (a losing duplicate is about to close). */
+  readonly current: boolean
+}
+
+/** An API request: `apply` runs inside the loop; `reply` and `abort` complete the caller's Deferred. */
+interface ApiEvent {
+  readonly _tag: "Api"
+  readonly apply: (
+    node: Node,
+    task: TaskView
+  ) => {
+    readonly reply: Effect.Effect<void>
+    readonly abort: (error: NodeStopped) => Effect.Effect<void>
+  }
+}
+
+export type NodeEvent = ApiEvent | ManagerEvent
+
+/** What API requests may read of the task besides the protocol node. */
+export interface TaskView {
+  readonly connections: ReadonlyArray<ConnectionInfo>
+}
+
+/** The handle on a running NodeTask. */
+export interface NodeTaskHandle {
+  /** Runs `f` against the protocol node inside the loop and returns its result after persisting. */
+  readonly call: <A, E>(
+    f: (node: Node, task: TaskView) => Result.Result<A, E>
+  ) => Effect.Effect<A, E | Busy | NodeStopped>
+  /** The sink for the connection manager's events. */
+  readonly sink: (event: ManagerEvent) => Effect.Effect<void>
+  readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
+  /** The durable copies written by the last save, against the configured number. */
+  readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
+}
+
+export interface NodeTaskOptions {
+  readonly node: Node
+  readonly listenAddress: Address
+  readonly ledger: StateLedger
+  /** API requests that may wait at once; more fail with `Busy` at once (default 32). */
+  readonly maxPendingApi?: number
+  /** Link events that may wait at once; links beyond it wait (backpressure) (default 1024). */
+  readonly eventCapacity?: number
+}
+
+interface LinkEntry extends ConnectionInfo {
+  readonly handle: LinkHandle
+}
+
+/** Starts the NodeTask in the current scope. */
+export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { node, ledger } = options
+    const maxPendingApi = options.maxPendingApi ?? 32
+    const events = yield* Queue.bounded<NodeEvent>((options.eventCapacity ?? 1024) + maxPendingApi)
+    let pendingApi = 0
+    let stopped: NodeStopped | undefined
+    let ledgerCopies: { readonly written: number; readonly configured: number } | undefined
+    const links = new Map<number, LinkEntry>()
+    const current = new Map<string, number>()
+    const committedEpoch = yield* SubscriptionRef.make(
+      Option.fromNullishOr(PersistentState.latestCommittedEpoch(node.ctx.persistentState))
+    )
+
+    const view: TaskView = {
+      get connections() {
+        return Array.from(links.values(), ({ handle: _, ...info }) => ({
+          ...info,
+          current: current.get(info.peer.key) === info.connectionId
+        }))
+      }
+    }
+
+    /** The link a peer's traffic goes to, if any. */
+    const currentLink = (peer: BaseboardId): LinkEntry | undefined => {
+      const id = current.get(peer.key)
+      return id === undefined ? undefined : links.get(id)
+    }
+
+    /** Whether a link's dialer is the side with the greater listen address (the rule that avoids duplicates). */
+    const followsDialRule = (entry: LinkEntry): boolean => {
+      const weDial = compareAddress(options.listenAddress, addressOf(entry.listenAddress)) > 0
+      return (entry.direction === "outbound") === weDial
+    }
+
+    /** Between two links to one peer: the one that follows the dial rule, else the newer. */
+    const prefer = (a: LinkEntry, b: LinkEntry): LinkEntry => {
+      const ra = followsDialRule(a)
+      const rb = followsDialRule(b)
+      if (ra !== rb) return ra ? a : b
+      return a.connectionId > b.connectionId ? a : b
+    }
+
+    const closeLink = (entry: LinkEntry, reason: LinkCloseReason, detail: string) => entry.handle.close(reason, detail)
+
+    const onLinkEvent = (event: ManagerEvent) =>
+      Effect.gen(function* () {
+        switch (event._tag) {
+          case "LinkUp": {
+            const entry: LinkEntry = {
+              connectionId: event.connectionId,
+              peer: event.peer,
+              listenAddress: formatAddress(event.listenAddress),
+              remoteAddress: event.remoteAddress,
+              direction: event.direction,
+              since: yield* Clock.currentTimeMillis,
+              current: true,
+              handle: event.handle
+            }
+            links.set(event.connectionId, entry)
+            const existing = currentLink(event.peer)
+            if (existing === undefined) {
+              current.set(event.peer.key, event.connectionId)
+              node.onConnect(event.peer)
+              return
+            }
+            const winner = prefer(existing, entry)
+            const loser = winner === entry ? existing : entry
+            current.set(event.peer.key, winner.connectionId)
+            yield* closeLink(loser, "Replaced", `link ${winner.connectionId} to the same peer was kept`)
+            // Safe to repeat: on_connect only re-sends what is owed to the peer.
+            if (winner === entry) node.onConnect(event.peer)
+            return
+          }
+          case "LinkFrame": {
+            const entry = links.get(event.connectionId)
+            // Frames from a link that is no longer current for its peer are ignored.
+            if (entry === undefined || current.get(entry.peer.key) !== event.connectionId) return
+            if (event.frame._tag === "Peer") node.handle(entry.peer, event.frame.msg)
+            return
+          }
+          case "LinkDown": {
+            const entry = links.get(event.connectionId)
+            links.delete(event.connectionId)
+            if (entry === undefined) return
+            // Only the current link's closure disconnects the peer; a replaced link's late closure does not.
+            if (current.get(entry.peer.key) === event.connectionId) {
+              current.delete(entry.peer.key)
+              node.onDisconnect(entry.peer)
+            }
+            yield* Effect.logDebug("link closed", event.reason, event.detail).pipe(
+              Effect.annotateLogs({ connectionId: event.connectionId, peer: entry.peer.toString() })
+            )
+            return
+          }
+        }
+      })
+
+    /** Persists if the protocol changed the state; a failure stops the node. */
+    const persist = Effect.gen(function* () {
+      if (!node.ctx.persistentStateChangeCheckAndReset()) return
+      const state = node.ctx.persistentState
+      const saved = yield* Effect.result(ledger.save(state))
+      if (Result.isFailure(saved)) {
+        stopped = new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` })
+        yield* Effect.logError("stopping: the ledger could not be written", saved.failure.message)
+        return
+      }
+      ledgerCopies = saved.success
+      const epoch = Option.fromNullishOr(PersistentState.latestCommittedEpoch(state))
+      const before = yield* SubscriptionRef.get(committedEpoch)
+      if (Option.getOrUndefined(before) !== Option.getOrUndefined(epoch))
+        yield* SubscriptionRef.set(committedEpoch, epoch)
+    })
+
+    /** Hands the protocol's envelopes to the current links; a missing link drops them (resent on connect). */
+    const send = Effect.sync(() => {
+      for (const envelope of node.ctx.drainEnvelopes()) {
+        const link = currentLink(envelope.to)
+        if (link !== undefined) link.handle.offer(new Wire.Peer({ msg: envelope.msg }))
+      }
+    })
+
+    const step = (event: NodeEvent) =>
+      Effect.gen(function* () {
+        if (event._tag === "Api") {
+          pendingApi--
+          const { reply, abort } = event.apply(node, view)
+          yield* persist
+          if (stopped !== undefined) return yield* abort(stopped)
+          yield* reply
+        } else {
+          yield* onLinkEvent(event)
+          yield* persist
+        }
+        if (stopped === undefined) yield* send
+      })
+
+    /** Once stopped: fail every waiting request, close every link; later link events are dropped. */
+    const abortAll = (error: NodeStopped) =>
+      Effect.gen(function* () {
+        for (const event of yield* Queue.clear(events)) {
+          if (event._tag === "Api") yield* event.apply(node, view).abort(error)
+        }
+        for (const entry of links.values()) yield* closeLink(entry, "Shutdown", error.reason)
+      })
+
+    const loop = Effect.gen(function* () {
+      while (stopped === undefined) yield* step(yield* Queue.take(events))
+      yield* abortAll(stopped)
+    })
+
+    yield* Effect.forkScoped(loop)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        stopped ??= new NodeStopped({ reason: "shut down" })
+        yield* abortAll(stopped)
+      })
+    )
+
+    const call = <A, E>(
+      f: (node: Node, task: TaskView) => Result.Result<A, E>
+    ): Effect.Effect<A, E | Busy | NodeStopped> =>
+      Effect.suspend((): Effect.Effect<A, E | Busy | NodeStopped> => {
+        if (stopped !== undefined) return Effect.fail(stopped)
+        if (pendingApi >= maxPendingApi) return Effect.fail(new Busy({ limit: maxPendingApi }))
+        const deferred = Deferred.makeUnsafe<A, E | NodeStopped>()
+        const event: ApiEvent = {
+          _tag: "Api",
+          apply: (n, t) => {
+            const result = f(n, t)
+            return {
+              reply: Deferred.done(
+                deferred,
+                Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
+              ).pipe(Effect.asVoid),
+              abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
+            }
+          }
+        }
+        pendingApi++
+        if (!Queue.offerUnsafe(events, event)) {
+          pendingApi--
+          return Effect.fail(new Busy({ limit: maxPendingApi }))
+        }
+        return Deferred.await(deferred)
+      })
+
+    const handle: NodeTaskHandle = {
+      call,
+      sink: (event) => (stopped === undefined ? Queue.offer(events, event).pipe(Effect.asVoid) : Effect.void),
+      committedEpoch,
+      ledgerCopies: Effect.sync(() => ledgerCopies)
+    }
+    return handle
+  })
+
+const addressOf = (formatted: string): Address => {
+  const i = formatted.lastIndexOf(":")
+  const host = formatted.slice(0, i).replace(/^\[|\]$/g, "")
+  return { host, port: Number(formatted.slice(i + 1)) }
+}

@@ -1,0 +1,139 @@
+/**
+ * `TrustQuorumNode`: the public service of one trust-quorum node — a scoped constructor and a `Layer`.
+ *
+ * `make` loads the ledger (a corrupt ledger refuses to start rather than boot as new), starts the
+ * NodeTask and the connection manager in the caller's scope, and returns methods whose error channels
+ * are flat unions of tagged errors, so `Effect.catchTag` works on every protocol and runtime error.
+ * Closing the scope stops the node: links close, and pending and later calls fail with `NodeStopped`.
+ */
+import { Context, Effect, Layer, Option, Result, type Scope, type SubscriptionRef } from "effect"
+import type { RackSecret } from "../crypto/RackSecret.ts"
+import type { Rng } from "../gfss/Rng.ts"
+import { Node } from "../protocol/Node.ts"
+import type { BaseboardId } from "../types/BaseboardId.ts"
+import type { Configuration } from "../types/Configuration.ts"
+import type { Epoch } from "../types/Epoch.ts"
+import * as PersistentState from "../types/PersistentState.ts"
+import type {
+  CommitError,
+  LoadRackSecretError,
+  PrepareAndCommitError,
+  ReconfigurationError
+} from "../types/ProtocolError.ts"
+import type { RackId } from "../types/RackId.ts"
+import type { ReconfigureMsg } from "../types/Request.ts"
+import { type CommitStatus, type CoordinatorStatus, NodeStatus } from "../types/Status.ts"
+import * as ConnectionManager from "./ConnectionManager.ts"
+import type { LinkOptions } from "./Link.ts"
+import * as NodeTask from "./NodeTask.ts"
+import type { Busy, NodeStopped } from "./RuntimeError.ts"
+
+/** The ledger a node persists to: `Ledger.file(...)` or `Ledger.memory(...)`. */
+export interface NodeLedger<E> extends NodeTask.StateLedger {
+  readonly load: Effect.Effect<Option.Option<PersistentState.PersistentState>, E>
+}
+
+/** How to run a node. */
+export interface TrustQuorumNodeConfig<E = never> {
+  readonly id: BaseboardId
+  /** The peer (bootstrap network) address; port 0 picks a free port, exposed as `listenAddress`. */
+  readonly listen: ConnectionManager.Address
+  readonly transport: ConnectionManager.ConnectionSource
+  readonly ledger: NodeLedger<E>
+  /** Randomness for secrets and salts (default: the OS CSPRNG). */
+  readonly rng?: Rng
+  readonly link?: Partial<LinkOptions>
+  readonly connections?: Partial<Omit<ConnectionManager.ManagerOptions, "link">>
+  /** API requests that may wait at once before calls fail with `Busy` (default 32). */
+  readonly maxPendingApi?: number
+}
+
+type Api<A, E> = Effect.Effect<A, E | Busy | NodeStopped>
+
+/** A running node. */
+export interface TrustQuorumNodeShape {
+  readonly id: BaseboardId
+  readonly listenAddress: ConnectionManager.Address
+  readonly setPeers: (addresses: ReadonlyArray<ConnectionManager.Address>) => Effect.Effect<void>
+  readonly reconfigure: (msg: ReconfigureMsg) => Api<void, ReconfigurationError>
+  /** The coordinator's progress, or none when this node is not coordinating. */
+  readonly coordinatorStatus: Api<Option.Option<CoordinatorStatus>, never>
+  readonly commit: (rackId: RackId, epoch: Epoch) => Api<CommitStatus, CommitError>
+  readonly prepareAndCommit: (config: Configuration) => Api<CommitStatus, PrepareAndCommitError>
+  /** The secret of `epoch`, or none while shares are still being collected (poll again). */
+  readonly loadRackSecret: (epoch: Epoch) => Api<Option.Option<RackSecret>, LoadRackSecretError>
+  /** The latest committed epoch and its secret, read and loaded in one step. */
+  readonly loadLatestRackSecret: Api<
+    Option.Option<{ readonly epoch: Epoch; readonly secret: RackSecret }>,
+    LoadRackSecretError
+  >
+  readonly clearSecrets: Api<void, never>
+  readonly status: Api<NodeStatus, never>
+  readonly connections: Api<ReadonlyArray<NodeTask.ConnectionInfo>, never>
+  /** The latest committed epoch; changes after each durable commit. */
+  readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
+  /** Ledger copies written by the last save (fewer than configured means degraded redundancy). */
+  readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
+}
+
+const ok = <A>(a: A): Result.Result<A, never> => Result.succeed(a)
+
+/** Starts a node in the current scope. */
+export const make = <E>(
+  config: TrustQuorumNodeConfig<E>
+): Effect.Effect<TrustQuorumNodeShape, E | { readonly message: string }, Scope.Scope> =>
+  Effect.gen(function* () {
+    const loaded = yield* config.ledger.load
+    const node = new Node({
+      id: config.id,
+      persistentState: Option.getOrElse(loaded, () => PersistentState.empty),
+      ...(config.rng ? { rng: config.rng } : {})
+    })
+    // The listener must be bound before the task knows its own address, so the manager forwards to a
+    // task that is created right after it; no event can arrive before the task exists (no peers yet).
+    let sink: (event: ConnectionManager.ManagerEvent) => Effect.Effect<void> = () => Effect.void
+    const manager = yield* ConnectionManager.make({
+      id: config.id,
+      listen: config.listen,
+      transport: config.transport,
+      sink: (event) => sink(event),
+      options: { ...config.connections, link: config.link ?? {} }
+    })
+    const task = yield* NodeTask.make({
+      node,
+      listenAddress: manager.listenAddress,
+      ledger: config.ledger,
+      ...(config.maxPendingApi === undefined ? {} : { maxPendingApi: config.maxPendingApi })
+    })
+    sink = task.sink
+    yield* Effect.annotateCurrentSpan("node", config.id.toString())
+
+    const shape: TrustQuorumNodeShape = {
+      id: config.id,
+      listenAddress: manager.listenAddress,
+      setPeers: manager.setPeers,
+      reconfigure: (msg) => task.call((n) => n.coordinateReconfiguration(msg)),
+      coordinatorStatus: task.call((n) => ok(Option.fromNullishOr(n.coordinatorStatus()))),
+      commit: (rackId, epoch) => task.call((n) => n.commitConfiguration(rackId, epoch)),
+      prepareAndCommit: (c) => task.call((n) => n.prepareAndCommit(c)),
+      loadRackSecret: (epoch) => task.call((n) => n.loadRackSecret(epoch)),
+      loadLatestRackSecret: task.call((n) => n.loadLatestRackSecret()),
+      clearSecrets: task.call((n) => ok(n.clearSecrets())),
+      status: task.call((n) => {
+        const s = n.status()
+        return ok(new NodeStatus({ ...s, proxiedRequests: 0 }))
+      }),
+      connections: task.call((_, t) => ok(t.connections)),
+      committedEpoch: task.committedEpoch,
+      ledgerCopies: task.ledgerCopies
+    }
+    return shape
+  }).pipe(Effect.annotateLogs({ node: config.id.toString() }))
+
+/** The node as a service. */
+export class TrustQuorumNode extends Context.Service<TrustQuorumNode, TrustQuorumNodeShape>()(
+  "effect-trust-quorum/TrustQuorumNode"
+) {
+  /** A layer that runs the node for the layer's lifetime. */
+  static readonly layer = <E>(config: TrustQuorumNodeConfig<E>) => Layer.effect(TrustQuorumNode, make(config))
+}

@@ -1,0 +1,152 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Schema } from "effect"
+import * as Ledger from "../../src/runtime/Ledger.ts"
+
+const State = Schema.Struct({ n: Schema.Int, secret: Schema.Uint8Array })
+const state = (n: number) => ({ n, secret: new Uint8Array(32).fill(n) })
+
+const withDir = <A, E>(f: (dir: string) => Effect.Effect<A, E>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "tq-ledger-"))),
+    f,
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+const paths = (dir: string, n = 3) => Array.from({ length: n }, (_, i) => join(dir, `copy${i}.json`))
+
+describe("Ledger.file", () => {
+  it.live("save then load round-trips through a fresh ledger, bytes included", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const report = yield* Ledger.file({ paths: paths(dir), schema: State }).save(state(7))
+        assert.deepStrictEqual(report, { generation: 1, written: 3, configured: 3, failures: [] })
+        const loaded = yield* Ledger.file({ paths: paths(dir), schema: State }).load
+        assert.isTrue(Option.isSome(loaded))
+        if (Option.isSome(loaded)) {
+          assert.strictEqual(loaded.value.n, 7)
+          assert.deepStrictEqual(loaded.value.secret, new Uint8Array(32).fill(7))
+        }
+      })
+    )
+  )
+
+  it.live("no file at all loads as none (a new node)", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        assert.isTrue(Option.isNone(yield* Ledger.file({ paths: paths(dir), schema: State }).load))
+      })
+    )
+  )
+
+  it.live("the generation grows per save and a stale copy never wins", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const [a, b] = paths(dir, 2)
+        if (!a || !b) throw new Error("paths")
+        const ledger = Ledger.file({ paths: [a, b], schema: State })
+        yield* ledger.save(state(1))
+        const old = readFileSync(a, "utf8")
+        const r = yield* ledger.save(state(2))
+        assert.strictEqual(r.generation, 2)
+        writeFileSync(a, old)
+        const loaded = yield* Ledger.file({ paths: [a, b], schema: State }).load
+        assert.isTrue(Option.isSome(loaded) && loaded.value.n === 2)
+        // A new ledger over the same files continues after the highest generation it saw.
+        const again = Ledger.file({ paths: [a, b], schema: State })
+        yield* again.load
+        assert.strictEqual((yield* again.save(state(3))).generation, 3)
+      })
+    )
+  )
+
+  it.live("a bit-flipped copy is skipped when another is valid; all invalid ⇒ LedgerCorrupt naming each", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const [a, b] = paths(dir, 2)
+        if (!a || !b) throw new Error("paths")
+        yield* Ledger.file({ paths: [a, b], schema: State }).save(state(5))
+        const text = readFileSync(a, "utf8")
+        writeFileSync(a, text.replace('"n":5', '"n":6'))
+        const loaded = yield* Ledger.file({ paths: [a, b], schema: State }).load
+        assert.isTrue(Option.isSome(loaded) && loaded.value.n === 5)
+        writeFileSync(b, "{ not json")
+        const error = yield* Effect.flip(Ledger.file({ paths: [a, b], schema: State }).load)
+        assert.strictEqual(error._tag, "LedgerCorrupt")
+        assert.deepStrictEqual(error.copies, [
+          { path: a, reason: "checksum mismatch" },
+          { path: b, reason: "not a ledger file" }
+        ])
+        assert.match(error.message, /will not start as new/)
+      })
+    )
+  )
+
+  it.live("a wrong format tag makes a copy invalid", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const [a] = paths(dir, 1)
+        if (!a) throw new Error("paths")
+        yield* Ledger.file({ paths: [a], schema: State }).save(state(1))
+        writeFileSync(a, readFileSync(a, "utf8").replace("ledger/v1", "ledger/v9"))
+        const error = yield* Effect.flip(Ledger.file({ paths: [a], schema: State }).load)
+        assert.deepStrictEqual(error.copies, [{ path: a, reason: "not a ledger file" }])
+      })
+    )
+  )
+
+  it.live("one unwritable path is reported but the save succeeds; none writable ⇒ LedgerWriteFailed", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const blocker = join(dir, "a-file")
+        writeFileSync(blocker, "x")
+        const bad = join(blocker, "copy.json")
+        const [a, b] = paths(dir, 2)
+        if (!a || !b) throw new Error("paths")
+        const report = yield* Ledger.file({ paths: [a, bad, b], schema: State }).save(state(1))
+        assert.strictEqual(report.written, 2)
+        assert.strictEqual(report.configured, 3)
+        assert.deepStrictEqual(report.failures, [{ path: bad, reason: "ENOTDIR" }])
+        const error = yield* Effect.flip(Ledger.file({ paths: [bad], schema: State }).save(state(1)))
+        assert.strictEqual(error._tag, "LedgerWriteFailed")
+        assert.deepStrictEqual(error.failures, [{ path: bad, reason: "ENOTDIR" }])
+      })
+    )
+  )
+
+  it.live("a torn temp file left by a crash does not affect load, and the next save replaces it", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const [a] = paths(dir, 1)
+        if (!a) throw new Error("paths")
+        const ledger = Ledger.file({ paths: [a], schema: State })
+        yield* ledger.save(state(1))
+        writeFileSync(`${a}.tmp`, '{"format":"effect-trust-quorum/ledger/v1","generation":2,"chec')
+        const loaded = yield* Ledger.file({ paths: [a], schema: State }).load
+        assert.isTrue(Option.isSome(loaded) && loaded.value.n === 1)
+        yield* ledger.save(state(2))
+        assert.deepStrictEqual(readdirSync(dir).sort(), ["copy0.json"])
+        const after = yield* Ledger.file({ paths: [a], schema: State }).load
+        assert.isTrue(Option.isSome(after) && after.value.n === 2)
+      })
+    )
+  )
+})
+
+describe("Ledger.memory", () => {
+  it.effect("saves, loads and fails injected writes", () =>
+    Effect.gen(function* () {
+      const ledger = Ledger.memory<{ n: number }>()
+      assert.isTrue(Option.isNone(yield* ledger.load))
+      yield* ledger.save({ n: 1 })
+      ledger.failNextWrites(1)
+      const error = yield* Effect.flip(ledger.save({ n: 2 }))
+      assert.strictEqual(error._tag, "LedgerWriteFailed")
+      const loaded = yield* ledger.load
+      assert.isTrue(Option.isSome(loaded) && loaded.value.n === 1)
+      assert.strictEqual((yield* ledger.save({ n: 3 })).generation, 2)
+    })
+  )
+})

@@ -1,0 +1,78 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, SubscriptionRef } from "effect"
+import * as Transport from "../../src/runtime/Transport.ts"
+import { connected, eventually, mesh, rackId, reconfigureMsg, secrets, sled, startNode } from "./rack.ts"
+
+const memory = () => {
+  const network = Transport.memoryNetwork()
+  return () => network.transport
+}
+
+describe("TrustQuorumNode over the memory transport", () => {
+  it.live("4 nodes form a full mesh with exactly one link per pair", () =>
+    Effect.gen(function* () {
+      const transport = memory()
+      const nodes = yield* Effect.forEach([0, 1, 2, 3], (i) => startNode(i, transport))
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      for (const n of nodes) {
+        const links = yield* n.node.connections
+        assert.strictEqual(links.filter((l) => l.current).length, 3)
+        assert.deepStrictEqual(new Set(links.map((l) => String(l.peer))).size, 3)
+      }
+    })
+  )
+
+  it.live("initial configuration: reconfigure, 4 prepare acks, commit everywhere, equal secrets", () =>
+    Effect.gen(function* () {
+      const transport = memory()
+      const nodes = yield* Effect.forEach([0, 1, 2, 3], (i) => startNode(i, transport))
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      const [first] = nodes
+      if (!first) throw new Error("no nodes")
+      yield* first.node.reconfigure(reconfigureMsg(1, [0, 1, 2, 3], 3, null))
+      const status = yield* eventually(
+        first.node.coordinatorStatus,
+        (s) => Option.isSome(s) && s.value.ackedPrepares.length === 4
+      )
+      assert.isTrue(Option.isSome(status))
+      for (const n of nodes) assert.strictEqual(yield* n.node.commit(rackId, 1), "Committed")
+      const fingerprints = yield* secrets(nodes, 1)
+      assert.strictEqual(new Set(fingerprints).size, 1)
+      // The commit is durable in each ledger and published on committedEpoch.
+      for (const n of nodes) {
+        const saved = n.ledger.current()
+        assert.isTrue(Option.isSome(saved) && saved.value.commits.has(1))
+        assert.deepStrictEqual(yield* SubscriptionRef.get(n.node.committedEpoch), Option.some(1))
+      }
+    })
+  )
+
+  it.live("a failed ledger write stops the node: the caller gets NodeStopped, never an acknowledgement", () =>
+    Effect.gen(function* () {
+      const transport = memory()
+      const nodes = yield* Effect.forEach([0, 1, 2], (i) => startNode(i, transport))
+      const [first] = nodes
+      if (!first) throw new Error("no nodes")
+      first.ledger.failNextWrites(1)
+      const error = yield* Effect.flip(first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null)))
+      assert.strictEqual(error._tag, "NodeStopped")
+      const later = yield* Effect.flip(first.node.status)
+      assert.strictEqual(later._tag, "NodeStopped")
+      assert.match(later.message, /ledger write failed/)
+    })
+  )
+
+  it.live("typed errors reach the caller: commit of an unprepared epoch fails with NotPrepared", () =>
+    Effect.gen(function* () {
+      const transport = memory()
+      const node = yield* startNode(0, transport)
+      const error = yield* node.node
+        .commit(rackId, 3)
+        .pipe(Effect.catchTag("NotPrepared", (e) => Effect.succeed(`not prepared: ${e.epoch}`)))
+      assert.strictEqual(error, "not prepared: 3")
+      assert.strictEqual(String(sled(0)), String(node.node.id))
+    })
+  )
+})

@@ -1,0 +1,73 @@
+/**
+ * Test helpers for runtime tests: start a rack of real nodes in the test's scope, and wait for a
+ * condition with a bounded timeout (polling every 10 ms; the wait fails with the last observed value).
+ */
+import { Duration, Effect, Option, Schedule, type Scope } from "effect"
+import * as Ledger from "../../src/runtime/Ledger.ts"
+import type { Transport } from "../../src/runtime/Transport.ts"
+import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
+import * as BaseboardId from "../../src/types/BaseboardId.ts"
+import type { PersistentState } from "../../src/types/PersistentState.ts"
+import { ReconfigureMsg } from "../../src/types/Request.ts"
+
+export const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
+export const sled = (i: number) => BaseboardId.make("913-0000019", String(i))
+
+/** Retries `effect` until `ok` holds, at most `timeout`. */
+export const eventually = <A, E>(
+  effect: Effect.Effect<A, E>,
+  ok: (a: A) => boolean,
+  timeout: Duration.Input = "10 seconds"
+): Effect.Effect<A, E | Error> =>
+  effect.pipe(
+    Effect.flatMap((a) =>
+      ok(a) ? Effect.succeed(a) : Effect.fail(new Error(`condition not met: ${JSON.stringify(a)}`))
+    ),
+    Effect.retry(Schedule.spaced("10 millis")),
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () =>
+        Effect.fail(new Error(`condition not met within ${Duration.format(Duration.fromInputUnsafe(timeout))}`))
+    })
+  )
+
+export interface RackNode {
+  readonly index: number
+  readonly node: TrustQuorumNode.TrustQuorumNodeShape
+  readonly ledger: Ledger.MemoryLedger<PersistentState>
+}
+
+/** Starts node `index` in the current scope. */
+export const startNode = (
+  index: number,
+  transport: (index: number) => Transport,
+  ledger: Ledger.MemoryLedger<PersistentState> = Ledger.memory<PersistentState>()
+): Effect.Effect<RackNode, unknown, Scope.Scope> =>
+  Effect.map(
+    TrustQuorumNode.make({
+      id: sled(index),
+      listen: { host: "127.0.0.1", port: 0 },
+      transport: transport(index),
+      ledger
+    }),
+    (node) => ({ index, node, ledger })
+  )
+
+/** Points every node at every other node. */
+export const mesh = (nodes: ReadonlyArray<RackNode>) =>
+  Effect.forEach(nodes, (n) => n.node.setPeers(nodes.map((m) => m.node.listenAddress)), { discard: true })
+
+/** Waits until each node has exactly `peers` connected peers. */
+export const connected = (nodes: ReadonlyArray<RackNode>, peers: number) =>
+  Effect.forEach(nodes, (n) => eventually(n.node.status, (s) => s.connectedPeers.length === peers), { discard: true })
+
+export const reconfigureMsg = (epoch: number, members: ReadonlyArray<number>, threshold: number, last: number | null) =>
+  new ReconfigureMsg({ rackId, epoch, lastCommittedEpoch: last, members: members.map(sled), threshold })
+
+/** Polls `loadRackSecret(epoch)` on each node until all have it; returns their fingerprints. */
+export const secrets = (nodes: ReadonlyArray<RackNode>, epoch: number) =>
+  Effect.forEach(nodes, (n) =>
+    eventually(n.node.loadRackSecret(epoch), Option.isSome).pipe(
+      Effect.map((s) => Option.match(s, { onNone: () => "", onSome: (x) => x.fingerprint() }))
+    )
+  )
