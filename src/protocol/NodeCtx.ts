@@ -1,11 +1,12 @@
 /**
  * The protocol node's context: its persistent state, the peers it is connected to, the outbox of
- * envelopes it wants sent, the alarms it raised, and the dirty flag.
+ * envelopes it wants sent, the alarms it raised, a short record of dropped messages, and the dirty flag.
  *
- * The protocol only records intent here. The caller (the runtime's NodeTask or the simulator) reads
- * the dirty flag once per call, persists the state if it is set, replies, and only then sends the
- * drained envelopes — so no acknowledgement ever leaves for state that is not durable.
+ * The protocol only records intent here. The caller (the runtime's NodeTask or the simulator) reads the
+ * dirty flag once per call — reading clears it — persists the state if it was set, replies, and only then
+ * sends the drained envelopes, so no acknowledgement ever leaves for state that is not durable.
  */
+import { Equal } from "effect"
 import type { Alarm } from "../types/Alarm.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import { PeerMsg, type PeerMsgKind } from "../types/PeerMsg.ts"
@@ -18,6 +19,41 @@ export interface Envelope {
   readonly msg: PeerMsg
 }
 
+/**
+ * Why a peer message had no effect. Only rule names: a message's share or secret bytes are never
+ * recorded.
+ */
+export type DropReason =
+  | "Expunged"
+  | "RackIdMismatch"
+  | "PrepareForStaleEpoch"
+  | "PrepareNotAMember"
+  | "AckNotCoordinating"
+  | "AckNotPreparing"
+  | "AckWrongEpoch"
+  | "AckNotAMember"
+  | "GetShareUnknownEpoch"
+  | "ShareWrongEpoch"
+  | "ShareNotAMember"
+  | "ShareDigestMismatch"
+  | "ShareDuplicate"
+  | "ShareNotCollecting"
+  | "ExpungedWithoutConfigs"
+  | "ExpungedForOlderEpoch"
+  | "CommitAdvanceNotAMember"
+  | "CommitAdvanceStale"
+  | "CommitAdvanceMismatchedConfiguration"
+
+/** One dropped peer message: who sent which kind, and the rule that dropped it. */
+export interface DroppedMessage {
+  readonly from: BaseboardId
+  readonly kind: PeerMsgKind["_tag"]
+  readonly reason: DropReason
+}
+
+/** Dropped messages kept for debugging: enough to explain the last few events, bounded so memory stays flat. */
+export const maxDroppedMessages = 64
+
 /** The context of one protocol node. */
 export class NodeCtx {
   readonly id: BaseboardId
@@ -26,6 +62,7 @@ export class NodeCtx {
   readonly #connected = new Map<string, BaseboardId>()
   #outbox: Array<Envelope> = []
   readonly #alarms: Array<Alarm> = []
+  readonly #dropped: Array<DroppedMessage> = []
 
   constructor(id: BaseboardId, persistentState: PersistentState.PersistentState) {
     this.id = id
@@ -41,18 +78,29 @@ export class NodeCtx {
     return this.#connected
   }
 
+  /** The alarms raised since this node started, each once (an alarm is a set member, as in the original). */
   get alarms(): ReadonlyArray<Alarm> {
     return this.#alarms
   }
 
-  /** Queues a message to `to`, stamped with this node's rack id. A node without a rack id never sends. */
+  /** The most recent dropped peer messages, oldest first (at most `maxDroppedMessages`). */
+  get dropped(): ReadonlyArray<DroppedMessage> {
+    return this.#dropped
+  }
+
+  // ---- handler side ---------------------------------------------------------------------------
+
+  /**
+   * Queues a message to `to`, stamped with this node's rack id. Every sending rule runs after a
+   * configuration is known, so a missing rack id is a protocol bug: a defect, never a returned error.
+   */
   send(to: BaseboardId, kind: PeerMsgKind): void {
     const rackId = PersistentState.rackId(this.#state)
-    if (rackId === undefined) throw new Error("protocol bug: sending a peer message before knowing the rack id")
+    if (rackId === undefined) throw new Error(`protocol bug: ${this.id} sends ${kind._tag} before knowing its rack id`)
     this.#outbox.push({ to, from: this.id, msg: new PeerMsg({ rackId, kind }) })
   }
 
-  /** Replaces the state with `f`'s result; `undefined` means unchanged. A change sets the dirty flag. */
+  /** Replaces the state with `f`'s result; `undefined` means unchanged. A change sets the sticky dirty flag. */
   updatePersistentState(f: (s: PersistentState.PersistentState) => PersistentState.PersistentState | undefined): void {
     const next = f(this.#state)
     if (next !== undefined) {
@@ -61,8 +109,15 @@ export class NodeCtx {
     }
   }
 
+  /** Records an alarm; raising an equal alarm again changes nothing. */
   raiseAlarm(alarm: Alarm): void {
-    this.#alarms.push(alarm)
+    if (!this.#alarms.some((a) => Equal.equals(a, alarm))) this.#alarms.push(alarm)
+  }
+
+  /** Records why a peer message had no effect, forgetting the oldest record beyond the bound. */
+  recordDrop(from: BaseboardId, kind: PeerMsgKind["_tag"], reason: DropReason): void {
+    this.#dropped.push({ from, kind, reason })
+    if (this.#dropped.length > maxDroppedMessages) this.#dropped.shift()
   }
 
   addConnection(peer: BaseboardId): void {
@@ -77,13 +132,16 @@ export class NodeCtx {
     return this.#connected.has(peer.key)
   }
 
-  /** Takes every queued envelope. */
+  // ---- caller side ----------------------------------------------------------------------------
+
+  /** Takes every queued envelope, in the order they were queued. */
   drainEnvelopes(): ReadonlyArray<Envelope> {
     const out = this.#outbox
     this.#outbox = []
     return out
   }
 
+  /** The queued envelopes, without taking them. */
   get envelopes(): ReadonlyArray<Envelope> {
     return this.#outbox
   }

@@ -1,41 +1,54 @@
 /**
- * Validation rules of the protocol: the checks a reconfiguration request passes, in the order that
- * decides which error wins, and the check every received share passes before it is used.
+ * The protocol's admission rules as pure functions of the persistent state: which control-plane
+ * requests (reconfigure, commit, prepare-and-commit) a node accepts, checked in the order that decides
+ * which error wins, and whether a received share may be used for a configuration.
+ *
+ * Keeping them apart from the node makes every rule testable on a hand-built state, and keeps the order
+ * — the part of the contract callers observe — in one place.
  */
 import { Option, Result } from "effect"
 import { shareDigest } from "../crypto/ShareDigest.ts"
 import type { Share } from "../gfss/Gfss.ts"
-import type { BaseboardId } from "../types/BaseboardId.ts"
-import * as BaseboardIdModule from "../types/BaseboardId.ts"
+import * as BaseboardId from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
 import type { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import {
+  type CommitError,
   CoordinatorMustBeAMemberOfNewGroup,
   DecommissionedSled,
+  Expunged,
   InvalidMembershipSize,
   InvalidRackId,
   InvalidThreshold,
   LastCommittedEpochMismatch,
   MismatchedReconfigurationForSameEpoch,
+  NotAMember,
+  NotPrepared,
+  type PrepareAndCommitError,
   PreparedEpochMismatch,
   type ReconfigurationError,
   ReconfigurationInProgress,
+  Superseded,
   ThresholdMismatch
 } from "../types/ProtocolError.ts"
+import type { RackId } from "../types/RackId.ts"
 import type { ReconfigureMsg } from "../types/Request.ts"
 import { digestEquals } from "../types/Share.ts"
 
-/** Members of a configuration: 3..32. Thresholds: 2..31 and below the member count. */
+/**
+ * Bounds of a configuration: 3..32 members (fewer cannot tolerate a failure; more than a rack holds),
+ * thresholds 2..31 (one share alone would be the secret) and always below the member count.
+ */
 export const minMembers = 3
 export const maxMembers = 32
 export const minThreshold = 2
 export const maxThreshold = 31
 
-/** Whether two reconfiguration requests ask for the same thing. */
+/** Whether two reconfiguration requests ask for the same thing (member order and duplicates do not matter). */
 export const sameReconfiguration = (a: ReconfigureMsg, b: ReconfigureMsg): boolean => {
-  const ma = BaseboardIdModule.sortUnique(a.members)
-  const mb = BaseboardIdModule.sortUnique(b.members)
+  const ma = BaseboardId.sortUnique(a.members)
+  const mb = BaseboardId.sortUnique(b.members)
   return (
     a.rackId === b.rackId &&
     a.epoch === b.epoch &&
@@ -44,45 +57,45 @@ export const sameReconfiguration = (a: ReconfigureMsg, b: ReconfigureMsg): boole
     ma.length === mb.length &&
     ma.every((id, i) => {
       const other = mb[i]
-      return other !== undefined && BaseboardIdModule.equals(id, other)
+      return other !== undefined && BaseboardId.equals(id, other)
     })
   )
 }
 
+const expungedFields = (state: PersistentState.PersistentState) =>
+  Option.map(state.expunged, (e) => ({ epoch: e.epoch, from: e.from.toString() }))
+
+const rackIdMismatch = (state: PersistentState.PersistentState, got: RackId): InvalidRackId | undefined => {
+  const known = PersistentState.rackId(state)
+  return known !== undefined && known !== got ? new InvalidRackId({ expected: known, got }) : undefined
+}
+
 /**
- * Validates a reconfiguration request at its would-be coordinator (`self`), in the original's order:
- * membership and sizes, rack id, expunged, last committed epoch, newer epoch, coordination in progress.
- * `Idempotent` means the same request is already being coordinated and nothing should change.
+ * Validates a reconfiguration request at its would-be coordinator `self`, in the original's order:
+ * membership of the coordinator, sizes, rack id, expunged, last committed epoch, newer epoch, then the
+ * coordination already in progress (`coordinating`, if any). `Idempotent` means the very same request
+ * is being coordinated (still collecting shares) and nothing should change.
  */
 export const validateReconfiguration = (
-  self: BaseboardId,
+  self: BaseboardId.BaseboardId,
   state: PersistentState.PersistentState,
   msg: ReconfigureMsg,
   coordinating: ReconfigureMsg | undefined
 ): Result.Result<"Proceed" | "Idempotent", ReconfigurationError> => {
-  const members = BaseboardIdModule.sortUnique(msg.members)
-  if (!members.some((m) => BaseboardIdModule.equals(m, self))) {
-    return Result.fail(new CoordinatorMustBeAMemberOfNewGroup({}))
-  }
+  const members = BaseboardId.sortUnique(msg.members)
+  if (!members.some((m) => BaseboardId.equals(m, self))) return Result.fail(new CoordinatorMustBeAMemberOfNewGroup({}))
   const n = members.length
   if (n <= msg.threshold) return Result.fail(new ThresholdMismatch({ numMembers: n, threshold: msg.threshold }))
   if (n < minMembers || n > maxMembers) return Result.fail(new InvalidMembershipSize({ size: n }))
   if (msg.threshold < minThreshold || msg.threshold > maxThreshold) {
     return Result.fail(new InvalidThreshold({ threshold: msg.threshold }))
   }
-  const rackId = PersistentState.rackId(state)
-  if (rackId !== undefined && rackId !== msg.rackId) {
-    return Result.fail(new InvalidRackId({ expected: rackId, got: msg.rackId }))
-  }
+  const wrongRack = rackIdMismatch(state, msg.rackId)
+  if (wrongRack !== undefined) return Result.fail(wrongRack)
   const lastCommitted = PersistentState.latestCommittedEpoch(state) ?? null
-  if (Option.isSome(state.expunged)) {
-    return Result.fail(
-      new DecommissionedSled({
-        epoch: state.expunged.value.epoch,
-        from: state.expunged.value.from.toString(),
-        lastCommittedEpoch: lastCommitted
-      })
-    )
+  const expunged = expungedFields(state)
+  if (Option.isSome(expunged)) {
+    return Result.fail(new DecommissionedSled({ ...expunged.value, lastCommittedEpoch: lastCommitted }))
   }
   if (msg.lastCommittedEpoch !== lastCommitted) {
     return Result.fail(new LastCommittedEpochMismatch({ nodeEpoch: lastCommitted, msgEpoch: msg.lastCommittedEpoch }))
@@ -105,11 +118,75 @@ export const validateReconfiguration = (
 }
 
 /**
- * A share received from `from` for `epoch` is usable for `config` iff the epoch matches, the sender is
- * a member, and the share's SHA3-256 digest is the one the configuration records for that member.
+ * Validates a control-plane Commit of `epoch`: expunged, rack id, then already committed (a duplicate
+ * is `AlreadyCommitted`; an older epoch that was never committed here is `Superseded`), then prepared.
  */
-export const isValidShare = (config: Configuration, from: BaseboardId, epoch: Epoch, share: Share): boolean => {
-  if (epoch !== config.epoch) return false
-  const digest = config.digestOf(from)
-  return digest !== undefined && digestEquals(shareDigest(share), digest)
+export const validateCommit = (
+  state: PersistentState.PersistentState,
+  rackId: RackId,
+  epoch: Epoch
+): Result.Result<"Commit" | "AlreadyCommitted", CommitError> => {
+  const expunged = expungedFields(state)
+  if (Option.isSome(expunged)) return Result.fail(new Expunged(expunged.value))
+  const wrongRack = rackIdMismatch(state, rackId)
+  if (wrongRack !== undefined) return Result.fail(wrongRack)
+  const latest = PersistentState.latestCommittedEpoch(state)
+  if (latest !== undefined && latest >= epoch) {
+    return state.commits.has(epoch)
+      ? Result.succeed("AlreadyCommitted")
+      : Result.fail(new Superseded({ epoch, latestCommitted: latest }))
+  }
+  if (!PersistentState.hasPrepared(state, epoch)) return Result.fail(new NotPrepared({ epoch }))
+  return Result.succeed("Commit")
 }
+
+/**
+ * Validates a control-plane PrepareAndCommit of `config` at `self`: expunged, rack id, membership
+ * (`NotAMember`), already committed, then `Superseded` when a newer epoch is committed here.
+ */
+export const validatePrepareAndCommit = (
+  self: BaseboardId.BaseboardId,
+  state: PersistentState.PersistentState,
+  config: Configuration
+): Result.Result<"Proceed" | "AlreadyCommitted", PrepareAndCommitError> => {
+  const expunged = expungedFields(state)
+  if (Option.isSome(expunged)) return Result.fail(new Expunged(expunged.value))
+  const wrongRack = rackIdMismatch(state, config.rackId)
+  if (wrongRack !== undefined) return Result.fail(wrongRack)
+  if (!config.isMember(self)) return Result.fail(new NotAMember({ epoch: config.epoch }))
+  if (state.commits.has(config.epoch)) return Result.succeed("AlreadyCommitted")
+  const latest = PersistentState.latestCommittedEpoch(state)
+  if (latest !== undefined && latest > config.epoch) {
+    return Result.fail(new Superseded({ epoch: config.epoch, latestCommitted: latest }))
+  }
+  return Result.succeed("Proceed")
+}
+
+/** Why a received share may not be used for a configuration. */
+export type ShareRejection = "ShareWrongEpoch" | "ShareNotAMember" | "ShareDigestMismatch"
+
+/**
+ * A share received from `from` for `epoch` is usable for `config` iff the epoch matches, the sender is a
+ * member, and the share's SHA3-256 digest is the one the configuration records for that member. This is
+ * the real guard: combining a wrong share does not fail, it silently yields a wrong secret.
+ */
+export const validateShare = (
+  config: Configuration,
+  from: BaseboardId.BaseboardId,
+  epoch: Epoch,
+  share: Share
+): Result.Result<void, ShareRejection> => {
+  if (epoch !== config.epoch) return Result.fail("ShareWrongEpoch")
+  const digest = config.digestOf(from)
+  if (digest === undefined) return Result.fail("ShareNotAMember")
+  if (!digestEquals(shareDigest(share), digest)) return Result.fail("ShareDigestMismatch")
+  return Result.void
+}
+
+/** `validateShare` as a predicate. */
+export const isValidShare = (
+  config: Configuration,
+  from: BaseboardId.BaseboardId,
+  epoch: Epoch,
+  share: Share
+): boolean => Result.isSuccess(validateShare(config, from, epoch, share))

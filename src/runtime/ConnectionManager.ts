@@ -54,13 +54,13 @@ export interface Conn extends Link.LinkConn {
   readonly peerIdentity: Option.Option<string>
 }
 
-/** What the manager needs of a transport. */
-export interface ConnectionSource {
+/** What the manager needs of a transport; `LE` is its listen error. */
+export interface ConnectionSource<LE extends { readonly message: string } = { readonly message: string }> {
   readonly listen: (
     address: Address
   ) => Effect.Effect<
     { readonly address: Address; readonly accept: Effect.Effect<Conn, { readonly message: string }> },
-    { readonly message: string },
+    LE,
     Scope.Scope
   >
   readonly dial: (address: Address) => Effect.Effect<Conn, { readonly message: string }, Scope.Scope>
@@ -156,10 +156,10 @@ const handshake = (conn: Conn, self: Wire.Hello, timeout: Duration.Input) =>
  * Starts the manager in the current scope: binds the listener and accepts connections at once; dials
  * only after `setPeers`.
  */
-export const make = (args: {
+export const make = <LE extends { readonly message: string }>(args: {
   readonly id: BaseboardId
   readonly listen: Address
-  readonly transport: ConnectionSource
+  readonly transport: ConnectionSource<LE>
   readonly sink: (event: ManagerEvent) => Effect.Effect<void>
   readonly options?: Partial<ManagerOptions>
 }) =>

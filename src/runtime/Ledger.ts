@@ -128,7 +128,8 @@ export const file = <
     let existing = 0
     for (const path of options.paths) {
       const copy = yield* readCopy(path)
-      if (Result.isFailure(copy) && copy.failure === "ENOENT") continue
+      // Absent copies are skipped; any other read error fails closed, like an invalid copy.
+      if (Result.isFailure(copy) && (copy.failure === "ENOENT" || copy.failure === "ENOTDIR")) continue
       existing++
       if (Result.isFailure(copy)) {
         invalid.push({ path, reason: copy.failure })

@@ -35,9 +35,23 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
   }
 }
 
+/** A framed connection of a transport; its reads and writes fail with `ConnError`. */
+export interface TransportConn extends Conn {
+  readonly read: Effect.Effect<Uint8Array, ConnError>
+  readonly write: (payload: Uint8Array) => Effect.Effect<void, ConnError>
+}
+
 /** A transport: `listen` and `dial`, both scoped. */
-export interface Transport extends ConnectionSource {
+export interface Transport extends ConnectionSource<TransportError> {
   readonly name: "tcp" | "tls" | "memory"
+  readonly listen: (
+    address: Address
+  ) => Effect.Effect<
+    { readonly address: Address; readonly accept: Effect.Effect<TransportConn, TransportError> },
+    TransportError,
+    Scope.Scope
+  >
+  readonly dial: (address: Address) => Effect.Effect<TransportConn, TransportError, Scope.Scope>
 }
 
 let nextConnId = 1
@@ -48,7 +62,7 @@ export const freshConnId = (): number => nextConnId++
 const readHighWater = 64
 
 /** Wraps a connected socket as a framed `Conn`. */
-const fromSocket = (socket: net.Socket, peerIdentity: Option.Option<string>): Conn => {
+const fromSocket = (socket: net.Socket, peerIdentity: Option.Option<string>): TransportConn => {
   const decoder = new Frame.Decoder()
   const frames: Array<Uint8Array> = []
   let head = 0
@@ -152,9 +166,9 @@ type Accepted =
 const listenWith = (
   address: Address,
   create: (onSocket: (socket: net.Socket) => void, onRefused: (detail: string) => void) => net.Server,
-  toConn: (socket: net.Socket) => Result.Result<Conn, string>
+  toConn: (socket: net.Socket) => Result.Result<TransportConn, string>
 ): Effect.Effect<
-  { readonly address: Address; readonly accept: Effect.Effect<Conn, TransportError> },
+  { readonly address: Address; readonly accept: Effect.Effect<TransportConn, TransportError> },
   TransportError,
   Scope.Scope
 > =>
@@ -184,7 +198,7 @@ const listenWith = (
     )
     const bound = server.address()
     const port = typeof bound === "object" && bound !== null ? bound.port : address.port
-    const accept: Effect.Effect<Conn, TransportError> = Effect.gen(function* () {
+    const accept: Effect.Effect<TransportConn, TransportError> = Effect.gen(function* () {
       while (true) {
         const next = yield* Queue.take(queue)
         if (next._tag === "Refused") {
@@ -202,10 +216,10 @@ const listenWith = (
 
 const dialWith = (
   connect: (onReady: (socket: net.Socket) => void, onError: (e: TransportError) => void) => net.Socket,
-  toConn: (socket: net.Socket) => Result.Result<Conn, string>
-): Effect.Effect<Conn, TransportError, Scope.Scope> =>
+  toConn: (socket: net.Socket) => Result.Result<TransportConn, string>
+): Effect.Effect<TransportConn, TransportError, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.callback<Conn, TransportError>((resume) => {
+    Effect.callback<TransportConn, TransportError>((resume) => {
       const socket = connect(
         (s) => {
           const conn = toConn(s)
@@ -252,7 +266,7 @@ export interface TlsOptions {
   readonly caPem: string
 }
 
-const verifiedIdentity = (socket: tls.TLSSocket): Result.Result<Conn, string> => {
+const verifiedIdentity = (socket: tls.TLSSocket): Result.Result<TransportConn, string> => {
   if (!socket.authorized) return Result.fail(`peer certificate not authorized: ${String(socket.authorizationError)}`)
   const cert = socket.getPeerX509Certificate()
   const identity = cert === undefined ? undefined : identityOf(cert)
@@ -307,7 +321,7 @@ export interface MemoryNetwork {
   readonly transport: Transport
 }
 
-const memoryPair = (a: string, b: string): Effect.Effect<readonly [Conn, Conn]> =>
+const memoryPair = (a: string, b: string): Effect.Effect<readonly [TransportConn, TransportConn]> =>
   Effect.gen(function* () {
     const toA = yield* Queue.unbounded<Uint8Array, ConnError>()
     const toB = yield* Queue.unbounded<Uint8Array, ConnError>()
@@ -315,7 +329,7 @@ const memoryPair = (a: string, b: string): Effect.Effect<readonly [Conn, Conn]> 
       inbound: Queue.Queue<Uint8Array, ConnError>,
       outbound: Queue.Queue<Uint8Array, ConnError>,
       remote: string
-    ): Conn => ({
+    ): TransportConn => ({
       id: freshConnId(),
       remoteAddress: remote,
       peerIdentity: Option.none(),
@@ -338,7 +352,7 @@ const memoryPair = (a: string, b: string): Effect.Effect<readonly [Conn, Conn]> 
 
 /** A fresh in-memory network; its transport rendezvous by address (port 0 picks a free port). */
 export const memoryNetwork = (): MemoryNetwork => {
-  const listeners = new Map<string, Queue.Queue<Conn>>()
+  const listeners = new Map<string, Queue.Queue<TransportConn>>()
   let nextPort = 40000
   const key = (a: Address) => `${a.host}:${a.port}`
   const transport: Transport = {
@@ -349,7 +363,7 @@ export const memoryNetwork = (): MemoryNetwork => {
         if (listeners.has(key(bound))) {
           return yield* new TransportError({ reason: "ListenFailed", detail: `${key(bound)} is in use` })
         }
-        const queue = yield* Queue.unbounded<Conn>()
+        const queue = yield* Queue.unbounded<TransportConn>()
         yield* Effect.acquireRelease(
           Effect.sync(() => listeners.set(key(bound), queue)),
           () =>

@@ -27,6 +27,7 @@ import * as ConnectionManager from "./ConnectionManager.ts"
 import type { LinkOptions } from "./Link.ts"
 import * as NodeTask from "./NodeTask.ts"
 import type { Busy, NodeStopped } from "./RuntimeError.ts"
+import type { Transport, TransportError } from "./Transport.ts"
 
 /** The ledger a node persists to: `Ledger.file(...)` or `Ledger.memory(...)`. */
 export interface NodeLedger<E> extends NodeTask.StateLedger {
@@ -38,7 +39,7 @@ export interface TrustQuorumNodeConfig<E = never> {
   readonly id: BaseboardId
   /** The peer (bootstrap network) address; port 0 picks a free port, exposed as `listenAddress`. */
   readonly listen: ConnectionManager.Address
-  readonly transport: ConnectionManager.ConnectionSource
+  readonly transport: Transport
   readonly ledger: NodeLedger<E>
   /** Randomness for secrets and salts (default: the OS CSPRNG). */
   readonly rng?: Rng
@@ -81,7 +82,7 @@ const ok = <A>(a: A): Result.Result<A, never> => Result.succeed(a)
 /** Starts a node in the current scope. */
 export const make = <E>(
   config: TrustQuorumNodeConfig<E>
-): Effect.Effect<TrustQuorumNodeShape, E | { readonly message: string }, Scope.Scope> =>
+): Effect.Effect<TrustQuorumNodeShape, E | TransportError, Scope.Scope> =>
   Effect.gen(function* () {
     const loaded = yield* config.ledger.load
     const node = new Node({

@@ -2,7 +2,7 @@
  * Test helpers for runtime tests: start a rack of real nodes in the test's scope, and wait for a
  * condition with a bounded timeout (polling every 10 ms; the wait fails with the last observed value).
  */
-import { Duration, Effect, Option, Schedule, type Scope } from "effect"
+import { Duration, Effect, Exit, Option, Schedule, Scope } from "effect"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import type { Transport } from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
@@ -54,20 +54,63 @@ export const startNode = (
   )
 
 /** Points every node at every other node. */
-export const mesh = (nodes: ReadonlyArray<RackNode>) =>
+/** Anything holding a running node. */
+export interface HasNode {
+  readonly node: TrustQuorumNode.TrustQuorumNodeShape
+}
+
+export const mesh = (nodes: ReadonlyArray<HasNode>) =>
   Effect.forEach(nodes, (n) => n.node.setPeers(nodes.map((m) => m.node.listenAddress)), { discard: true })
 
 /** Waits until each node has exactly `peers` connected peers. */
-export const connected = (nodes: ReadonlyArray<RackNode>, peers: number) =>
+export const connected = (nodes: ReadonlyArray<HasNode>, peers: number) =>
   Effect.forEach(nodes, (n) => eventually(n.node.status, (s) => s.connectedPeers.length === peers), { discard: true })
 
 export const reconfigureMsg = (epoch: number, members: ReadonlyArray<number>, threshold: number, last: number | null) =>
   new ReconfigureMsg({ rackId, epoch, lastCommittedEpoch: last, members: members.map(sled), threshold })
 
 /** Polls `loadRackSecret(epoch)` on each node until all have it; returns their fingerprints. */
-export const secrets = (nodes: ReadonlyArray<RackNode>, epoch: number) =>
+export const secrets = (nodes: ReadonlyArray<HasNode>, epoch: number) =>
   Effect.forEach(nodes, (n) =>
     eventually(n.node.loadRackSecret(epoch), Option.isSome).pipe(
       Effect.map((s) => Option.match(s, { onNone: () => "", onSome: (x) => x.fingerprint() }))
     )
   )
+
+/** A node that can be stopped and started again over the same ledger (a crash and restart). */
+export interface Restartable extends HasNode {
+  readonly stop: Effect.Effect<void>
+  readonly start: Effect.Effect<TrustQuorumNode.TrustQuorumNodeShape, unknown>
+}
+
+export const restartable = <E>(
+  index: number,
+  transport: Transport,
+  ledger: TrustQuorumNode.NodeLedger<E>
+): Effect.Effect<Restartable, unknown, Scope.Scope> =>
+  Effect.gen(function* () {
+    let scope: Scope.Closeable | undefined
+    let running: TrustQuorumNode.TrustQuorumNodeShape | undefined
+    const start = Effect.gen(function* () {
+      const s = yield* Scope.make()
+      scope = s
+      running = yield* TrustQuorumNode.make({
+        id: sled(index),
+        listen: { host: "127.0.0.1", port: 0 },
+        transport,
+        ledger
+      }).pipe(Scope.provide(s))
+      return running
+    })
+    const stop = Effect.suspend(() => (scope === undefined ? Effect.void : Scope.close(scope, Exit.void)))
+    yield* Effect.addFinalizer(() => stop)
+    yield* start
+    return {
+      get node() {
+        if (running === undefined) throw new Error("not started")
+        return running
+      },
+      stop,
+      start
+    }
+  })

@@ -1,0 +1,201 @@
+/**
+ * omicron's trust-quorum integration scenarios, over real sockets on 127.0.0.1 (mutual TLS unless
+ * noted) with file ledgers in a temporary directory; every wait is on an observed state, bounded.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import * as Ledger from "../../src/runtime/Ledger.ts"
+import * as RackPki from "../../src/runtime/RackPki.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
+import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
+import { PersistentState } from "../../src/types/PersistentState.ts"
+import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "tq-scenario-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+/** A rack of `n` restartable TLS nodes with two file-ledger copies each. */
+const tlsRack = (n: number) =>
+  Effect.gen(function* () {
+    const dir = yield* tempDir
+    const ca = yield* RackPki.makeRackCa()
+    return yield* Effect.forEach(
+      Array.from({ length: n }, (_, i) => i),
+      (i) =>
+        Effect.gen(function* () {
+          const creds = yield* RackPki.issueNodeCertificate(ca, String(sled(i)))
+          const ledger = Ledger.file({
+            paths: [join(dir, `node${i}-a.json`), join(dir, `node${i}-b.json`)],
+            schema: PersistentState
+          })
+          return yield* restartable(i, Transport.tls13(creds), ledger)
+        })
+    )
+  })
+
+const initialConfig = (
+  nodes: ReadonlyArray<{ readonly node: TrustQuorumNode.TrustQuorumNodeShape }>,
+  members: ReadonlyArray<number>
+) =>
+  Effect.gen(function* () {
+    const coordinator = nodes[0]?.node
+    if (coordinator === undefined) throw new Error("no nodes")
+    yield* coordinator.reconfigure(reconfigureMsg(1, members, 3, null))
+    const status = yield* eventually(
+      coordinator.coordinatorStatus,
+      (s) => Option.isSome(s) && s.value.ackedPrepares.length >= members.length - (members.length - nodes.length)
+    )
+    return Option.getOrThrow(status)
+  })
+
+describe("scenarios over mutual TLS", () => {
+  it.live("full mesh: one link per pair; survivors notice a stopped node; a restarted node on a new port rejoins", () =>
+    Effect.gen(function* () {
+      const nodes = yield* tlsRack(4)
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      for (const n of nodes) {
+        const links = yield* n.node.connections
+        assert.strictEqual(links.length, 3, `node ${n.node.id} has ${links.length} links`)
+      }
+      const [a, b, c, last] = nodes
+      if (!a || !b || !c || !last) throw new Error("nodes")
+      const oldPort = last.node.listenAddress.port
+      yield* last.stop
+      yield* connected([a, b, c], 2)
+      yield* last.start
+      assert.notStrictEqual(last.node.listenAddress.port, oldPort)
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+    })
+  )
+
+  it.live("initial configuration: 4 nodes, K=3 — 4 prepare acks, commit everywhere, equal secrets", () =>
+    Effect.gen(function* () {
+      const nodes = yield* tlsRack(4)
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      const status = yield* initialConfig(nodes, [0, 1, 2, 3])
+      assert.strictEqual(status.ackedPrepares.length, 4)
+      for (const n of nodes) assert.strictEqual(yield* n.node.commit(rackId, 1), "Committed")
+      assert.strictEqual(new Set(yield* secrets(nodes, 1)).size, 1)
+    })
+  )
+
+  it.live("prepare-and-commit: a node offline during prepare rebuilds its share from its peers", () =>
+    Effect.gen(function* () {
+      const nodes = yield* tlsRack(4)
+      const [a, b, c, late] = nodes
+      if (!a || !b || !c || !late) throw new Error("nodes")
+      yield* mesh([a, b, c])
+      yield* connected([a, b, c], 2)
+      const status = yield* initialConfig([a, b, c], [0, 1, 2, 3])
+      for (const n of [a, b, c]) assert.strictEqual(yield* n.node.commit(rackId, 1), "Committed")
+      const before = yield* late.node.status
+      assert.deepStrictEqual(before.persistentState, { configs: [], shares: [], commits: [], expunged: null })
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      yield* eventually(late.node.prepareAndCommit(status.config), (s) => s === "Committed")
+      const after = yield* late.node.status
+      assert.deepStrictEqual(after.persistentState.commits, [1])
+      assert.strictEqual(new Set(yield* secrets(nodes, 1)).size, 1)
+    })
+  )
+
+  it.live("reconfiguration with CommitAdvance: a node stuck at epoch 1 catches up to epoch 2", () =>
+    Effect.gen(function* () {
+      const nodes = yield* tlsRack(4)
+      const [a, b, c, stuck] = nodes
+      if (!a || !b || !c || !stuck) throw new Error("nodes")
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      yield* initialConfig(nodes, [0, 1, 2, 3])
+      for (const n of nodes) yield* n.node.commit(rackId, 1)
+      yield* Effect.forEach([a, b, c], (n) => n.node.setPeers([a, b, c].map((m) => m.node.listenAddress)), {
+        discard: true
+      })
+      yield* stuck.node.setPeers([])
+      yield* connected([a, b, c], 2)
+      yield* connected([stuck], 0)
+      yield* b.node.reconfigure(reconfigureMsg(2, [0, 1, 2, 3], 3, 1))
+      yield* eventually(b.node.coordinatorStatus, (s) => Option.isSome(s) && s.value.ackedPrepares.length === 3)
+      for (const n of [a, b, c]) yield* eventually(n.node.commit(rackId, 2), (s) => s === "Committed")
+      assert.deepStrictEqual((yield* stuck.node.status).persistentState.commits, [1])
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      yield* stuck.node.clearSecrets
+      yield* eventually(stuck.node.loadRackSecret(1), Option.isSome)
+      assert.deepStrictEqual((yield* stuck.node.status).persistentState.commits, [1, 2])
+      assert.strictEqual(new Set(yield* secrets([a, stuck], 2)).size, 1)
+    })
+  )
+
+  it.live("persistence: a prepared state and a commit survive restarts; secrets are equal after a second restart", () =>
+    Effect.gen(function* () {
+      const nodes = yield* tlsRack(4)
+      const last = nodes[3]
+      if (!last) throw new Error("nodes")
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      yield* initialConfig(nodes, [0, 1, 2, 3])
+      yield* last.stop
+      yield* last.start
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      for (const n of nodes) yield* eventually(n.node.commit(rackId, 1), (s) => s === "Committed")
+      yield* last.stop
+      yield* last.start
+      yield* mesh(nodes)
+      yield* connected(nodes, 3)
+      assert.deepStrictEqual((yield* last.node.status).persistentState.commits, [1])
+      assert.strictEqual(new Set(yield* secrets(nodes, 1)).size, 1)
+    })
+  )
+})
+
+describe("ledger faults at startup", () => {
+  it.live("a corrupt ledger refuses to start with LedgerCorrupt instead of booting as new", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const path = join(dir, "ledger.json")
+      writeFileSync(path, '{"format":"effect-trust-quorum/ledger/v1","generation":3,"checksum":"00","state":{}}')
+      const error = yield* Effect.flip(
+        TrustQuorumNode.make({
+          id: sled(0),
+          listen: { host: "127.0.0.1", port: 0 },
+          transport: Transport.tcp,
+          ledger: Ledger.file({ paths: [path], schema: PersistentState })
+        })
+      )
+      assert.strictEqual(error._tag, "LedgerCorrupt")
+    })
+  )
+
+  it.live("one unwritable ledger path is reported, and the node keeps working", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      writeFileSync(join(dir, "not-a-dir"), "x")
+      const ledger = Ledger.file({
+        paths: [join(dir, "ok.json"), join(dir, "not-a-dir", "ledger.json")],
+        schema: PersistentState
+      })
+      const nodes = yield* Effect.forEach([0, 1, 2], (i) =>
+        restartable(i, Transport.tcp, i === 0 ? ledger : Ledger.memory<PersistentState>())
+      )
+      yield* mesh(nodes)
+      yield* connected(nodes, 2)
+      const first = nodes[0]
+      if (!first) throw new Error("nodes")
+      yield* first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null))
+      const copies = yield* first.node.ledgerCopies
+      assert.strictEqual(copies?.written, 1)
+      assert.strictEqual(copies?.configured, 2)
+      yield* eventually(first.node.coordinatorStatus, (s) => Option.isSome(s) && s.value.ackedPrepares.length === 3)
+    })
+  )
+})
