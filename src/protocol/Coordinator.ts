@@ -1,20 +1,20 @@
 /**
- * The coordinator of one reconfiguration: it generates the new configuration and shares, collects K
- * shares of the last committed epoch (to recover the old secret and encrypt the chain of prior
- * secrets under the new one), persists its own share and the final configuration, then sends
- * `Prepare` to every other member and gathers acknowledgements until the control plane commits.
+ * The coordinator of one reconfiguration. It draws the new configuration and shares; for a rack with a
+ * committed configuration it first collects K shares of that (old) epoch to recover the old secret and
+ * the chain of prior secrets, encrypts the chain under the new secret, and only then persists its own
+ * share and the final configuration; it then sends `Prepare` to every other member and gathers
+ * acknowledgements until the control plane commits.
  *
- * A first configuration (nothing committed yet) skips collection and persists at once. While
- * collecting, nothing is persisted and the configuration has no encrypted secrets. Prepares are re-sent
- * to unacknowledged members whenever they connect; there are no timers.
+ * A first configuration (nothing committed yet) has no chain and persists at once. While collecting,
+ * nothing is persisted and the configuration has no encrypted secrets: a crash then loses nothing that
+ * was promised. There are no timers: GetShare and Prepare are re-sent to a peer whenever it connects.
  */
 import { Option, Result } from "effect"
 import * as PriorSecrets from "../crypto/PriorSecrets.ts"
 import { RackSecret } from "../crypto/RackSecret.ts"
-import { copyShare, type Share } from "../gfss/Gfss.ts"
+import * as Gfss from "../gfss/Gfss.ts"
 import type { Rng } from "../gfss/Rng.ts"
-import type { BaseboardId } from "../types/BaseboardId.ts"
-import * as BaseboardIdModule from "../types/BaseboardId.ts"
+import * as BaseboardId from "../types/BaseboardId.ts"
 import {
   Configuration,
   type ConfigurationError,
@@ -24,25 +24,29 @@ import {
 import type { Epoch } from "../types/Epoch.ts"
 import { GetShare, Prepare } from "../types/PeerMsg.ts"
 import * as PersistentState from "../types/PersistentState.ts"
-import * as RackIdModule from "../types/RackId.ts"
+import * as RackId from "../types/RackId.ts"
 import type { ReconfigureMsg } from "../types/Request.ts"
 import { CoordinatorStatus } from "../types/Status.ts"
-import type { NodeCtx } from "./NodeCtx.ts"
-import { isValidShare } from "./Validation.ts"
+import type { DropReason, NodeCtx } from "./NodeCtx.ts"
+import { type ShareOutcome, validateShare } from "./Validation.ts"
 
+/** Collecting shares of the last committed (old) configuration. */
 interface CollectShares {
   readonly _tag: "CollectShares"
   readonly oldConfig: Configuration
-  /** Validated shares of the old epoch by member key, own share included. */
-  readonly collected: Map<string, Share>
+  /** The node's own persisted share of the old epoch: counted, never zeroed here. */
+  readonly own: Gfss.Share | undefined
+  /** Validated copies of the peers' old shares, by member key; zeroed when no longer needed. */
+  readonly collected: Map<string, Gfss.Share>
 }
 
+/** Handing out the new shares and gathering acknowledgements. */
 interface Preparing {
   readonly _tag: "Prepare"
-  /** Members other than self that have not acknowledged yet, with their shares. */
-  readonly pending: Map<string, { readonly id: BaseboardId; readonly share: Share }>
+  /** Members other than self whose prepare is not acknowledged yet. */
+  readonly pending: Map<string, BaseboardId.BaseboardId>
   /** Members whose prepare is durable, self included. */
-  readonly acks: Map<string, BaseboardId>
+  readonly acks: Map<string, BaseboardId.BaseboardId>
 }
 
 /** The state of a node coordinating one reconfiguration. */
@@ -50,15 +54,19 @@ export class Coordinator {
   readonly msg: ReconfigureMsg
   #config: Configuration
   #op: CollectShares | Preparing
-  /** The new shares by member key; emptied of each share once it is persisted or sent for good. */
-  readonly #newShares: Map<string, Share>
+  /**
+   * The new shares this coordinator still owes, by member key: all N while collecting, then the
+   * unacknowledged members' shares. Each is zeroed once acknowledged or when coordination stops; the
+   * own share leaves this map when it is persisted.
+   */
+  readonly #newShares: Map<string, Gfss.Share>
   readonly #rng: Rng | undefined
 
   private constructor(
     msg: ReconfigureMsg,
     config: Configuration,
     op: CollectShares | Preparing,
-    newShares: Map<string, Share>,
+    newShares: Map<string, Gfss.Share>,
     rng: Rng | undefined
   ) {
     this.msg = msg
@@ -76,12 +84,19 @@ export class Coordinator {
     return this.#op._tag
   }
 
+  /** The configuration being coordinated; without encrypted secrets (and not persisted) while collecting. */
   get config(): Configuration {
     return this.#config
   }
 
-  get ackedPrepares(): ReadonlyArray<BaseboardId> {
-    return this.#op._tag === "Prepare" ? BaseboardIdModule.sortUnique(this.#op.acks.values()) : []
+  /** The epoch whose shares are being collected, while collecting. */
+  get oldEpoch(): Epoch | undefined {
+    return this.#op._tag === "CollectShares" ? this.#op.oldConfig.epoch : undefined
+  }
+
+  /** Members whose prepare is durable, in bytewise order; empty while collecting. */
+  get ackedPrepares(): ReadonlyArray<BaseboardId.BaseboardId> {
+    return this.#op._tag === "Prepare" ? BaseboardId.sortUnique(this.#op.acks.values()) : []
   }
 
   status(): CoordinatorStatus {
@@ -89,8 +104,9 @@ export class Coordinator {
   }
 
   /**
-   * Starts coordinating: a node with nothing committed persists its share and the configuration at
-   * once; otherwise it first collects K shares of the last committed configuration.
+   * Starts coordinating `msg` (already validated) at `ctx.id`. A node with nothing committed persists its
+   * share and the configuration at once and prepares; otherwise it asks the connected members of the
+   * last committed configuration for their shares.
    */
   static start(
     ctx: NodeCtx,
@@ -104,79 +120,106 @@ export class Coordinator {
     if (Result.isFailure(created)) return Result.fail(created.failure)
     const { configuration, shares } = created.success
     const newShares = new Map(shares)
-    const lastCommitted = PersistentState.latestCommittedConfig(ctx.persistentState)
-    const ownOld = lastCommitted === undefined ? undefined : ctx.persistentState.shares.get(lastCommitted.epoch)
-    if (lastCommitted === undefined || ownOld === undefined) {
-      const coordinator = new Coordinator(msg, configuration, emptyPreparing(), newShares, rng)
+    const state = ctx.persistentState
+    const oldConfig = PersistentState.latestCommittedConfig(state)
+    if (oldConfig === undefined) {
+      const coordinator = new Coordinator(msg, configuration, preparing(), newShares, rng)
       coordinator.#enterPrepare(ctx)
       return Result.succeed(coordinator)
     }
     const collect: CollectShares = {
       _tag: "CollectShares",
-      oldConfig: lastCommitted,
-      collected: new Map([[ctx.id.key, ownOld]])
+      oldConfig,
+      // A commit implies the share (the persistent state's invariant); without it, K peers are needed.
+      own: state.shares.get(oldConfig.epoch),
+      collected: new Map()
     }
     const coordinator = new Coordinator(msg, configuration, collect, newShares, rng)
     for (const peer of ctx.connected.values()) coordinator.onConnect(ctx, peer)
-    // K may be reached by the own share alone only if K ≤ 1, which validation excludes; still, check.
-    coordinator.#tryFinishCollection(ctx)
     return Result.succeed(coordinator)
   }
 
-  /** Re-sends what this coordinator owes `peer`: a GetShare while collecting, the Prepare while unacknowledged. */
-  onConnect(ctx: NodeCtx, peer: BaseboardId): void {
+  /** Sends what this coordinator owes `peer`: GetShare while collecting, its Prepare until it acknowledges. */
+  onConnect(ctx: NodeCtx, peer: BaseboardId.BaseboardId): void {
     const op = this.#op
     if (op._tag === "CollectShares") {
-      if (op.oldConfig.isMember(peer) && !op.collected.has(peer.key)) {
+      if (op.oldConfig.isMember(peer) && !BaseboardId.equals(peer, ctx.id) && !op.collected.has(peer.key)) {
         ctx.send(peer, new GetShare({ epoch: op.oldConfig.epoch }))
       }
       return
     }
-    const pending = op.pending.get(peer.key)
-    // A copy: the message may outlive this coordinator, which zeroes its shares when it stops.
-    if (pending !== undefined) ctx.send(peer, new Prepare({ config: this.#config, share: copyShare(pending.share) }))
+    const share = op.pending.has(peer.key) ? this.#newShares.get(peer.key) : undefined
+    // A copy: the envelope outlives this call, and this coordinator zeroes its shares on acknowledgement.
+    if (share !== undefined) ctx.send(peer, new Prepare({ config: this.#config, share: Gfss.copyShare(share) }))
   }
 
-  /** A share of the old epoch arrived while collecting. */
-  handleShare(ctx: NodeCtx, from: BaseboardId, epoch: Epoch, share: Share): void {
+  /**
+   * A share arrived. Only a collecting coordinator uses it: validated against the old configuration, a
+   * duplicate replaces the earlier copy without counting twice, and the K-th share finishes collection.
+   */
+  handleShare(ctx: NodeCtx, from: BaseboardId.BaseboardId, epoch: Epoch, share: Gfss.Share): ShareOutcome {
     const op = this.#op
-    if (op._tag !== "CollectShares") return
-    if (!isValidShare(op.oldConfig, from, epoch, share)) return
-    const already = op.collected.has(from.key)
-    op.collected.set(from.key, copyShare(share))
-    if (already) return
+    if (op._tag !== "CollectShares") return "ShareNotCollecting"
+    const valid = validateShare(op.oldConfig, from, epoch, share)
+    if (Result.isFailure(valid)) return valid.failure
+    if (BaseboardId.equals(from, ctx.id) && op.own !== undefined) return "ShareDuplicate"
+    const previous = op.collected.get(from.key)
+    op.collected.set(from.key, Gfss.copyShare(share))
+    if (previous !== undefined) {
+      Gfss.zeroShare(previous)
+      return "ShareDuplicate"
+    }
     this.#tryFinishCollection(ctx)
+    return "Collected"
   }
 
-  /** A member acknowledged the prepare of `epoch`. */
-  handlePrepareAck(from: BaseboardId, epoch: Epoch): void {
+  /** A member acknowledged the prepare of `epoch`; its share is no longer needed and is zeroed. */
+  handlePrepareAck(from: BaseboardId.BaseboardId, epoch: Epoch): DropReason | undefined {
     const op = this.#op
-    if (op._tag !== "Prepare" || epoch !== this.epoch || !this.#config.isMember(from)) return
+    if (op._tag !== "Prepare") return "AckNotPreparing"
+    if (epoch !== this.epoch) return "AckWrongEpoch"
+    if (!this.#config.isMember(from)) return "AckNotAMember"
     op.pending.delete(from.key)
+    const share = this.#newShares.get(from.key)
+    if (share !== undefined) Gfss.zeroShare(share)
+    this.#newShares.delete(from.key)
     op.acks.set(from.key, from)
+    return undefined
   }
 
-  /** Stops coordinating: zeroes the shares it still holds. */
+  /** Stops coordinating: zeroes every share it still holds (never the persisted own shares). */
   dispose(): void {
-    for (const share of this.#newShares.values()) share.y.fill(0)
+    for (const share of this.#newShares.values()) Gfss.zeroShare(share)
     this.#newShares.clear()
-    if (this.#op._tag === "Prepare") this.#op.pending.clear()
+    const op = this.#op
+    if (op._tag === "CollectShares") {
+      for (const share of op.collected.values()) Gfss.zeroShare(share)
+      op.collected.clear()
+    } else {
+      op.pending.clear()
+    }
   }
 
+  /**
+   * With K old shares: recover the old secret and its chain, encrypt the chain plus the old secret under
+   * the new secret, persist, and prepare. A failure only leaves the coordinator collecting (the original
+   * logs it): a later share retries, and the control plane may abort the epoch.
+   */
   #tryFinishCollection(ctx: NodeCtx): void {
     const op = this.#op
-    if (op._tag !== "CollectShares" || op.collected.size < op.oldConfig.threshold) return
-    const oldSecret = RackSecret.reconstruct(Array.from(op.collected.values()))
-    // A failure here is only logged in the original and collection continues: a later share retries.
+    if (op._tag !== "CollectShares") return
+    const oldShares = Array.from(op.collected.values())
+    if (op.own !== undefined) oldShares.push(op.own)
+    if (oldShares.length < op.oldConfig.threshold) return
+    const oldSecret = RackSecret.reconstruct(oldShares)
     if (Result.isFailure(oldSecret)) return
-    const oldEpoch = op.oldConfig.epoch
     const chain = new Map<number, RackSecret>()
     const encrypted = op.oldConfig.encryptedRackSecrets
     if (Option.isSome(encrypted)) {
       const decrypted = PriorSecrets.decrypt({
         secret: oldSecret.success,
-        rackId: RackIdModule.toBytes(op.oldConfig.rackId),
-        epoch: oldEpoch,
+        rackId: RackId.toBytes(op.oldConfig.rackId),
+        epoch: op.oldConfig.epoch,
         salt: encrypted.value.salt,
         data: encrypted.value.data
       })
@@ -184,25 +227,26 @@ export class Coordinator {
         oldSecret.success.dispose()
         return
       }
-      for (const [e, s] of decrypted.success) chain.set(e, s)
+      for (const [epoch, secret] of decrypted.success) chain.set(epoch, secret)
     }
-    chain.set(oldEpoch, oldSecret.success)
+    chain.get(op.oldConfig.epoch)?.dispose()
+    chain.set(op.oldConfig.epoch, oldSecret.success)
     const newSecret = RackSecret.reconstruct(Array.from(this.#newShares.values()))
     if (Result.isFailure(newSecret)) {
-      for (const s of chain.values()) s.dispose()
+      for (const secret of chain.values()) secret.dispose()
       return
     }
     const { salt, data } = PriorSecrets.encrypt({
       secret: newSecret.success,
-      rackId: RackIdModule.toBytes(this.#config.rackId),
+      rackId: RackId.toBytes(this.#config.rackId),
       epoch: this.epoch,
       prior: chain,
-      ...(this.#rng ? { rng: this.#rng } : {})
+      ...(this.#rng === undefined ? {} : { rng: this.#rng })
     })
     newSecret.success.dispose()
-    for (const s of chain.values()) s.dispose()
-    // The peers' shares are copies; the own entry is the persisted share and must survive.
-    for (const [key, s] of op.collected) if (key !== ctx.id.key) s.y.fill(0)
+    for (const secret of chain.values()) secret.dispose()
+    for (const share of op.collected.values()) Gfss.zeroShare(share)
+    op.collected.clear()
     this.#config = new Configuration({
       rackId: this.#config.rackId,
       epoch: this.#config.epoch,
@@ -211,30 +255,27 @@ export class Coordinator {
       threshold: this.#config.threshold,
       encryptedRackSecrets: Option.some(new EncryptedRackSecrets({ salt, data }))
     })
-    this.#op = emptyPreparing()
     this.#enterPrepare(ctx)
   }
 
-  /** Persists own share and the final configuration, then sends Prepare to every connected member. */
+  /** Persists the own share and the final configuration, then sends Prepare to every connected member. */
   #enterPrepare(ctx: NodeCtx): void {
     const config = this.#config
     const own = this.#newShares.get(ctx.id.key)
+    this.#newShares.delete(ctx.id.key)
     ctx.updatePersistentState((s) =>
       PersistentState.update(s, (d) => {
         if (own !== undefined) d.shares.set(config.epoch, own)
+        // Configurations are insert-only; validation guaranteed this epoch is new.
         if (!d.configs.has(config.epoch)) d.configs.set(config.epoch, config)
       })
     )
-    const op = emptyPreparing()
+    const op = preparing()
     op.acks.set(ctx.id.key, ctx.id)
-    for (const id of config.memberIds) {
-      const share = this.#newShares.get(id.key)
-      if (!BaseboardIdModule.equals(id, ctx.id) && share !== undefined) op.pending.set(id.key, { id, share })
-    }
-    this.#newShares.delete(ctx.id.key)
+    for (const id of config.memberIds) if (!BaseboardId.equals(id, ctx.id)) op.pending.set(id.key, id)
     this.#op = op
     for (const peer of ctx.connected.values()) this.onConnect(ctx, peer)
   }
 }
 
-const emptyPreparing = (): Preparing => ({ _tag: "Prepare", pending: new Map(), acks: new Map() })
+const preparing = (): Preparing => ({ _tag: "Prepare", pending: new Map(), acks: new Map() })

@@ -1,59 +1,72 @@
 /**
  * The sans-io trust-quorum protocol node: the control plane's operations (reconfigure, commit,
- * prepare-and-commit, load a rack secret) and the handling of every peer message, as synchronous
- * functions over the node's context. It never reads clocks, sockets or files; randomness comes only
- * from the injected `Rng`, so a seeded run is deterministic.
+ * prepare-and-commit, load a rack secret) and the dispatch of every peer message, as synchronous
+ * functions over the node's context. It never reads clocks, sockets or files; randomness comes only from
+ * the injected `Rng`, so a seeded run is deterministic. After every call the caller checks the dirty flag
+ * (persisting if set), replies, and only then sends the drained envelopes.
  *
- * Improvements over the original (omicron): `prepareAndCommit` answers `NotAMember` to a node outside
- * the configuration and `Superseded` when the node already committed a newer epoch, and `commit`
- * answers `Superseded` likewise — where the original logs and reports `Pending` forever. Peer
- * CommitAdvance messages keep the original behaviour (ignored in those cases).
+ * Improvements over the original (omicron), all typed outcomes where the original logs and leaves the
+ * control plane polling `Pending` forever:
+ * - `prepareAndCommit` fails with `NotAMember{epoch}` when this node is not in `config.members`, and
+ *   with `Superseded{epoch, latestCommitted}` when it already committed a newer epoch than
+ *   `config.epoch` (an epoch it committed itself answers `Committed`);
+ * - `commitConfiguration` of an epoch older than the latest commit that was never committed here fails
+ *   with `Superseded` too (a duplicate commit still answers `Committed`).
+ * A peer's CommitAdvance keeps the original behaviour in those cases: it is ignored (see `ctx.dropped`).
+ * `loadRackSecret` hands out a copy of the secret that the caller owns, so `clearSecrets` never zeroes a
+ * secret a caller is still using.
  */
 import { Option, Result } from "effect"
 import type { RackSecret } from "../crypto/RackSecret.ts"
-import { copyShare } from "../gfss/Gfss.ts"
 import type { Rng } from "../gfss/Rng.ts"
 import type { Alarm } from "../types/Alarm.ts"
-import { MismatchedConfigurations } from "../types/Alarm.ts"
-import type { BaseboardId } from "../types/BaseboardId.ts"
-import * as BaseboardIdModule from "../types/BaseboardId.ts"
+import * as BaseboardId from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
-import * as ConfigurationModule from "../types/Configuration.ts"
 import type { Epoch } from "../types/Epoch.ts"
-import { CommitAdvance, ExpungedReply, type PeerMsg, PrepareAck, ShareReply } from "../types/PeerMsg.ts"
+import type { PeerMsg } from "../types/PeerMsg.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import {
   type CommitError,
-  Expunged,
-  InvalidRackId,
   type LoadRackSecretError,
   NoCommittedConfigurations,
-  NotAMember,
-  NotPrepared,
   type PrepareAndCommitError,
-  type ReconfigurationError,
-  Superseded
+  type ReconfigurationError
 } from "../types/ProtocolError.ts"
 import type { RackId } from "../types/RackId.ts"
 import type { ReconfigureMsg } from "../types/Request.ts"
 import type { CommitStatus, CoordinatorStatus } from "../types/Status.ts"
+import { advanceCommit } from "./CommitAdvance.ts"
 import { Coordinator } from "./Coordinator.ts"
-import { KeyShareComputer } from "./KeyShareComputer.ts"
+import { receiveExpunged } from "./Expungement.ts"
 import { NodeCtx } from "./NodeCtx.ts"
-import { RackSecretLoader } from "./RackSecretLoader.ts"
-import { validateReconfiguration } from "./Validation.ts"
+import { receivePrepare } from "./PrepareReceiver.ts"
+import { Roles } from "./Roles.ts"
+import { answerGetShare } from "./ShareResponder.ts"
+import { type ShareOutcome, validateCommit, validatePrepareAndCommit, validateReconfiguration } from "./Validation.ts"
+
+/** What a node reports about itself (the runtime adds the proxied-request count). */
+export interface NodeStatusSummary {
+  readonly connectedPeers: ReadonlyArray<BaseboardId.BaseboardId>
+  readonly alarms: ReadonlyArray<Alarm>
+  readonly persistentState: PersistentState.NodePersistentStateSummary
+}
+
+/** A coordinator's phase, for invariants and tests. */
+export interface Coordinating {
+  readonly epoch: Epoch
+  readonly op: "CollectShares" | "Prepare"
+  readonly ackedPrepares: ReadonlyArray<BaseboardId.BaseboardId>
+}
 
 /** A protocol node. All methods are synchronous; the caller persists, replies, then sends (see NodeCtx). */
 export class Node {
-  readonly id: BaseboardId
+  readonly id: BaseboardId.BaseboardId
   readonly ctx: NodeCtx
   readonly #rng: Rng | undefined
-  #coordinator: Coordinator | undefined
-  #computer: KeyShareComputer | undefined
-  readonly #loader = new RackSecretLoader()
+  readonly #roles = new Roles()
 
   constructor(options: {
-    readonly id: BaseboardId
+    readonly id: BaseboardId.BaseboardId
     readonly persistentState?: PersistentState.PersistentState
     readonly rng?: Rng
   }) {
@@ -64,57 +77,54 @@ export class Node {
 
   // ---- control-plane operations -------------------------------------------------------------
 
-  /** Starts coordinating a reconfiguration at this node (it must be a member of the new group). */
+  /**
+   * Starts coordinating a reconfiguration at this node. The same request while still collecting shares
+   * is a no-op; once the configuration is persisted a retry fails with `PreparedEpochMismatch`, which
+   * the control plane must read as "already in progress".
+   */
   coordinateReconfiguration(msg: ReconfigureMsg): Result.Result<void, ReconfigurationError> {
-    const checked = validateReconfiguration(this.id, this.ctx.persistentState, msg, this.#coordinator?.msg)
+    const roles = this.#roles
+    const checked = validateReconfiguration(this.id, this.ctx.persistentState, msg, roles.coordinator?.msg)
     if (Result.isFailure(checked)) return Result.fail(checked.failure)
     if (checked.success === "Idempotent") return Result.void
-    this.#cancelComputer()
+    // Defensive, as in the original: valid control-plane behaviour never reconfigures during a computation.
+    roles.cancelComputer()
     const started = Coordinator.start(this.ctx, msg, this.#rng)
     if (Result.isFailure(started)) return Result.fail(started.failure)
-    this.#cancelCoordinator()
-    this.#coordinator = started.success
+    roles.cancelCoordinator()
+    roles.coordinator = started.success
     return Result.void
   }
 
-  /** Commits `epoch`, which this node must have prepared. */
+  /** Commits `epoch`, which this node must have prepared; ends the coordination of that epoch. */
   commitConfiguration(rackId: RackId, epoch: Epoch): Result.Result<CommitStatus, CommitError> {
-    const state = this.ctx.persistentState
-    if (Option.isSome(state.expunged)) return Result.fail(this.#expungedError())
-    const known = PersistentState.rackId(state)
-    if (known !== undefined && known !== rackId) return Result.fail(new InvalidRackId({ expected: known, got: rackId }))
-    const latest = PersistentState.latestCommittedEpoch(state)
-    if (latest !== undefined && latest >= epoch) {
-      return state.commits.has(epoch)
-        ? Result.succeed("Committed")
-        : Result.fail(new Superseded({ epoch, latestCommitted: latest }))
-    }
-    if (!PersistentState.hasPrepared(state, epoch)) return Result.fail(new NotPrepared({ epoch }))
+    const checked = validateCommit(this.ctx.persistentState, rackId, epoch)
+    if (Result.isFailure(checked)) return Result.fail(checked.failure)
+    if (checked.success === "AlreadyCommitted") return Result.succeed("Committed")
     this.ctx.updatePersistentState((s) => PersistentState.update(s, (d) => d.commits.add(epoch)))
-    if (this.#coordinator?.epoch === epoch) this.#cancelCoordinator()
+    // A key-share computer of an older epoch is left alone: commits form a set, so its later commit is harmless.
+    if (this.#roles.coordinator?.epoch === epoch) this.#roles.cancelCoordinator()
     return Result.succeed("Committed")
   }
 
-  /** Commits `config` at a member that may have missed its prepare; `Pending` while it rebuilds its share. */
+  /**
+   * Commits `config` at a member that may have missed its prepare. `Committed` when the epoch is
+   * committed after the call; `Pending` while the node rebuilds its share from K peers (call again).
+   */
   prepareAndCommit(config: Configuration): Result.Result<CommitStatus, PrepareAndCommitError> {
-    const state = this.ctx.persistentState
-    if (Option.isSome(state.expunged)) return Result.fail(this.#expungedError())
-    const known = PersistentState.rackId(state)
-    if (known !== undefined && known !== config.rackId) {
-      return Result.fail(new InvalidRackId({ expected: known, got: config.rackId }))
-    }
-    if (!config.isMember(this.id)) return Result.fail(new NotAMember({ epoch: config.epoch }))
-    const latest = PersistentState.latestCommittedEpoch(state)
-    if (latest !== undefined && latest > config.epoch && !state.commits.has(config.epoch)) {
-      return Result.fail(new Superseded({ epoch: config.epoch, latestCommitted: latest }))
-    }
-    this.#handleCommitAdvance("Nexus", config)
+    const checked = validatePrepareAndCommit(this.id, this.ctx.persistentState, config)
+    if (Result.isFailure(checked)) return Result.fail(checked.failure)
+    if (checked.success === "AlreadyCommitted") return Result.succeed("Committed")
+    advanceCommit(this.ctx, this.#roles, "Nexus", config)
     return Result.succeed(this.ctx.persistentState.commits.has(config.epoch) ? "Committed" : "Pending")
   }
 
-  /** The secret of a committed `epoch`; none while shares are being collected (call again). */
+  /**
+   * The secret of a committed `epoch` (a copy the caller owns and should dispose), none while shares are
+   * being collected (call again), or why it cannot be had. Works on an expunged node too.
+   */
   loadRackSecret(epoch: Epoch): Result.Result<Option.Option<RackSecret>, LoadRackSecretError> {
-    return this.#loader.load(this.ctx, epoch)
+    return this.#roles.loader.load(this.ctx, epoch)
   }
 
   /** The latest committed epoch and its secret, in one step. */
@@ -130,198 +140,119 @@ export class Node {
     )
   }
 
-  /** Forgets every loaded secret. */
+  /** Forgets (and zeroes) every loaded secret and stops collecting. */
   clearSecrets(): void {
-    this.#loader.clear()
+    this.#roles.loader.clear()
   }
 
   // ---- connections ----------------------------------------------------------------------------
 
-  onConnect(peer: BaseboardId): void {
+  /** A link to `peer` came up: every role re-sends what it owes that peer. Safe to call twice. */
+  onConnect(peer: BaseboardId.BaseboardId): void {
     this.ctx.addConnection(peer)
-    this.#coordinator?.onConnect(this.ctx, peer)
-    this.#computer?.onConnect(this.ctx, peer)
-    this.#loader.onConnect(this.ctx, peer)
+    this.#roles.coordinator?.onConnect(this.ctx, peer)
+    this.#roles.computer?.onConnect(this.ctx, peer)
+    this.#roles.loader.onConnect(this.ctx, peer)
   }
 
-  onDisconnect(peer: BaseboardId): void {
+  /** The link to `peer` went down. Nothing is cancelled: the next `onConnect` resends. */
+  onDisconnect(peer: BaseboardId.BaseboardId): void {
     this.ctx.removeConnection(peer)
   }
 
   // ---- peer messages --------------------------------------------------------------------------
 
-  /** Handles a message from `from` (an authenticated peer). */
-  handle(from: BaseboardId, msg: PeerMsg): void {
-    const state = this.ctx.persistentState
-    if (Option.isSome(state.expunged)) return
+  /** Handles a message from `from` (the identity of the authenticated link, not a message field). */
+  handle(from: BaseboardId.BaseboardId, msg: PeerMsg): void {
+    const ctx = this.ctx
+    const kind = msg.kind
+    const drop = this.#dispatch(from, msg)
+    if (drop !== undefined) ctx.recordDrop(from, kind._tag, drop)
+  }
+
+  #dispatch(from: BaseboardId.BaseboardId, msg: PeerMsg) {
+    const ctx = this.ctx
+    const roles = this.#roles
+    const state = ctx.persistentState
+    if (PersistentState.isExpunged(state)) return "Expunged"
     const known = PersistentState.rackId(state)
-    if (known !== undefined && known !== msg.rackId) return
+    if (known !== undefined && known !== msg.rackId) return "RackIdMismatch"
     const kind = msg.kind
     switch (kind._tag) {
       case "Prepare":
-        this.#handlePrepare(from, kind.config, kind.share)
-        break
+        return receivePrepare(ctx, roles, from, kind.config, kind.share)
       case "PrepareAck":
-        this.#coordinator?.handlePrepareAck(from, kind.epoch)
-        break
-      case "GetShare":
-        this.#handleGetShare(from, kind.epoch)
-        break
-      case "Share":
-        // Coordinator, else key-share computer — and then, always, the loader.
-        if (this.#coordinator !== undefined) {
-          this.#coordinator.handleShare(this.ctx, from, kind.epoch, kind.share)
-        } else if (this.#computer?.handleShare(this.ctx, from, kind.epoch, kind.share)) {
-          this.#computer = undefined
+        return roles.coordinator === undefined
+          ? "AckNotCoordinating"
+          : roles.coordinator.handlePrepareAck(from, kind.epoch)
+      case "GetShare": {
+        const reply = answerGetShare(state, from, kind.epoch)
+        if (reply === undefined) return "GetShareUnknownEpoch"
+        ctx.send(from, reply)
+        return undefined
+      }
+      case "Share": {
+        // The coordinator, else the key-share computer — and then, always, the loader.
+        let first: ShareOutcome | undefined
+        if (roles.coordinator !== undefined) {
+          first = roles.coordinator.handleShare(ctx, from, kind.epoch, kind.share)
+        } else if (roles.computer !== undefined) {
+          const { outcome, done } = roles.computer.handleShare(ctx, from, kind.epoch, kind.share)
+          if (done) roles.computer = undefined
+          first = outcome
         }
-        this.#loader.handleShare(this.ctx, from, kind.epoch, kind.share)
-        break
+        const second = roles.loader.handleShare(ctx, from, kind.epoch, kind.share)
+        return shareDrop(first, second)
+      }
       case "Expunged":
-        this.#handleExpunged(from, kind.epoch)
-        break
+        return receiveExpunged(ctx, roles, from, kind.epoch)
       case "CommitAdvance":
-        this.#handleCommitAdvance(from.toString(), kind.config)
-        break
+        return advanceCommit(ctx, roles, from.toString(), kind.config)
     }
   }
 
   // ---- introspection --------------------------------------------------------------------------
 
+  /** The coordinator's configuration and acknowledged prepares, while coordinating. */
   coordinatorStatus(): CoordinatorStatus | undefined {
-    return this.#coordinator?.status()
+    return this.#roles.coordinator?.status()
   }
 
-  status(): {
-    readonly connectedPeers: ReadonlyArray<BaseboardId>
-    readonly alarms: ReadonlyArray<Alarm>
-    readonly persistentState: PersistentState.NodePersistentStateSummary
-  } {
+  status(): NodeStatusSummary {
     return {
-      connectedPeers: BaseboardIdModule.sortUnique(this.ctx.connected.values()),
+      connectedPeers: BaseboardId.sortUnique(this.ctx.connected.values()),
       alarms: this.ctx.alarms,
       persistentState: PersistentState.summary(this.ctx.persistentState)
     }
   }
 
-  coordinating():
-    | {
-        readonly epoch: Epoch
-        readonly op: "CollectShares" | "Prepare"
-        readonly ackedPrepares: ReadonlyArray<BaseboardId>
-      }
-    | undefined {
-    const c = this.#coordinator
+  coordinating(): Coordinating | undefined {
+    const c = this.#roles.coordinator
     return c === undefined ? undefined : { epoch: c.epoch, op: c.op, ackedPrepares: c.ackedPrepares }
   }
 
   isComputingKeyShare(): boolean {
-    return this.#computer !== undefined
+    return this.#roles.computer !== undefined
   }
 
   keyShareComputerEpoch(): Epoch | undefined {
-    return this.#computer?.epoch
+    return this.#roles.computer?.epoch
   }
 
+  /** True iff the loader collects shares for `epoch` or a later one. */
   isCollectingSharesForRackSecret(epoch: Epoch): boolean {
-    return this.#loader.isCollecting(epoch)
+    return this.#roles.loader.isCollecting(epoch)
   }
 
-  // ---- handlers -------------------------------------------------------------------------------
-
-  #handlePrepare(from: BaseboardId, config: Configuration, share: { readonly x: number; readonly y: Uint8Array }) {
-    const latest = PersistentState.latestCommittedEpoch(this.ctx.persistentState) ?? 0
-    if (latest > config.epoch || !config.isMember(this.id)) return
-    this.ctx.updatePersistentState((s) =>
-      PersistentState.update(s, (d) => {
-        // The share overwrites; an existing configuration is kept (two per epoch cannot happen).
-        d.shares.set(config.epoch, copyShare(share))
-        if (!d.configs.has(config.epoch)) d.configs.set(config.epoch, config)
-      })
-    )
-    if (this.#coordinator !== undefined && this.#coordinator.epoch < config.epoch) this.#cancelCoordinator()
-    this.ctx.send(from, new PrepareAck({ epoch: config.epoch }))
+  /** The epochs whose secrets are loaded in memory, ascending. */
+  loadedEpochs(): ReadonlyArray<Epoch> {
+    return this.#roles.loader.loadedEpochs
   }
+}
 
-  #handleGetShare(from: BaseboardId, epoch: Epoch): void {
-    const state = this.ctx.persistentState
-    const committed = PersistentState.latestCommittedConfig(state)
-    if (committed !== undefined && committed.epoch > epoch) {
-      this.ctx.send(
-        from,
-        committed.isMember(from)
-          ? new CommitAdvance({ config: committed })
-          : new ExpungedReply({ epoch: committed.epoch })
-      )
-      return
-    }
-    const config = state.configs.get(epoch)
-    if (config !== undefined && !config.isMember(from)) {
-      this.ctx.send(from, new ExpungedReply({ epoch }))
-      return
-    }
-    // A prepared but uncommitted share is served too: others may have committed while the control plane is down.
-    const share = state.shares.get(epoch)
-    if (share !== undefined) this.ctx.send(from, new ShareReply({ epoch, share: copyShare(share) }))
-  }
-
-  #handleExpunged(from: BaseboardId, epoch: Epoch): void {
-    const latest = PersistentState.latestConfig(this.ctx.persistentState)
-    // No configuration at all: assume this node was already factory reset. An older epoch: it may have been re-added.
-    if (latest === undefined || epoch < latest.epoch) return
-    this.ctx.updatePersistentState((s) =>
-      PersistentState.update(s, (d) => {
-        d.expunged = Option.some(new PersistentState.ExpungedMetadata({ epoch, from }))
-      })
-    )
-    this.#cancelCoordinator()
-    this.#cancelComputer()
-  }
-
-  /** The shared logic of a peer's CommitAdvance and the control plane's PrepareAndCommit. */
-  #handleCommitAdvance(from: string, config: Configuration): void {
-    const state = this.ctx.persistentState
-    if (!config.isMember(this.id)) return
-    const latest = PersistentState.latestCommittedEpoch(state)
-    if (latest !== undefined && latest >= config.epoch) return
-    let justCommitted = false
-    if (PersistentState.hasPrepared(state, config.epoch)) {
-      this.ctx.updatePersistentState((s) => PersistentState.update(s, (d) => d.commits.add(config.epoch)))
-      justCommitted = true
-    } else {
-      const existing = state.configs.get(config.epoch)
-      if (existing !== undefined && !ConfigurationModule.equals(existing, config)) {
-        this.ctx.raiseAlarm(new MismatchedConfigurations({ config1: existing, config2: config, from }))
-        return
-      }
-      if (existing === undefined) {
-        this.ctx.updatePersistentState((s) => PersistentState.update(s, (d) => d.configs.set(config.epoch, config)))
-      }
-    }
-    if (this.#coordinator !== undefined && this.#coordinator.epoch <= config.epoch) this.#cancelCoordinator()
-    const computer = this.#computer
-    if (computer !== undefined) {
-      if (computer.epoch > config.epoch) return
-      if (computer.epoch === config.epoch) {
-        if (justCommitted) this.#cancelComputer()
-        return
-      }
-      this.#cancelComputer()
-    }
-    if (!justCommitted) this.#computer = KeyShareComputer.start(this.ctx, config)
-  }
-
-  #expungedError(): Expunged {
-    const expunged = Option.getOrThrow(this.ctx.persistentState.expunged)
-    return new Expunged({ epoch: expunged.epoch, from: expunged.from.toString() })
-  }
-
-  #cancelCoordinator(): void {
-    this.#coordinator?.dispose()
-    this.#coordinator = undefined
-  }
-
-  #cancelComputer(): void {
-    this.#computer?.dispose()
-    this.#computer = undefined
-  }
+/** A share counts as dropped only if no role collected it; a validation failure is the more telling reason. */
+const shareDrop = (first: ShareOutcome | undefined, second: ShareOutcome) => {
+  if (first === "Collected" || second === "Collected") return undefined
+  if (first !== undefined && first !== "ShareNotCollecting") return first
+  return second
 }

@@ -190,3 +190,9 @@ export const isValidShare = (
   epoch: Epoch,
   share: Share
 ): boolean => Result.isSuccess(validateShare(config, from, epoch, share))
+
+/**
+ * What a share collector (coordinator, key-share computer or rack-secret loader) did with a share:
+ * counted it, or why not.
+ */
+export type ShareOutcome = "Collected" | "ShareDuplicate" | "ShareNotCollecting" | ShareRejection

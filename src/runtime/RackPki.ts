@@ -63,8 +63,12 @@ const oid = (dotted: string): Uint8Array => {
   }
   return tlv(0x06, Uint8Array.from(out))
 }
+/** A non-negative DER INTEGER: minimal length (no leading zero octets unless the sign bit needs one). */
 const integer = (bytes: Uint8Array): Uint8Array => {
-  const b = (bytes[0] ?? 0) & 0x80 ? Buffer.concat([Uint8Array.of(0), bytes]) : bytes
+  let start = 0
+  while (start < bytes.length - 1 && bytes[start] === 0) start++
+  const trimmed = bytes.subarray(start)
+  const b = (trimmed[0] ?? 0) & 0x80 ? Buffer.concat([Uint8Array.of(0), trimmed]) : trimmed
   return tlv(0x02, b)
 }
 const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, "utf8"))
@@ -99,7 +103,6 @@ const issue = (args: {
   readonly extensions: ReadonlyArray<Uint8Array>
 }): string => {
   const serial = randomBytes(16)
-  serial[0] = (serial[0] ?? 0) & 0x7f
   const notAfter = new Date(args.now.getTime() + args.days * 86_400_000)
   const tbs = seq(
     explicit(0, integer(Uint8Array.of(2))),

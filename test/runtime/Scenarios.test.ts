@@ -3,14 +3,17 @@
  * noted) with file ledgers in a temporary directory; every wait is on an observed state, bounded.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Option, Result } from "effect"
+import * as Frame from "../../src/runtime/Frame.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
+import * as Wire from "../../src/runtime/Wire.ts"
 import { PersistentState } from "../../src/types/PersistentState.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
 
@@ -197,5 +200,42 @@ describe("ledger faults at startup", () => {
       assert.strictEqual(copies?.configured, 2)
       yield* eventually(first.node.coordinatorStatus, (s) => Option.isSome(s) && s.value.ackedPrepares.length === 3)
     })
+  )
+})
+
+describe("a misbehaving peer closes only its own link", () => {
+  const rawPeer = (port: number, after: Uint8Array) =>
+    Effect.callback<string>((resume) => {
+      const socket = net.connect(port, "127.0.0.1")
+      const hello = Wire.encode(
+        new Wire.Hello({ id: sled(9), listenAddress: { host: "127.0.0.1", port: 1 }, protocolVersion: 1 })
+      )
+      socket.write(Result.getOrThrow(Frame.encode(hello)))
+      socket.write(after)
+      socket.on("close", () => resume(Effect.succeed("closed by the node")))
+      socket.on("error", () => undefined)
+      // Read (and drop) what the node sends, so its close is seen.
+      socket.resume()
+      return Effect.sync(() => socket.destroy())
+    }).pipe(Effect.timeout("5 seconds"))
+
+  it.live(
+    "an undecodable frame and an oversize frame each close that link; the node and its other links carry on",
+    () =>
+      Effect.gen(function* () {
+        const nodes = yield* Effect.forEach([0, 1], (i) =>
+          restartable(i, Transport.tcp, Ledger.memory<PersistentState>())
+        )
+        yield* mesh(nodes)
+        yield* connected(nodes, 1)
+        const target = nodes[0]
+        if (!target) throw new Error("nodes")
+        const port = target.node.listenAddress.port
+        const garbage = Result.getOrThrow(Frame.encode(new TextEncoder().encode("{not a frame")))
+        assert.strictEqual(yield* rawPeer(port, garbage), "closed by the node")
+        assert.strictEqual(yield* rawPeer(port, Uint8Array.of(0x00, 0x20, 0x00, 0x00)), "closed by the node")
+        const status = yield* target.node.status
+        assert.deepStrictEqual(status.connectedPeers.map(String), [String(sled(1))])
+      })
   )
 })

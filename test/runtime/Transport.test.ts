@@ -139,3 +139,21 @@ describe("Transport", () => {
     })
   )
 })
+
+describe("RackPki", () => {
+  it.effect("issues certificates that parse and bind the identity, for many random serials", () =>
+    Effect.gen(function* () {
+      const { X509Certificate } = yield* Effect.promise(() => import("node:crypto"))
+      const ca = yield* RackPki.makeRackCa()
+      const caCert = new X509Certificate(ca.certPem)
+      assert.isTrue(caCert.ca)
+      for (let i = 0; i < 64; i++) {
+        const node = yield* RackPki.issueNodeCertificate(ca, `913:${i}`)
+        const cert = new X509Certificate(node.certPem)
+        assert.isTrue(cert.verify(caCert.publicKey))
+        assert.isTrue(cert.checkIssued(caCert))
+        assert.strictEqual(RackPki.identityOf(cert), `913:${i}`)
+      }
+    })
+  )
+})

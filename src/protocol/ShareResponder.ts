@@ -1,0 +1,33 @@
+/**
+ * How a node answers a peer's `GetShare(epoch)`: with `Expunged` when the requester is no longer a
+ * member, with `CommitAdvance` when the requester is behind, with its `Share`, or with silence.
+ *
+ * Silence is deliberate: there is no "no such share" reply, and the requester relies on other members
+ * or a later reconnection. A share is served even if the epoch is only prepared here, not committed:
+ * others may already have committed it and need to unlock while the control plane is unreachable.
+ */
+import * as Gfss from "../gfss/Gfss.ts"
+import type { BaseboardId } from "../types/BaseboardId.ts"
+import type { Epoch } from "../types/Epoch.ts"
+import { CommitAdvance, ExpungedReply, type PeerMsgKind, ShareReply } from "../types/PeerMsg.ts"
+import * as PersistentState from "../types/PersistentState.ts"
+
+/** The reply to `GetShare(epoch)` from `from`, or undefined for silence. */
+export const answerGetShare = (
+  state: PersistentState.PersistentState,
+  from: BaseboardId,
+  epoch: Epoch
+): PeerMsgKind | undefined => {
+  const committed = PersistentState.latestCommittedConfig(state)
+  if (committed !== undefined && committed.epoch > epoch) {
+    return committed.isMember(from)
+      ? new CommitAdvance({ config: committed })
+      : new ExpungedReply({ epoch: committed.epoch })
+  }
+  // Requesters only ask for epochs they believe committed: not being a member of one means removal.
+  const config = state.configs.get(epoch)
+  if (config !== undefined && !config.isMember(from)) return new ExpungedReply({ epoch })
+  const share = state.shares.get(epoch)
+  // A copy: the envelope may be zeroed after sending without touching the persisted share.
+  return share === undefined ? undefined : new ShareReply({ epoch, share: Gfss.copyShare(share) })
+}

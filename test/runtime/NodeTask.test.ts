@@ -1,0 +1,161 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Result } from "effect"
+import { Node } from "../../src/protocol/Node.ts"
+import * as Ledger from "../../src/runtime/Ledger.ts"
+import type { LinkCloseReason, LinkHandle } from "../../src/runtime/Link.ts"
+import * as NodeTask from "../../src/runtime/NodeTask.ts"
+import type * as Wire from "../../src/runtime/Wire.ts"
+import type { PersistentState } from "../../src/types/PersistentState.ts"
+import { sled } from "./rack.ts"
+
+/** A fake link: records what it was asked to send and why it was closed. */
+const fakeLink = (connectionId: number, peer = sled(1)) => {
+  const sent: Array<Wire.Frame["_tag"]> = []
+  const closed: Array<LinkCloseReason> = []
+  const handle: LinkHandle = {
+    connectionId,
+    peer,
+    offer: (frame) => {
+      sent.push(frame._tag)
+      return true
+    },
+    close: (reason) => Effect.sync(() => void closed.push(reason))
+  }
+  return { handle, sent, closed }
+}
+
+const up = (link: ReturnType<typeof fakeLink>, direction: "inbound" | "outbound", port: number) => ({
+  _tag: "LinkUp" as const,
+  connectionId: link.handle.connectionId,
+  peer: link.handle.peer,
+  listenAddress: { host: "127.0.0.1", port },
+  direction,
+  remoteAddress: "127.0.0.1:1",
+  handle: link.handle
+})
+
+const down = (connectionId: number, reason: LinkCloseReason = "Eof") => ({
+  _tag: "LinkDown" as const,
+  connectionId,
+  reason,
+  detail: "test"
+})
+
+/** A NodeTask for node 0 listening on port 5000 (so it dials peers with lower ports). */
+const task = Effect.gen(function* () {
+  const node = new Node({ id: sled(0) })
+  const handle = yield* NodeTask.make({
+    node,
+    listenAddress: { host: "127.0.0.1", port: 5000 },
+    ledger: Ledger.memory<PersistentState>()
+  })
+  // Events and calls share one ordered queue, so a call observes every event sunk before it.
+  const peers = handle.call((n) => Result.succeed(n.status().connectedPeers.map(String)))
+  return { handle, peers }
+})
+
+describe("NodeTask", () => {
+  it.effect("a stale LinkDown from a replaced link does not disconnect the peer", () =>
+    Effect.gen(function* () {
+      const { handle, peers } = yield* task
+      const first = fakeLink(1)
+      const second = fakeLink(2)
+      // Peer 1 listens on 4000 < 5000: this node is the dialer, so both links are outbound and the newer wins.
+      yield* handle.sink(up(first, "outbound", 4000))
+      yield* handle.sink(up(second, "outbound", 4000))
+      assert.deepStrictEqual(yield* peers, [String(sled(1))])
+      assert.deepStrictEqual(first.closed, ["Replaced"])
+      yield* handle.sink(down(1))
+      assert.deepStrictEqual(yield* peers, [String(sled(1))])
+      const links = yield* handle.call((_, t) => Result.succeed(t.connections.map((c) => c.connectionId)))
+      assert.deepStrictEqual(links, [2])
+      yield* handle.sink(down(2))
+      assert.deepStrictEqual(yield* peers, [])
+    })
+  )
+
+  it.effect("a link that follows the dial rule beats a newer one against it", () =>
+    Effect.gen(function* () {
+      const { handle } = yield* task
+      const dialed = fakeLink(1)
+      const accepted = fakeLink(2)
+      // Peer 1 listens on 4000: only this node (5000) should dial; the accepted link is against the rule.
+      yield* handle.sink(up(dialed, "outbound", 4000))
+      yield* handle.sink(up(accepted, "inbound", 4000))
+      yield* handle.call(() => Result.void)
+      assert.deepStrictEqual(accepted.closed, ["Replaced"])
+      assert.deepStrictEqual(dialed.closed, [])
+    })
+  )
+
+  it.effect("a link that died of a defect is reported closed and the node keeps serving", () =>
+    Effect.gen(function* () {
+      const { handle, peers } = yield* task
+      const link = fakeLink(3)
+      yield* handle.sink(up(link, "outbound", 4000))
+      assert.strictEqual((yield* peers).length, 1)
+      yield* handle.sink(down(3, "Defect"))
+      assert.deepStrictEqual(yield* peers, [])
+      const again = fakeLink(4)
+      yield* handle.sink(up(again, "outbound", 4000))
+      assert.deepStrictEqual(yield* peers, [String(sled(1))])
+    })
+  )
+
+  it.effect("frames from a link that is no longer current are ignored", () =>
+    Effect.gen(function* () {
+      const { handle } = yield* task
+      const first = fakeLink(1)
+      const second = fakeLink(2)
+      yield* handle.sink(up(first, "outbound", 4000))
+      yield* handle.sink(up(second, "outbound", 4000))
+      // A Prepare on the replaced link would be acknowledged on the current one if it were processed.
+      const { Prepare, PeerMsg } = yield* Effect.promise(() => import("../../src/types/PeerMsg.ts"))
+      const { newConfiguration } = yield* Effect.promise(() => import("../../src/types/Configuration.ts"))
+      const made = newConfiguration({
+        rackId: "0123e456-789a-4bcd-8f01-23456789abcd",
+        epoch: 1,
+        members: [sled(0), sled(1), sled(2)],
+        threshold: 2,
+        coordinator: sled(1)
+      })
+      if (Result.isFailure(made)) throw new Error("config")
+      const share = made.success.shares.get(sled(0).key)
+      if (!share) throw new Error("share")
+      const { Peer } = yield* Effect.promise(() => import("../../src/runtime/Wire.ts"))
+      const frame = new Peer({
+        msg: new PeerMsg({
+          rackId: made.success.configuration.rackId,
+          kind: new Prepare({ config: made.success.configuration, share })
+        })
+      })
+      yield* handle.sink({ _tag: "LinkFrame", connectionId: 1, frame })
+      const afterStale = yield* handle.call((n) => Result.succeed(n.status().persistentState.configs))
+      assert.deepStrictEqual(afterStale, [])
+      yield* handle.sink({ _tag: "LinkFrame", connectionId: 2, frame })
+      const afterCurrent = yield* handle.call((n) => Result.succeed(n.status().persistentState.configs))
+      assert.deepStrictEqual(afterCurrent, [1])
+      assert.deepStrictEqual(second.sent, ["Peer"])
+      assert.deepStrictEqual(first.sent, [])
+    })
+  )
+
+  it.effect("API admission is bounded: beyond the limit calls fail with Busy at once", () =>
+    Effect.gen(function* () {
+      const node = new Node({ id: sled(0) })
+      const handle = yield* NodeTask.make({
+        node,
+        listenAddress: { host: "127.0.0.1", port: 5000 },
+        ledger: Ledger.memory<PersistentState>(),
+        maxPendingApi: 2
+      })
+      // Three calls offered before the task fiber runs: the third is refused.
+      const calls = yield* Effect.all(
+        [0, 1, 2].map(() => Effect.result(handle.call(() => Result.succeed(1)))),
+        { concurrency: "unbounded" }
+      )
+      const tags = calls.map((r) => (Result.isSuccess(r) ? "ok" : r.failure._tag))
+      assert.deepStrictEqual(tags.sort(), ["Busy", "ok", "ok"])
+    })
+  )
+})
