@@ -8,14 +8,16 @@
  * persist → reply → send, so nothing is acknowledged that is not durable. A failed persist stops the
  * node: the pending and every later request fail with `NodeStopped`.
  */
-import { Clock, Deferred, Effect, Exit, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
+import { Clock, Deferred, Effect, Exit, Metric, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
 import type { Node } from "../protocol/Node.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import { type Address, compareAddress, formatAddress, type ManagerEvent } from "./ConnectionManager.ts"
 import type { LinkCloseReason, LinkHandle } from "./Link.ts"
-import { Busy, NodeStopped } from "./RuntimeError.ts"
+import * as ProxyOperation from "./ProxyOperation.ts"
+import { metrics, ProxyTracker } from "./ProxyTracker.ts"
+import { Busy, Disconnected, type InvalidResponse, NodeStopped } from "./RuntimeError.ts"
 import * as Wire from "./Wire.ts"
 
 /** What the NodeTask needs of a ledger (`Ledger.file` and `Ledger.memory` provide it). */
@@ -55,6 +57,8 @@ export type NodeEvent = ApiEvent | ManagerEvent
 /** What API requests may read of the task besides the protocol node. */
 export interface TaskView {
   readonly connections: ReadonlyArray<ConnectionInfo>
+  /** Requests this node forwarded and is still waiting on. */
+  readonly proxiedRequests: number
 }
 
 /** The handle on a running NodeTask. */
@@ -63,6 +67,16 @@ export interface NodeTaskHandle {
   readonly call: <A, E>(
     f: (node: Node, task: TaskView) => Result.Result<A, E>
   ) => Effect.Effect<A, E | Busy | NodeStopped>
+  /**
+   * Forwards `operation` to `destination` over its current link and waits for its answer. Fails with
+   * `Disconnected` at once when the destination is not connected, or when the link carrying the request
+   * closes first; `Busy` when too many requests are in flight.
+   */
+  readonly proxy: <P, A, E>(
+    operation: ProxyOperation.Operation<string, P, A, E>,
+    destination: BaseboardId,
+    payload: P
+  ) => Effect.Effect<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>
   /** The sink for the connection manager's events. */
   readonly sink: (event: ManagerEvent) => Effect.Effect<void>
   readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
@@ -78,6 +92,8 @@ export interface NodeTaskOptions {
   readonly maxPendingApi?: number
   /** Link events that may wait at once; links beyond it wait (backpressure) (default 1024). */
   readonly eventCapacity?: number
+  /** Proxied requests in flight at once; more fail with `Busy` (default 256). */
+  readonly maxInFlightProxied?: number
 }
 
 interface LinkEntry extends ConnectionInfo {
@@ -94,12 +110,19 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     let stopped: NodeStopped | undefined
     let ledgerCopies: { readonly written: number; readonly configured: number } | undefined
     const links = new Map<number, LinkEntry>()
+    const tracker = new ProxyTracker(options.maxInFlightProxied ?? 256)
+    let busyRefusals = 0
+    /** Proxy answers produced by the current event, sent after it is persisted. */
+    let replies: Array<{ readonly link: LinkEntry; readonly frame: Wire.ProxyResponse }> = []
     const current = new Map<string, number>()
     const committedEpoch = yield* SubscriptionRef.make(
       Option.fromNullishOr(PersistentState.latestCommittedEpoch(node.ctx.persistentState))
     )
 
     const view: TaskView = {
+      get proxiedRequests() {
+        return tracker.size
+      },
       get connections() {
         return Array.from(links.values(), ({ handle: _, ...info }) => ({
           ...info,
@@ -163,12 +186,26 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             const entry = links.get(event.connectionId)
             // Frames from a link that is no longer current for its peer are ignored.
             if (entry === undefined || current.get(entry.peer.key) !== event.connectionId) return
-            if (event.frame._tag === "Peer") node.handle(entry.peer, event.frame.msg)
+            const frame = event.frame
+            if (frame._tag === "Peer") node.handle(entry.peer, frame.msg)
+            else if (frame._tag === "ProxyRequest") {
+              // Served exactly like a local API call: the answer leaves after the state is persisted.
+              const { outcome, value } = ProxyOperation.serve(frame.operation, frame.payload, node, view)
+              replies.push({
+                link: entry,
+                frame: new Wire.ProxyResponse({ requestId: frame.requestId, outcome, value })
+              })
+            } else if (frame._tag === "ProxyResponse") {
+              const answered = tracker.answer(frame.requestId, entry.peer.key, frame.outcome, frame.value)
+              yield* Metric.update(answered ? metrics.completed : metrics.lateResponses, 1)
+            }
             return
           }
           case "LinkDown": {
             const entry = links.get(event.connectionId)
             links.delete(event.connectionId)
+            const failed = tracker.failConnection(event.connectionId)
+            if (failed > 0) yield* Metric.update(metrics.disconnected, failed)
             if (entry === undefined) return
             // Only the current link's closure disconnects the peer; a replaced link's late closure does not.
             if (current.get(entry.peer.key) === event.connectionId) {
@@ -202,6 +239,9 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
 
     /** Hands the protocol's envelopes to the current links; a missing link drops them (resent on connect). */
     const send = Effect.sync(() => {
+      // Proxy answers go back over the link the request came on; if it is gone, the requester sees Disconnected.
+      for (const { link, frame } of replies) if (links.has(link.connectionId)) link.handle.offer(frame)
+      replies = []
       for (const envelope of node.ctx.drainEnvelopes()) {
         const link = currentLink(envelope.to)
         if (link !== undefined) link.handle.offer(new Wire.Peer({ msg: envelope.msg }))
@@ -221,6 +261,11 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           yield* persist
         }
         if (stopped === undefined) yield* send
+        yield* Metric.update(metrics.inFlight, tracker.size)
+        if (busyRefusals > 0) {
+          yield* Metric.update(metrics.busy, busyRefusals)
+          busyRefusals = 0
+        }
       })
 
     /** Once stopped: fail every waiting request, close every link; later link events are dropped. */
@@ -229,6 +274,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         for (const event of yield* Queue.clear(events)) {
           if (event._tag === "Api") yield* event.apply(node, view).abort(error)
         }
+        tracker.failAll()
         for (const entry of links.values()) yield* closeLink(entry, "Shutdown", error.reason)
       })
 
@@ -273,8 +319,68 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         return Deferred.await(deferred)
       })
 
+    const proxy = <P, A, E>(
+      operation: ProxyOperation.Operation<string, P, A, E>,
+      destination: BaseboardId,
+      payload: P
+    ): Effect.Effect<A, E | Disconnected | Busy | InvalidResponse | NodeStopped> => {
+      const answer = Deferred.makeUnsafe<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>()
+      let requestId: number | undefined
+      let gaveUp = false
+      const start = call((): Result.Result<void, never> => {
+        const link = currentLink(destination)
+        const fail = (error: Disconnected | Busy) => Deferred.doneUnsafe(answer, Exit.fail(error))
+        if (gaveUp) return Result.void
+        if (link === undefined) {
+          fail(new Disconnected({ destination: destination.toString(), connectionId: null }))
+        } else if (tracker.isFull) {
+          fail(new Busy({ limit: tracker.capacity }))
+          busyRefusals++
+        } else {
+          // Registered before the frame is offered: a closure of this link after this point fails it.
+          requestId = tracker.register({
+            connectionId: link.connectionId,
+            destination: destination.key,
+            answer: (outcome, value) =>
+              Deferred.doneUnsafe(
+                answer,
+                ProxyOperation.decodeResponse(operation, destination.toString(), outcome, value)
+              ),
+            fail: (reason) =>
+              Deferred.doneUnsafe(
+                answer,
+                Exit.fail(
+                  reason === "Disconnected"
+                    ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
+                    : new NodeStopped({ reason: "shut down while a proxied request was in flight" })
+                )
+              )
+          })
+          link.handle.offer(
+            new Wire.ProxyRequest({
+              requestId,
+              operation: operation.tag,
+              payload: ProxyOperation.encodePayload(operation, payload)
+            })
+          )
+        }
+        return Result.void
+      })
+      // A caller that is interrupted (or whose timeout fires) removes its entry: none outlives its caller.
+      return start.pipe(
+        Effect.andThen(Deferred.await(answer)),
+        Effect.onInterrupt(() =>
+          Effect.sync(() => {
+            gaveUp = true
+            if (requestId !== undefined) tracker.remove(requestId)
+          })
+        )
+      )
+    }
+
     const handle: NodeTaskHandle = {
       call,
+      proxy,
       sink: (event) => (stopped === undefined ? Queue.offer(events, event).pipe(Effect.asVoid) : Effect.void),
       committedEpoch,
       ledgerCopies: Effect.sync(() => ledgerCopies)

@@ -6,7 +6,7 @@
  * are flat unions of tagged errors, so `Effect.catchTag` works on every protocol and runtime error.
  * Closing the scope stops the node: links close, and pending and later calls fail with `NodeStopped`.
  */
-import { Context, Effect, Layer, Option, Result, type Scope, type SubscriptionRef } from "effect"
+import { Context, Duration, Effect, Layer, Option, Result, type Scope, type SubscriptionRef } from "effect"
 import type { RackSecret } from "../crypto/RackSecret.ts"
 import type { Rng } from "../gfss/Rng.ts"
 import { Node } from "../protocol/Node.ts"
@@ -21,12 +21,13 @@ import type {
   ReconfigurationError
 } from "../types/ProtocolError.ts"
 import type { RackId } from "../types/RackId.ts"
-import type { ReconfigureMsg } from "../types/Request.ts"
+import { CommitRequest, PrepareAndCommitRequest, type ReconfigureMsg } from "../types/Request.ts"
 import { type CommitStatus, type CoordinatorStatus, NodeStatus } from "../types/Status.ts"
 import * as ConnectionManager from "./ConnectionManager.ts"
 import type { LinkOptions } from "./Link.ts"
 import * as NodeTask from "./NodeTask.ts"
-import type { Busy, NodeStopped } from "./RuntimeError.ts"
+import * as ProxyOperation from "./ProxyOperation.ts"
+import { type Busy, type Disconnected, type InvalidResponse, type NodeStopped, ProxyTimeout } from "./RuntimeError.ts"
 import type { Transport, TransportError } from "./Transport.ts"
 
 /** The ledger a node persists to: `Ledger.file(...)` or `Ledger.memory(...)`. */
@@ -71,10 +72,36 @@ export interface TrustQuorumNodeShape {
   readonly clearSecrets: Api<void, never>
   readonly status: Api<NodeStatus, never>
   readonly connections: Api<ReadonlyArray<NodeTask.ConnectionInfo>, never>
+  /** Forwards operations to a node that has no API of its own, over this node's link to it. */
+  readonly proxy: Proxy
   /** The latest committed epoch; changes after each durable commit. */
   readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
   /** Ledger copies written by the last save (fewer than configured means degraded redundancy). */
   readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
+}
+
+/** Errors every proxied call may fail with, besides the operation's own. */
+export type ProxyError = Disconnected | Busy | InvalidResponse | NodeStopped
+
+/** The proxy client of a node. Every error channel is flat: `catchTag("NotPrepared")` and `catchTag("Disconnected")` both work. */
+export interface Proxy {
+  readonly commit: (
+    destination: BaseboardId,
+    rackId: RackId,
+    epoch: Epoch
+  ) => Effect.Effect<CommitStatus, CommitError | ProxyError>
+  readonly prepareAndCommit: (
+    destination: BaseboardId,
+    config: Configuration
+  ) => Effect.Effect<CommitStatus, PrepareAndCommitError | ProxyError>
+  readonly status: (destination: BaseboardId) => Effect.Effect<NodeStatus, ProxyError>
+  /** Any declared operation; with `timeout`, a typed `ProxyTimeout` when no answer comes in time. */
+  readonly call: <P, A, E>(
+    operation: ProxyOperation.Operation<string, P, A, E>,
+    destination: BaseboardId,
+    payload: P,
+    options?: { readonly timeout?: Duration.Input }
+  ) => Effect.Effect<A, E | ProxyError | ProxyTimeout>
 }
 
 const ok = <A>(a: A): Result.Result<A, never> => Result.succeed(a)
@@ -120,11 +147,27 @@ export const make = <E>(
       loadRackSecret: (epoch) => task.call((n) => n.loadRackSecret(epoch)),
       loadLatestRackSecret: task.call((n) => n.loadLatestRackSecret()),
       clearSecrets: task.call((n) => ok(n.clearSecrets())),
-      status: task.call((n) => {
-        const s = n.status()
-        return ok(new NodeStatus({ ...s, proxiedRequests: 0 }))
-      }),
+      status: task.call((n, t) => ok(new NodeStatus({ ...n.status(), proxiedRequests: t.proxiedRequests }))),
       connections: task.call((_, t) => ok(t.connections)),
+      proxy: {
+        commit: (destination, rackId, epoch) =>
+          task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId, epoch })),
+        prepareAndCommit: (destination, config) =>
+          task.proxy(ProxyOperation.PrepareAndCommit, destination, new PrepareAndCommitRequest({ config })),
+        status: (destination) => task.proxy(ProxyOperation.Status, destination, {}),
+        call: (operation, destination, payload, options) => {
+          const call = task.proxy(operation, destination, payload)
+          const timeout = options?.timeout
+          if (timeout === undefined) return call
+          const millis = Duration.toMillis(Duration.fromInputUnsafe(timeout))
+          return call.pipe(
+            Effect.timeoutOrElse({
+              duration: timeout,
+              orElse: () => Effect.fail(new ProxyTimeout({ destination: destination.toString(), millis }))
+            })
+          )
+        }
+      },
       committedEpoch: task.committedEpoch,
       ledgerCopies: task.ledgerCopies
     }

@@ -46,7 +46,7 @@ export class ProxyRequest extends Schema.TaggedClass<ProxyRequest>()("ProxyReque
 /** The answer to a `ProxyRequest`: the operation's encoded success or failure. */
 export class ProxyResponse extends Schema.TaggedClass<ProxyResponse>()("ProxyResponse", {
   requestId: Schema.Int,
-  outcome: Schema.Literals(["success", "failure"]),
+  outcome: Schema.Literals(["success", "failure", "rejected"]),
   value: Schema.Unknown
 }) {}
 

@@ -1,0 +1,128 @@
+/**
+ * The operations a node forwards to a peer on behalf of a control plane that cannot reach that peer
+ * (the proxy of omicron PR #9403): each is declared once — its tag, payload, success and error
+ * Schemas, and the handler that runs it at the destination — and everything else is derived: the
+ * payload on the wire, the dispatch at the destination, the decoding of the answer. Adding an
+ * operation is one declaration; nothing switches over operations anywhere else.
+ */
+import { Exit, Result, Schema } from "effect"
+import type { Node } from "../protocol/Node.ts"
+import * as ProtocolError from "../types/ProtocolError.ts"
+import { CommitRequest, PrepareAndCommitRequest } from "../types/Request.ts"
+import { CommitStatus, NodeStatus } from "../types/Status.ts"
+import { InvalidResponse } from "./RuntimeError.ts"
+
+type Codec<A> = Schema.Codec<A, unknown, never, never>
+
+/** What a handler may read at the destination besides the protocol node. */
+export interface ServeContext {
+  /** Requests this node itself has forwarded and not yet seen answered. */
+  readonly proxiedRequests: number
+}
+
+/** A proxyable operation. */
+export interface Operation<Tag extends string, P, A, E> {
+  readonly tag: Tag
+  readonly payload: Codec<P>
+  readonly success: Codec<A>
+  readonly error: Codec<E>
+  /** Runs the operation at the destination, exactly like a local API call. */
+  readonly serve: (node: Node, payload: P, context: ServeContext) => Result.Result<A, E>
+}
+
+/** Declares an operation. */
+export const declare = <const Tag extends string, P, A, E>(
+  operation: Operation<Tag, P, A, E>
+): Operation<Tag, P, A, E> => operation
+
+export const Commit = declare({
+  tag: "Commit",
+  payload: CommitRequest,
+  success: CommitStatus,
+  error: ProtocolError.CommitError,
+  serve: (node, request: CommitRequest) => node.commitConfiguration(request.rackId, request.epoch)
+})
+
+export const PrepareAndCommit = declare({
+  tag: "PrepareAndCommit",
+  payload: PrepareAndCommitRequest,
+  success: CommitStatus,
+  error: ProtocolError.PrepareAndCommitError,
+  serve: (node, request: PrepareAndCommitRequest) => node.prepareAndCommit(request.config)
+})
+
+export const Status = declare({
+  tag: "Status",
+  payload: Schema.Struct({}),
+  success: NodeStatus,
+  error: Schema.Never,
+  serve: (node, _: {}, context) =>
+    Result.succeed(new NodeStatus({ ...node.status(), proxiedRequests: context.proxiedRequests }))
+})
+
+const issueText = (e: Schema.SchemaError): string => e.message.split("\n")[0] ?? "invalid"
+
+/** The payload of a request, as JSON. */
+export const encodePayload = <P>(op: { readonly payload: Codec<P> }, payload: P): unknown =>
+  Schema.encodeSync(Schema.toCodecJson(op.payload))(payload)
+
+/** The wire outcome of running an operation at the destination. */
+export type Outcome =
+  | { readonly outcome: "success"; readonly value: unknown }
+  | { readonly outcome: "failure"; readonly value: unknown }
+  | { readonly outcome: "rejected"; readonly value: string }
+
+/** The destination side of one operation: decode the payload, run the handler, encode its answer. */
+const handler =
+  <Tag extends string, P, A, E>(op: Operation<Tag, P, A, E>) =>
+  (payload: unknown, node: Node, context: ServeContext): Outcome => {
+    const decoded = Schema.decodeUnknownResult(Schema.toCodecJson(op.payload))(payload)
+    if (Result.isFailure(decoded)) {
+      return { outcome: "rejected", value: `invalid ${op.tag} payload: ${issueText(decoded.failure)}` }
+    }
+    const result = op.serve(node, decoded.success, context)
+    return Result.isSuccess(result)
+      ? { outcome: "success", value: Schema.encodeSync(Schema.toCodecJson(op.success))(result.success) }
+      : { outcome: "failure", value: Schema.encodeSync(Schema.toCodecJson(op.error))(result.failure) }
+  }
+
+/** Every operation a destination serves, by tag. */
+const registry: ReadonlyMap<string, ReturnType<typeof handler>> = new Map([
+  [Commit.tag, handler(Commit)],
+  [PrepareAndCommit.tag, handler(PrepareAndCommit)],
+  [Status.tag, handler(Status)]
+])
+
+/** Runs a received request at the destination. A proxied request is never proxied again. */
+export const serve = (tag: string, payload: unknown, node: Node, context: ServeContext): Outcome => {
+  const run = registry.get(tag)
+  return run === undefined
+    ? { outcome: "rejected", value: `unknown operation ${JSON.stringify(tag).slice(0, 40)}` }
+    : run(payload, node, context)
+}
+
+/**
+ * Origin side: the caller's result from the destination's answer. A value that does not decode with
+ * the operation's success or error Schema — or a rejection — becomes `InvalidResponse`.
+ */
+export const decodeResponse = <A, E>(
+  op: { readonly tag: string; readonly success: Codec<A>; readonly error: Codec<E> },
+  destination: string,
+  outcome: string,
+  value: unknown
+): Exit.Exit<A, E | InvalidResponse> => {
+  const invalid = (issue: string) => Exit.fail(new InvalidResponse({ destination, issue }))
+  if (outcome === "success") {
+    const decoded = Schema.decodeUnknownResult(Schema.toCodecJson(op.success))(value)
+    return Result.isSuccess(decoded)
+      ? Exit.succeed(decoded.success)
+      : invalid(`${op.tag} success: ${issueText(decoded.failure)}`)
+  }
+  if (outcome === "failure") {
+    const decoded = Schema.decodeUnknownResult(Schema.toCodecJson(op.error))(value)
+    return Result.isSuccess(decoded)
+      ? Exit.fail(decoded.success)
+      : invalid(`${op.tag} error: ${issueText(decoded.failure)}`)
+  }
+  return invalid(typeof value === "string" ? value : "the destination rejected the request")
+}
