@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Result, Schema, type Scope } from "effect"
+import * as fc from "fast-check"
 import { Node } from "../../src/protocol/Node.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import type { LinkCloseReason, LinkHandle } from "../../src/runtime/Link.ts"
@@ -262,6 +263,104 @@ describe("proxy (NodeTask, fake links)", () => {
       assert.isTrue(Exit.isFailure(exit))
       const error = yield* Effect.flip(Effect.suspend(() => exit))
       assert.isTrue(error instanceof Object && "_tag" in error && error._tag === "NodeStopped")
+    })
+  )
+})
+
+describe("proxy under random link deaths and caller interrupts (fast-check)", () => {
+  type Step =
+    | { readonly _tag: "Call" }
+    | { readonly _tag: "Answer"; readonly pick: number }
+    | { readonly _tag: "Kill"; readonly reason: LinkCloseReason }
+    | { readonly _tag: "Interrupt"; readonly pick: number }
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    { weight: 4, arbitrary: fc.constant<Step>({ _tag: "Call" }) },
+    { weight: 3, arbitrary: fc.nat().map((pick): Step => ({ _tag: "Answer", pick })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom<LinkCloseReason>("Reset", "Defect", "Interrupted", "WriteQueueFull", "Inactivity")
+        .map((reason): Step => ({ _tag: "Kill", reason }))
+    },
+    { weight: 1, arbitrary: fc.nat().map((pick): Step => ({ _tag: "Interrupt", pick })) }
+  )
+
+  it.effect("every caller ends in success, Disconnected or interruption, and the tracker ends empty", () =>
+    Effect.gen(function* () {
+      for (const steps of fc.sample(fc.array(step, { minLength: 20, maxLength: 120 }), { seed: 5, numRuns: 60 })) {
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const { task, size, barrier, answer } = yield* setup()
+            let link = fakeLink(1)
+            let connectionId = 1
+            yield* task.sink({
+              _tag: "LinkUp",
+              connectionId: 1,
+              peer: destination,
+              listenAddress: { host: "127.0.0.1", port: 4000 },
+              direction: "outbound",
+              remoteAddress: "x",
+              handle: link.handle
+            })
+            const callers: Array<Fiber.Fiber<NodeStatus, unknown>> = []
+            const answered = new Set<number>()
+            for (const s of steps) {
+              if (s._tag === "Call") {
+                callers.push(
+                  yield* Effect.forkChild(task.proxy(ProxyOperation.Status, destination, {}), {
+                    startImmediately: true
+                  })
+                )
+              } else if (s._tag === "Answer") {
+                const open = link.requests.filter((r) => !answered.has(r.requestId))
+                const r = open[s.pick % Math.max(1, open.length)]
+                if (r !== undefined) {
+                  answered.add(r.requestId)
+                  yield* answer(
+                    connectionId,
+                    new Wire.ProxyResponse({ requestId: r.requestId, outcome: "success", value: statusValue(0) })
+                  )
+                }
+              } else if (s._tag === "Kill") {
+                yield* task.sink({ _tag: "LinkDown", connectionId, reason: s.reason, detail: "killed" })
+                connectionId++
+                link = fakeLink(connectionId)
+                yield* task.sink({
+                  _tag: "LinkUp",
+                  connectionId,
+                  peer: destination,
+                  listenAddress: { host: "127.0.0.1", port: 4000 },
+                  direction: "outbound",
+                  remoteAddress: "x",
+                  handle: link.handle
+                })
+              } else {
+                const f = callers[s.pick % Math.max(1, callers.length)]
+                if (f !== undefined) yield* Fiber.interrupt(f)
+              }
+              yield* barrier
+            }
+            yield* task.sink({ _tag: "LinkDown", connectionId, reason: "Reset", detail: "end" })
+            for (const f of callers) {
+              const exit = yield* Fiber.await(f)
+              if (Exit.isFailure(exit)) {
+                const reasons = exit.cause.reasons
+                const ok = reasons.every(
+                  (r) =>
+                    r._tag === "Interrupt" ||
+                    (r._tag === "Fail" &&
+                      typeof r.error === "object" &&
+                      r.error !== null &&
+                      "_tag" in r.error &&
+                      r.error._tag === "Disconnected")
+                )
+                assert.isTrue(ok, `unexpected end: ${String(exit.cause)}`)
+              }
+            }
+            assert.strictEqual(yield* size, 0)
+          })
+        )
+      }
     })
   )
 })
