@@ -239,3 +239,39 @@ describe("a misbehaving peer closes only its own link", () => {
       })
   )
 })
+
+describe("identity over mutual TLS", () => {
+  it.live("a peer whose certificate names another BaseboardId than its Hello is refused", () =>
+    Effect.gen(function* () {
+      const ca = yield* RackPki.makeRackCa()
+      const honest = yield* Effect.forEach([0, 1], (i) =>
+        Effect.flatMap(RackPki.issueNodeCertificate(ca, String(sled(i))), (creds) =>
+          restartable(i, Transport.tls13(creds), Ledger.memory<PersistentState>())
+        )
+      )
+      // Node 2 runs as sled 2 but holds sled 7's certificate.
+      const impostorCreds = yield* RackPki.issueNodeCertificate(ca, String(sled(7)))
+      const impostor = yield* restartable(2, Transport.tls13(impostorCreds), Ledger.memory<PersistentState>())
+      const all = [...honest, impostor]
+      yield* mesh(all)
+      yield* connected(honest, 1)
+      for (const n of honest) {
+        const peers = (yield* n.node.status).connectedPeers.map(String)
+        assert.notInclude(peers, String(sled(2)))
+        assert.notInclude(peers, String(sled(7)))
+      }
+      assert.deepStrictEqual((yield* impostor.node.status).connectedPeers, [])
+    })
+  )
+
+  it.live("after its scope closes, a node answers every call with NodeStopped", () =>
+    Effect.gen(function* () {
+      const node = yield* restartable(0, Transport.tcp, Ledger.memory<PersistentState>())
+      const handle = node.node
+      yield* node.stop
+      const error = yield* Effect.flip(handle.status)
+      assert.strictEqual(error._tag, "NodeStopped")
+      assert.match(error.message, /shut down/)
+    })
+  )
+})
