@@ -18,7 +18,8 @@ const latencySamples = 3000
 const throughputRequests = 40_000
 const inFlight = [1, 32, 256] as const
 
-const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits
 
 /** Latency of `op` run sequentially, in microseconds. */
@@ -62,7 +63,9 @@ const program = Effect.gen(function* () {
   )
   const payload = new Uint8Array(64).fill(7)
   // One connection per caller: a frame echo has no request ids to match concurrent replies.
-  const rawCaller = Effect.map(Transport.tcp.dial(listener.address), (conn) => Effect.andThen(conn.write(payload), conn.read))
+  const rawCaller = Effect.map(Transport.tcp.dial(listener.address), (conn) =>
+    Effect.andThen(conn.write(payload), conn.read)
+  )
   const rawOne = yield* rawCaller
   const rawLatency = yield* latency(rawOne)
   const rawThroughput: Record<string, number> = {}
