@@ -1,257 +1,485 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Option } from "effect"
+import * as Gfss from "../../src/gfss/Gfss.ts"
 import { Node } from "../../src/protocol/Node.ts"
+import type { DropReason } from "../../src/protocol/NodeCtx.ts"
+import * as Configuration from "../../src/types/Configuration.ts"
 import {
   CommitAdvance,
   ExpungedReply,
   GetShare,
-  PeerMsg,
+  type PeerMsgKind,
   Prepare,
   PrepareAck,
   ShareReply
 } from "../../src/types/PeerMsg.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
-import { Cluster, rackId, sled, unwrap } from "./cluster.ts"
+import {
+  committedRack,
+  otherRackId,
+  peerMsg,
+  reconfigureMsg,
+  sled,
+  summary,
+  TestCluster,
+  unwrap
+} from "./TestCluster.ts"
 
-const otherRack = "9999e456-789a-4bcd-8f01-23456789abcd"
+const four = [0, 1, 2, 3]
+const first = { epoch: 1, members: four, threshold: 3, lastCommittedEpoch: null }
+const second = (members = four, threshold = 3) => ({ epoch: 2, members, threshold, lastCommittedEpoch: 1 })
 
-/** A committed 4-node rack at epoch 1 (all connected), plus a fifth, unconnected new node. */
-const rack = () => {
-  const c = new Cluster(5)
-  c.connectAll([0, 1, 2, 3])
-  const config = c.commitEpoch({
-    coordinator: 0,
-    epoch: 1,
-    members: [0, 1, 2, 3],
-    threshold: 3,
-    lastCommittedEpoch: null
-  })
-  c.deliverAll()
-  return { c, config }
+const shareOf = (n: Node, epoch: number): Gfss.Share => {
+  const s = n.ctx.persistentState.shares.get(epoch)
+  if (s === undefined) throw new Error(`${n.id} has no share of epoch ${epoch}`)
+  return s
 }
-
+const reasons = (n: Node): ReadonlyArray<DropReason> => n.ctx.dropped.map((d) => d.reason)
 const kinds = (n: Node) => n.ctx.drainEnvelopes().map((e) => e.msg.kind._tag)
+const bogusShare = (x: number): Gfss.Share => ({ x, y: new Uint8Array(32).fill(9) })
+
+/** A 4-member rack committed at epoch 1, plus node 4: a fresh node connected to everyone. */
+const rack = () => committedRack({ size: 5 })
+
+/** One message of every kind, as node 0 of the rack could send it. */
+const everyKind = (c: TestCluster, config: Configuration.Configuration): ReadonlyArray<PeerMsgKind> => [
+  new Prepare({ config, share: shareOf(c.node(1), 1) }),
+  new PrepareAck({ epoch: 1 }),
+  new GetShare({ epoch: 1 }),
+  new ShareReply({ epoch: 1, share: shareOf(c.node(0), 1) }),
+  new ExpungedReply({ epoch: 1 }),
+  new CommitAdvance({ config })
+]
 
 describe("peer messages: the receiver preamble", () => {
-  it("a message naming another rack is dropped", () => {
-    const { c } = rack()
-    c.node(1).handle(sled(0), new PeerMsg({ rackId: otherRack, kind: new GetShare({ epoch: 1 }) }))
-    assert.deepStrictEqual(kinds(c.node(1)), [])
-  })
-
-  it("an expunged node drops everything", () => {
-    const n = new Node({
-      id: sled(1),
-      persistentState: PersistentState.update(rack().c.node(1).ctx.persistentState, (d) => {
-        d.expunged = Option.some(new PersistentState.ExpungedMetadata({ epoch: 1, from: sled(0) }))
-      })
-    })
-    n.onConnect(sled(0))
-    n.handle(sled(0), new PeerMsg({ rackId, kind: new GetShare({ epoch: 1 }) }))
-    assert.deepStrictEqual(kinds(n), [])
-  })
-
-  it("a node with no rack id accepts any rack id", () => {
+  it("an expunged node drops every kind of message", () => {
     const { c, config } = rack()
-    const share = c.node(3).ctx.persistentState.shares.get(1)
-    if (!share) throw new Error("no share")
+    const expunged = PersistentState.update(c.node(1).ctx.persistentState, (d) => {
+      d.expunged = Option.some(new PersistentState.ExpungedMetadata({ epoch: 1, from: sled(0) }))
+    })
+    const n = new Node({ id: sled(1), persistentState: expunged })
+    n.onConnect(sled(0))
+    for (const kind of everyKind(c, config)) n.handle(sled(0), peerMsg(kind))
+    assert.deepStrictEqual(n.ctx.envelopes, [])
+    assert.isFalse(n.ctx.persistentStateChangeCheckAndReset())
+    assert.deepStrictEqual(reasons(n), Array(6).fill("Expunged"))
+  })
+
+  it("a node that knows its rack drops every message naming another rack", () => {
+    const { c, config } = rack()
+    const n = c.node(1)
+    for (const kind of everyKind(c, config)) n.handle(sled(0), peerMsg(kind, otherRackId))
+    assert.deepStrictEqual(n.ctx.envelopes, [])
+    assert.isFalse(n.ctx.persistentStateChangeCheckAndReset())
+    assert.deepStrictEqual(reasons(n), Array(6).fill("RackIdMismatch"))
+  })
+
+  it("a node that knows no rack yet accepts a message naming any rack", () => {
+    const { c, config } = rack()
     const fresh = new Node({ id: sled(3) })
-    fresh.handle(sled(0), new PeerMsg({ rackId: config.rackId, kind: new Prepare({ config, share }) }))
+    fresh.handle(sled(0), peerMsg(new Prepare({ config, share: shareOf(c.node(3), 1) }), otherRackId))
     assert.deepStrictEqual(kinds(fresh), ["PrepareAck"])
+    assert.strictEqual(PersistentState.rackId(fresh.ctx.persistentState), config.rackId)
   })
 })
 
 describe("peer messages: Prepare", () => {
-  it("is stored and acknowledged; a duplicate is acknowledged again", () => {
+  it("(a) a Prepare for an epoch older than the latest commit is dropped without an ack", () => {
     const { c, config } = rack()
-    const share = c.node(2).ctx.persistentState.shares.get(1)
-    if (!share) throw new Error("no share")
+    c.commitEpoch(0, second())
+    c.node(1).handle(sled(0), peerMsg(new Prepare({ config, share: shareOf(c.node(1), 1) })))
+    assert.deepStrictEqual(kinds(c.node(1)), [])
+    assert.isFalse(c.node(1).ctx.persistentStateChangeCheckAndReset())
+    assert.deepStrictEqual(reasons(c.node(1)), ["PrepareForStaleEpoch"])
+  })
+
+  it("a Prepare for the latest committed epoch itself is stored again and acknowledged", () => {
+    const { c, config } = rack()
+    c.node(1).handle(sled(0), peerMsg(new Prepare({ config, share: shareOf(c.node(1), 1) })))
+    assert.deepStrictEqual(kinds(c.node(1)), ["PrepareAck"])
+  })
+
+  it("(b) a Prepare for a configuration without this node is dropped without an ack", () => {
+    const { c, config } = rack()
+    c.node(4).handle(sled(0), peerMsg(new Prepare({ config, share: shareOf(c.node(1), 1) })))
+    assert.deepStrictEqual(kinds(c.node(4)), [])
+    assert.isFalse(c.node(4).ctx.persistentStateChangeCheckAndReset())
+    assert.deepStrictEqual(reasons(c.node(4)), ["PrepareNotAMember"])
+  })
+
+  it("(c) the share overwrites the stored one (as a copy) while an existing configuration is kept", () => {
+    const c = new TestCluster(4)
+    c.connectAll()
+    const ours = c.prepareEpoch(0, first)
+    const foreignRack = new TestCluster(4, "foreign")
+    foreignRack.connectAll()
+    const foreign = foreignRack.prepareEpoch(0, first)
+    const foreignShare = Gfss.copyShare(shareOf(foreignRack.node(1), 1))
+    c.node(1).handle(sled(0), peerMsg(new Prepare({ config: foreign, share: foreignShare })))
+    assert.deepStrictEqual(kinds(c.node(1)), ["PrepareAck"])
+    const stored = shareOf(c.node(1), 1)
+    assert.deepStrictEqual(stored.y, shareOf(foreignRack.node(1), 1).y)
+    Gfss.zeroShare(foreignShare)
+    assert.notDeepEqual(stored.y, foreignShare.y)
+    assert.isTrue(Configuration.equals(c.node(1).ctx.persistentState.configs.get(1) ?? foreign, ours))
+  })
+
+  it("the share is not checked against the configuration's digest, as in the original", () => {
+    const { config } = rack()
     const fresh = new Node({ id: sled(2) })
-    const prepare = new PeerMsg({ rackId, kind: new Prepare({ config, share }) })
-    fresh.handle(sled(0), prepare)
-    assert.isTrue(fresh.ctx.persistentStateChangeCheckAndReset())
+    fresh.handle(sled(0), peerMsg(new Prepare({ config, share: bogusShare(3) })))
+    assert.deepStrictEqual(kinds(fresh), ["PrepareAck"])
     assert.isTrue(PersistentState.hasPrepared(fresh.ctx.persistentState, 1))
+  })
+
+  it("(d) a Prepare for a newer epoch ends an older coordination; one for an older epoch does not", () => {
+    const { c, config } = rack()
+    unwrap(c.node(1).coordinateReconfiguration(reconfigureMsg(second())))
+    c.node(1).ctx.drainEnvelopes()
+    unwrap(c.node(2).coordinateReconfiguration(reconfigureMsg({ ...second(), epoch: 3 })))
+    c.deliverAll()
+    assert.isUndefined(c.node(1).coordinating())
+    assert.deepStrictEqual(c.node(2).coordinating()?.op, "Prepare")
+    assert.isTrue(PersistentState.hasPrepared(c.node(1).ctx.persistentState, 3))
+    c.node(2).handle(sled(0), peerMsg(new Prepare({ config, share: shareOf(c.node(2), 1) })))
+    assert.strictEqual(c.node(2).coordinating()?.epoch, 3)
+  })
+
+  it("(e) a duplicate Prepare is acknowledged again", () => {
+    const { config } = rack()
+    const fresh = new Node({ id: sled(2) })
+    const prepare = peerMsg(new Prepare({ config, share: bogusShare(3) }))
+    fresh.handle(sled(0), prepare)
     fresh.handle(sled(0), prepare)
     assert.deepStrictEqual(kinds(fresh), ["PrepareAck", "PrepareAck"])
   })
 
-  it("for an epoch older than the last commit is dropped without an ack", () => {
-    const { c, config } = rack()
-    c.commitEpoch({ coordinator: 0, epoch: 2, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: 1 })
-    c.deliverAll()
-    const share = c.node(1).ctx.persistentState.shares.get(1)
-    if (!share) throw new Error("no share")
-    c.node(1).handle(sled(0), new PeerMsg({ rackId, kind: new Prepare({ config, share }) }))
-    assert.deepStrictEqual(kinds(c.node(1)), [])
-  })
-
-  it("for a configuration the node is not a member of is dropped without an ack", () => {
-    const { c, config } = rack()
-    const share = c.node(1).ctx.persistentState.shares.get(1)
-    if (!share) throw new Error("no share")
-    c.node(4).handle(sled(0), new PeerMsg({ rackId, kind: new Prepare({ config, share }) }))
-    assert.deepStrictEqual(kinds(c.node(4)), [])
-    assert.isFalse(c.node(4).ctx.persistentStateChangeCheckAndReset())
-  })
-
-  it("for a newer epoch cancels the receiver's older coordination", () => {
+  it("a Prepare older than the latest prepared, uncommitted epoch is still stored and acknowledged (§9.4)", () => {
     const { c } = rack()
-    unwrap(
-      c
-        .node(1)
-        .coordinateReconfiguration(
-          c.reconfigureMsg({ epoch: 2, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: 1 })
-        )
-    )
+    unwrap(c.node(1).coordinateReconfiguration(reconfigureMsg(second())))
+    const two = c.node(1).coordinatorStatus()?.config
+    if (two === undefined) throw new Error("not coordinating")
     c.node(1).ctx.drainEnvelopes()
-    unwrap(
-      c
-        .node(2)
-        .coordinateReconfiguration(
-          c.reconfigureMsg({ epoch: 3, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: 1 })
-        )
-    )
-    c.deliverAll()
-    assert.isUndefined(c.node(1).coordinating())
-    assert.strictEqual(c.node(2).coordinating()?.epoch, 3)
+    c.prepareEpoch(2, { ...second(), epoch: 3 })
+    assert.isTrue(PersistentState.hasPrepared(c.node(3).ctx.persistentState, 3))
+    c.node(3).handle(sled(1), peerMsg(new Prepare({ config: two, share: bogusShare(4) })))
+    assert.deepStrictEqual(kinds(c.node(3)), ["PrepareAck"])
+    assert.isTrue(PersistentState.hasPrepared(c.node(3).ctx.persistentState, 2))
   })
 })
 
 describe("peer messages: PrepareAck", () => {
-  it("from a non-member or for another epoch is ignored", () => {
-    const c = new Cluster(5)
-    unwrap(
-      c
-        .node(0)
-        .coordinateReconfiguration(
-          c.reconfigureMsg({ epoch: 1, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: null })
-        )
-    )
-    c.node(0).handle(sled(4), new PeerMsg({ rackId, kind: new PrepareAck({ epoch: 1 }) }))
-    c.node(0).handle(sled(1), new PeerMsg({ rackId, kind: new PrepareAck({ epoch: 9 }) }))
-    assert.deepStrictEqual(c.node(0).coordinating()?.ackedPrepares.map(String), [String(sled(0))])
-    c.node(0).handle(sled(1), new PeerMsg({ rackId, kind: new PrepareAck({ epoch: 1 }) }))
-    assert.strictEqual(c.node(0).coordinating()?.ackedPrepares.length, 2)
+  it("an ack from a member for the epoch being prepared is recorded once, and that member is no longer re-sent its Prepare", () => {
+    const c = new TestCluster(4)
+    const node = c.node(0)
+    unwrap(node.coordinateReconfiguration(reconfigureMsg(first)))
+    node.handle(sled(1), peerMsg(new PrepareAck({ epoch: 1 })))
+    node.handle(sled(1), peerMsg(new PrepareAck({ epoch: 1 })))
+    assert.deepStrictEqual(node.coordinating()?.ackedPrepares, [sled(0), sled(1)])
+    node.onConnect(sled(1))
+    node.onConnect(sled(2))
+    assert.deepStrictEqual(summary(node.ctx.drainEnvelopes()), [["2", "Prepare"]])
+  })
+
+  it("acks are dropped when not coordinating, while collecting shares, for another epoch, or from a non-member", () => {
+    const { c } = rack()
+    c.node(0).handle(sled(1), peerMsg(new PrepareAck({ epoch: 1 })))
+    assert.deepStrictEqual(reasons(c.node(0)), ["AckNotCoordinating"])
+    unwrap(c.node(1).coordinateReconfiguration(reconfigureMsg(second())))
+    c.node(1).handle(sled(2), peerMsg(new PrepareAck({ epoch: 2 })))
+    assert.deepStrictEqual(reasons(c.node(1)), ["AckNotPreparing"])
+    const fresh = new TestCluster(5)
+    const node = fresh.node(0)
+    unwrap(node.coordinateReconfiguration(reconfigureMsg(first)))
+    node.handle(sled(1), peerMsg(new PrepareAck({ epoch: 9 })))
+    node.handle(sled(4), peerMsg(new PrepareAck({ epoch: 1 })))
+    assert.deepStrictEqual(reasons(node), ["AckWrongEpoch", "AckNotAMember"])
+    assert.deepStrictEqual(node.coordinating()?.ackedPrepares, [sled(0)])
   })
 })
 
-describe("peer messages: GetShare answers", () => {
-  it("a member asking for the committed epoch gets its Share", () => {
+describe("peer messages: GetShare (reference §5.5, responder)", () => {
+  it("a member asking for an epoch committed here gets this node's share, as a copy", () => {
     const { c } = rack()
-    c.node(1).handle(sled(2), new PeerMsg({ rackId, kind: new GetShare({ epoch: 1 }) }))
-    assert.deepStrictEqual(kinds(c.node(1)), ["Share"])
+    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1 })))
+    const [reply, ...rest] = c.node(1).ctx.drainEnvelopes()
+    assert.deepStrictEqual(rest, [])
+    const kind = reply?.msg.kind
+    assert.isTrue(kind?._tag === "Share" && kind.epoch === 1)
+    if (kind?._tag === "Share") {
+      assert.deepStrictEqual(kind.share, shareOf(c.node(1), 1))
+      assert.notStrictEqual(kind.share.y, shareOf(c.node(1), 1).y)
+    }
+    assert.strictEqual(reply?.to.key, sled(2).key)
   })
 
-  it("a member asking for an older epoch gets CommitAdvance; a non-member gets Expunged", () => {
+  it("a member behind the latest commit gets CommitAdvance with it; a node removed from it gets Expunged(latest)", () => {
     const { c } = rack()
-    c.commitEpoch({ coordinator: 0, epoch: 2, members: [0, 1, 2], threshold: 2, lastCommittedEpoch: 1 })
-    c.deliverAll()
-    c.node(1).handle(sled(2), new PeerMsg({ rackId, kind: new GetShare({ epoch: 1 }) }))
-    c.node(1).handle(sled(3), new PeerMsg({ rackId, kind: new GetShare({ epoch: 1 }) }))
+    const two = c.commitEpoch(0, second([0, 1, 2], 2))
+    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1 })))
+    c.node(1).handle(sled(3), peerMsg(new GetShare({ epoch: 1 })))
     const out = c.node(1).ctx.drainEnvelopes()
-    assert.deepStrictEqual(
-      out.map((e) => [String(e.to), e.msg.kind._tag]),
-      [
-        [String(sled(2)), "CommitAdvance"],
-        [String(sled(3)), "Expunged"]
-      ]
-    )
+    assert.deepStrictEqual(summary(out), [
+      ["2", "CommitAdvance"],
+      ["3", "Expunged"]
+    ])
+    const [advance, expunged] = out.map((e) => e.msg.kind)
+    assert.isTrue(advance?._tag === "CommitAdvance" && Configuration.equals(advance.config, two))
+    assert.isTrue(expunged?._tag === "Expunged" && expunged.epoch === 2)
   })
 
-  it("a non-member of the asked epoch's configuration gets Expunged(epoch); an unknown epoch gets silence", () => {
+  it("a non-member of the asked epoch's configuration gets Expunged(epoch)", () => {
     const { c } = rack()
-    c.node(1).handle(sled(4), new PeerMsg({ rackId, kind: new GetShare({ epoch: 1 }) }))
-    c.node(1).handle(sled(2), new PeerMsg({ rackId, kind: new GetShare({ epoch: 5 }) }))
-    assert.deepStrictEqual(kinds(c.node(1)), ["Expunged"])
+    c.node(1).handle(sled(4), peerMsg(new GetShare({ epoch: 1 })))
+    const [reply] = c.node(1).ctx.drainEnvelopes()
+    assert.isTrue(reply?.msg.kind._tag === "Expunged" && reply.msg.kind.epoch === 1)
   })
 
-  it("a prepared but uncommitted share is served", () => {
-    const c = new Cluster(4)
+  it("an epoch this node holds no share of gets silence", () => {
+    const { c } = rack()
+    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 5 })))
+    assert.deepStrictEqual(kinds(c.node(1)), [])
+    assert.deepStrictEqual(reasons(c.node(1)), ["GetShareUnknownEpoch"])
+  })
+
+  it("a share that is only prepared, not committed, is served", () => {
+    const c = new TestCluster(4)
     c.connectAll()
-    unwrap(
-      c
-        .node(0)
-        .coordinateReconfiguration(
-          c.reconfigureMsg({ epoch: 1, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: null })
-        )
-    )
-    c.deliverAll()
-    c.node(1).handle(sled(2), new PeerMsg({ rackId, kind: new GetShare({ epoch: 1 }) }))
+    c.prepareEpoch(0, first)
+    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1 })))
     assert.deepStrictEqual(kinds(c.node(1)), ["Share"])
   })
 })
 
-describe("peer messages: Share, Expunged, CommitAdvance", () => {
-  it("a share with a wrong digest is dropped by the loader", () => {
+describe("peer messages: Share", () => {
+  it("goes to the collecting coordinator and then also to the loader: one share advances both (§9.5)", () => {
     const { c } = rack()
-    const n = c.node(0)
-    n.clearSecrets()
-    unwrap(n.loadRackSecret(1))
-    n.ctx.drainEnvelopes()
-    const forged = { x: 2, y: new Uint8Array(32).fill(9) }
-    for (const i of [1, 2, 3])
-      n.handle(sled(i), new PeerMsg({ rackId, kind: new ShareReply({ epoch: 1, share: forged }) }))
-    assert.isTrue(Option.isNone(unwrap(n.loadRackSecret(1))))
-    assert.deepStrictEqual(n.ctx.alarms, [])
+    const node = c.node(1)
+    unwrap(node.coordinateReconfiguration(reconfigureMsg(second())))
+    unwrap(node.loadRackSecret(1))
+    node.ctx.drainEnvelopes()
+    node.ctx.persistentStateChangeCheckAndReset()
+    for (const i of [2, 3]) node.handle(sled(i), peerMsg(new ShareReply({ epoch: 1, share: shareOf(c.node(i), 1) })))
+    assert.strictEqual(node.coordinating()?.op, "Prepare")
+    assert.isTrue(node.ctx.persistentStateChangeCheckAndReset())
+    assert.isTrue(Option.isSome(unwrap(node.loadRackSecret(1))))
+    assert.deepStrictEqual(reasons(node), [])
   })
 
-  it("Expunged for an epoch older than the latest known configuration is ignored; with no configuration at all too", () => {
+  it("a share failing validation is dropped with the reason and raises no alarm", () => {
     const { c } = rack()
-    c.commitEpoch({ coordinator: 0, epoch: 2, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: 1 })
-    c.deliverAll()
-    c.node(1).handle(sled(0), new PeerMsg({ rackId, kind: new ExpungedReply({ epoch: 1 }) }))
-    assert.isTrue(Option.isNone(c.node(1).ctx.persistentState.expunged))
-    c.node(4).handle(sled(0), new PeerMsg({ rackId, kind: new ExpungedReply({ epoch: 2 }) }))
-    assert.isTrue(Option.isNone(c.node(4).ctx.persistentState.expunged))
+    const node = c.node(0)
+    unwrap(node.loadRackSecret(1))
+    node.handle(sled(1), peerMsg(new ShareReply({ epoch: 1, share: shareOf(c.node(2), 1) })))
+    node.handle(sled(1), peerMsg(new ShareReply({ epoch: 2, share: shareOf(c.node(1), 1) })))
+    node.handle(sled(4), peerMsg(new ShareReply({ epoch: 1, share: shareOf(c.node(1), 1) })))
+    node.handle(sled(2), peerMsg(new ShareReply({ epoch: 1, share: bogusShare(3) })))
+    assert.deepStrictEqual(reasons(node), [
+      "ShareDigestMismatch",
+      "ShareWrongEpoch",
+      "ShareNotAMember",
+      "ShareDigestMismatch"
+    ])
+    assert.isTrue(Option.isNone(unwrap(node.loadRackSecret(1))))
+    assert.deepStrictEqual(node.ctx.alarms, [])
   })
 
-  it("Expunged at or after the latest configuration is persisted and sticky", () => {
+  it("a share nobody collects is dropped", () => {
     const { c } = rack()
-    c.node(1).handle(sled(0), new PeerMsg({ rackId, kind: new ExpungedReply({ epoch: 1 }) }))
-    assert.isTrue(c.node(1).ctx.persistentStateChangeCheckAndReset())
-    const restarted = c.restart(1)
-    assert.isTrue(PersistentState.isExpunged(restarted.ctx.persistentState))
+    c.node(0).handle(sled(1), peerMsg(new ShareReply({ epoch: 1, share: shareOf(c.node(1), 1) })))
+    assert.deepStrictEqual(reasons(c.node(0)), ["ShareNotCollecting"])
+  })
+})
+
+describe("peer messages: Expunged", () => {
+  it("is ignored by a node without any configuration (presumably reset already)", () => {
+    const { c } = rack()
+    c.node(4).handle(sled(0), peerMsg(new ExpungedReply({ epoch: 1 })))
+    assert.isFalse(PersistentState.isExpunged(c.node(4).ctx.persistentState))
+    assert.deepStrictEqual(reasons(c.node(4)), ["ExpungedWithoutConfigs"])
   })
 
-  it("a CommitAdvance with a different configuration for an epoch the node knows raises MismatchedConfigurations", () => {
+  it("is ignored for an epoch older than the latest known configuration, even one only prepared", () => {
     const { c } = rack()
-    const c2 = new Cluster(4, 7)
-    c2.connectAll()
-    unwrap(
-      c2
-        .node(0)
-        .coordinateReconfiguration(
-          c2.reconfigureMsg({ epoch: 2, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: null })
-        )
-    )
-    const foreign = c2.node(0).coordinatorStatus()?.config
-    if (!foreign) throw new Error("no config")
-    for (const i of [0, 1, 2]) c.disconnect(i, 3)
-    const ours = c.commitEpoch({ coordinator: 1, epoch: 2, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: 1 })
-    // Node 3 missed the prepare: PrepareAndCommit stores our configuration, without a share.
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(ours)), "Pending")
-    c.node(3).handle(sled(1), new PeerMsg({ rackId, kind: new CommitAdvance({ config: foreign }) }))
-    assert.deepStrictEqual(
-      c.node(3).ctx.alarms.map((a) => a._tag),
-      ["MismatchedConfigurations"]
-    )
+    c.prepareEpoch(0, second())
+    assert.deepStrictEqual(c.node(1).status().persistentState.commits, [1])
+    c.node(1).handle(sled(0), peerMsg(new ExpungedReply({ epoch: 1 })))
+    assert.isFalse(PersistentState.isExpunged(c.node(1).ctx.persistentState))
+    assert.deepStrictEqual(reasons(c.node(1)), ["ExpungedForOlderEpoch"])
   })
 
-  it("a duplicate PrepareAndCommit while computing is a no-op; the loader ignores shares when not collecting", () => {
-    const c = new Cluster(4)
+  it("at or after the latest known configuration it is persisted for good, ends coordination, and keeps loaded secrets", () => {
+    const { c } = rack()
+    const [loaded] = c.loadEverywhere([1], 1)
+    unwrap(c.node(1).coordinateReconfiguration(reconfigureMsg(second())))
+    // The sender's authority is not checked: any peer may say so.
+    c.node(1).handle(sled(3), peerMsg(new ExpungedReply({ epoch: 1 })))
+    c.flush()
+    assert.isTrue(PersistentState.isExpunged(c.disk(1)))
+    const expunged = c.node(1).ctx.persistentState.expunged
+    assert.isTrue(Option.isSome(expunged) && expunged.value.epoch === 1 && expunged.value.from.key === sled(3).key)
+    assert.isUndefined(c.node(1).coordinating())
+    const again = unwrap(c.node(1).loadRackSecret(1))
+    assert.isTrue(loaded !== undefined && Option.isSome(again) && again.value.equals(loaded))
+    assert.isTrue(PersistentState.isExpunged(c.restart(1).ctx.persistentState))
+  })
+
+  it("ends a key-share computation", () => {
+    const c = new TestCluster(4)
     c.connectAll([0, 1, 2])
-    const config = c.commitEpoch({
-      coordinator: 0,
-      epoch: 1,
-      members: [0, 1, 2, 3],
-      threshold: 3,
-      lastCommittedEpoch: null
-    })
-    for (const i of [0, 1, 2]) c.connect(i, 3)
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config)), "Pending")
-    const first = kinds(c.node(3))
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config)), "Pending")
-    assert.deepStrictEqual(first, ["GetShare", "GetShare", "GetShare"])
+    const config = c.commitEpoch(0, first)
+    unwrap(c.node(3).prepareAndCommit(config))
+    c.node(3).handle(sled(0), peerMsg(new ExpungedReply({ epoch: 1 })))
+    assert.isFalse(c.node(3).isComputingKeyShare())
+  })
+})
+
+describe("peer messages: CommitAdvance", () => {
+  it("a node that prepared the epoch commits at once", () => {
+    const c = new TestCluster(4)
+    c.connectAll()
+    const config = c.prepareEpoch(0, first)
+    c.node(1).handle(sled(2), peerMsg(new CommitAdvance({ config })))
+    assert.deepStrictEqual(c.node(1).status().persistentState.commits, [1])
+    assert.isFalse(c.node(1).isComputingKeyShare())
+  })
+
+  it("a node that missed the prepare stores the configuration and starts computing its share", () => {
+    const c = new TestCluster(4)
+    c.connectAll([0, 1, 2])
+    const config = c.commitEpoch(0, first)
+    c.connect(0, 3)
+    c.flush()
+    c.dropInFlight()
+    c.node(3).handle(sled(0), peerMsg(new CommitAdvance({ config })))
+    assert.deepStrictEqual(c.node(3).status().persistentState.configs, [1])
+    assert.strictEqual(c.node(3).keyShareComputerEpoch(), 1)
+    assert.deepStrictEqual(summary(c.node(3).ctx.drainEnvelopes()), [["0", "GetShare"]])
+  })
+
+  it("a stale one, or one for a configuration without this node, is dropped without an error", () => {
+    const { c, config } = rack()
+    c.node(1).handle(sled(0), peerMsg(new CommitAdvance({ config })))
+    c.node(4).handle(sled(0), peerMsg(new CommitAdvance({ config })))
+    assert.deepStrictEqual(
+      [...reasons(c.node(1)), ...reasons(c.node(4))],
+      ["CommitAdvanceStale", "CommitAdvanceNotAMember"]
+    )
+    assert.isFalse(c.node(1).ctx.persistentStateChangeCheckAndReset())
+    assert.isFalse(c.node(4).ctx.persistentStateChangeCheckAndReset())
+  })
+
+  it("a different configuration for an epoch already stored raises MismatchedConfigurations naming the peer", () => {
+    const c = new TestCluster(4)
+    c.connectAll([0, 1, 2])
+    const ours = c.commitEpoch(0, first)
+    const foreign = new TestCluster(4, "foreign").prepareEpoch(0, first)
+    unwrap(c.node(3).prepareAndCommit(ours))
+    c.node(3).handle(sled(1), peerMsg(new CommitAdvance({ config: foreign })))
+    const alarms = c.node(3).ctx.alarms
+    assert.isTrue(alarms.length === 1 && alarms[0]?._tag === "MismatchedConfigurations")
+    assert.strictEqual(alarms[0]?._tag === "MismatchedConfigurations" ? alarms[0].from : "", String(sled(1)))
+    assert.deepStrictEqual(reasons(c.node(3)), ["CommitAdvanceMismatchedConfiguration"])
+  })
+
+  it("ends a coordination of the same epoch (the node will compute its share instead)", () => {
+    const { c } = rack()
+    unwrap(c.node(1).coordinateReconfiguration(reconfigureMsg(second())))
+    c.node(1).ctx.drainEnvelopes()
+    c.isolate(1)
+    const two = c.commitEpoch(2, second([0, 2, 3, 1]))
+    c.node(1).handle(sled(2), peerMsg(new CommitAdvance({ config: two })))
+    assert.isUndefined(c.node(1).coordinating())
+    assert.strictEqual(c.node(1).keyShareComputerEpoch(), 2)
+  })
+
+  it("keeps a coordination of a newer epoch, so coordinator and computer may coexist (§9.9)", () => {
+    const { c } = rack()
+    unwrap(c.node(1).coordinateReconfiguration(reconfigureMsg({ ...second(), epoch: 3 })))
+    c.node(1).ctx.drainEnvelopes()
+    c.isolate(1)
+    const two = c.commitEpoch(2, second())
+    c.node(1).handle(sled(2), peerMsg(new CommitAdvance({ config: two })))
+    assert.strictEqual(c.node(1).coordinating()?.epoch, 3)
+    assert.strictEqual(c.node(1).keyShareComputerEpoch(), 2)
+  })
+
+  it("keeps a key-share computer of a newer epoch, after storing the older configuration", () => {
+    const c = new TestCluster(4)
+    c.connectAll([0, 1, 2])
+    const one = c.commitEpoch(0, first)
+    const two = c.commitEpoch(1, second())
+    unwrap(c.node(3).prepareAndCommit(two))
+    c.node(3).handle(sled(0), peerMsg(new CommitAdvance({ config: one })))
+    assert.strictEqual(c.node(3).keyShareComputerEpoch(), 2)
+    assert.deepStrictEqual(c.node(3).status().persistentState.configs, [1, 2])
+  })
+
+  it("replaces a key-share computer of an older epoch", () => {
+    const c = new TestCluster(4)
+    c.connectAll([0, 1, 2])
+    const one = c.commitEpoch(0, first)
+    unwrap(c.node(3).prepareAndCommit(one))
+    const two = c.commitEpoch(1, second())
+    c.node(3).handle(sled(1), peerMsg(new CommitAdvance({ config: two })))
+    assert.strictEqual(c.node(3).keyShareComputerEpoch(), 2)
+  })
+})
+
+describe("duplicate and late messages (§9.4–§9.6)", () => {
+  it("the key-share computer counts a duplicate share once", () => {
+    const c = new TestCluster(4)
+    c.connectAll([0, 1, 2])
+    const config = c.commitEpoch(0, first)
+    const node = c.node(3)
+    unwrap(node.prepareAndCommit(config))
+    const from = (i: number) => peerMsg(new ShareReply({ epoch: 1, share: shareOf(c.node(i), 1) }))
+    node.handle(sled(0), from(0))
+    node.handle(sled(0), from(0))
+    node.handle(sled(1), from(1))
+    assert.isTrue(node.isComputingKeyShare())
+    assert.deepStrictEqual(reasons(node), ["ShareDuplicate"])
+    node.handle(sled(2), from(2))
+    assert.isFalse(node.isComputingKeyShare())
+    assert.deepStrictEqual(node.status().persistentState.commits, [1])
+  })
+
+  it("the loader ignores a duplicate share, and every share once its epoch is loaded", () => {
+    const { c } = rack()
+    const node = c.node(0)
+    unwrap(node.loadRackSecret(1))
+    const from = (i: number) => peerMsg(new ShareReply({ epoch: 1, share: shareOf(c.node(i), 1) }))
+    node.handle(sled(1), from(1))
+    node.handle(sled(1), from(1))
+    node.handle(sled(2), from(2))
+    node.handle(sled(3), from(3))
+    assert.deepStrictEqual(reasons(node), ["ShareDuplicate", "ShareNotCollecting"])
+    assert.isTrue(Option.isSome(unwrap(node.loadRackSecret(1))))
+  })
+
+  it("late replies to a finished load are dropped", () => {
+    const { c } = rack()
+    c.loadEverywhere([0], 1)
+    // K = 3: the own share and the first two replies suffice; the third arrives late.
+    assert.deepStrictEqual(c.node(0).ctx.dropped, [{ from: sled(3), kind: "Share", reason: "ShareNotCollecting" }])
+  })
+
+  it("a late PrepareAck after the commit ended the coordination is dropped", () => {
+    const c = new TestCluster(4)
+    c.connectAll()
+    c.prepareEpoch(0, first)
+    unwrap(c.node(0).commitConfiguration(c.node(0).coordinatorStatus()?.config.rackId ?? "", 1))
+    c.node(0).handle(sled(1), peerMsg(new PrepareAck({ epoch: 1 })))
+    assert.deepStrictEqual(reasons(c.node(0)), ["AckNotCoordinating"])
+  })
+
+  it("a late Prepare after a newer commit, and a late CommitAdvance for a committed epoch, change nothing", () => {
+    const { c, config } = rack()
+    c.commitEpoch(1, second())
+    c.node(3).handle(sled(0), peerMsg(new Prepare({ config, share: shareOf(c.node(3), 1) })))
+    c.node(3).handle(sled(0), peerMsg(new CommitAdvance({ config })))
     assert.deepStrictEqual(kinds(c.node(3)), [])
+    assert.isFalse(c.node(3).ctx.persistentStateChangeCheckAndReset())
+    assert.deepStrictEqual(reasons(c.node(3)), ["PrepareForStaleEpoch", "CommitAdvanceStale"])
   })
 })

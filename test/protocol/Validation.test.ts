@@ -1,13 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Option, Result } from "effect"
-import { validateReconfiguration } from "../../src/protocol/Validation.ts"
+import {
+  sameReconfiguration,
+  validateCommit,
+  validatePrepareAndCommit,
+  validateReconfiguration,
+  validateShare
+} from "../../src/protocol/Validation.ts"
+import { Configuration } from "../../src/types/Configuration.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
-import { ReconfigureMsg } from "../../src/types/Request.ts"
-import { Cluster, rackId, sled } from "./cluster.ts"
+import type { ReconfigureMsg } from "../../src/types/Request.ts"
+import { committedRack, otherRackId, rackId, reconfigureMsg, sled } from "./TestCluster.ts"
 
-const otherRack = "9999e456-789a-4bcd-8f01-23456789abcd"
 const msg = (
-  overrides: Partial<{
+  o: Partial<{
     epoch: number
     members: ReadonlyArray<number>
     threshold: number
@@ -15,96 +21,239 @@ const msg = (
     rackId: string
   }>
 ) =>
-  new ReconfigureMsg({
-    rackId: overrides.rackId ?? rackId,
-    epoch: overrides.epoch ?? 2,
-    lastCommittedEpoch: overrides.lastCommittedEpoch === undefined ? 1 : overrides.lastCommittedEpoch,
-    members: (overrides.members ?? [0, 1, 2, 3]).map(sled),
-    threshold: overrides.threshold ?? 3
+  reconfigureMsg(
+    {
+      epoch: o.epoch ?? 2,
+      members: o.members ?? [0, 1, 2, 3],
+      threshold: o.threshold ?? 3,
+      lastCommittedEpoch: o.lastCommittedEpoch === undefined ? 1 : o.lastCommittedEpoch
+    },
+    o.rackId ?? rackId
+  )
+
+const withRackId = (c: Configuration, rack: string) =>
+  new Configuration({
+    rackId: rack,
+    epoch: c.epoch,
+    coordinator: c.coordinator,
+    members: c.members,
+    threshold: c.threshold,
+    encryptedRackSecrets: c.encryptedRackSecrets
   })
 
-/** A node 0 that committed epoch 1 of a 4-node rack. */
-const committed = () => {
-  const c = new Cluster(4)
-  c.connectAll()
-  c.commitEpoch({ coordinator: 0, epoch: 1, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: null })
-  c.deliverAll()
-  return c.node(0).ctx.persistentState
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+/** Node 0's state in a 4-node rack that committed epoch 1, plus that rack (for epoch 2 and shares). */
+const fixture = () => {
+  const { c, config } = committedRack()
+  return { c, config, state: c.node(0).ctx.persistentState }
 }
 
-const tagOf = (r: Result.Result<unknown, { readonly _tag: string }>) => (Result.isFailure(r) ? r.failure._tag : "Ok")
-const check = (state: PersistentState.PersistentState, m: ReconfigureMsg, coordinating?: ReconfigureMsg) =>
-  tagOf(validateReconfiguration(sled(0), state, m, coordinating))
-
-describe("validateReconfiguration, rule by rule in order", () => {
-  const state = committed()
-
-  it("1. the coordinator must be a member — even when the sizes are also wrong", () => {
-    assert.strictEqual(check(state, msg({ members: [1, 2] })), "CoordinatorMustBeAMemberOfNewGroup")
+const expungedAt2 = (s: PersistentState.PersistentState) =>
+  PersistentState.update(s, (d) => {
+    d.expunged = Option.some(new PersistentState.ExpungedMetadata({ epoch: 2, from: sled(1) }))
   })
 
-  it("2. N must exceed K — before the size limits", () => {
-    assert.strictEqual(check(state, msg({ members: [0, 1], threshold: 2 })), "ThresholdMismatch")
+const reconfigure = (state: PersistentState.PersistentState, m: ReconfigureMsg, coordinating?: ReconfigureMsg) =>
+  validateReconfiguration(sled(0), state, m, coordinating)
+
+const errorOf = <A, E>(r: Result.Result<A, E>): E => {
+  if (Result.isSuccess(r)) throw new Error(`expected a failure, got ${String(r.success)}`)
+  return r.failure
+}
+
+describe("validateReconfiguration: the rules of reference §4.2 in order", () => {
+  const { state } = fixture()
+
+  it("a coordinator outside the new group fails first, even when the sizes are also wrong", () => {
+    const e = errorOf(reconfigure(state, msg({ members: [1, 2], threshold: 3 })))
+    assert.strictEqual(e._tag, "CoordinatorMustBeAMemberOfNewGroup")
   })
 
-  it("3. N must be 3..32", () => {
-    assert.strictEqual(check(state, msg({ members: [0, 1], threshold: 1 })), "InvalidMembershipSize")
-    assert.strictEqual(
-      check(state, msg({ members: Array.from({ length: 33 }, (_, i) => i), threshold: 17 })),
-      "InvalidMembershipSize"
-    )
+  it("N ≤ K fails with ThresholdMismatch before the size and threshold bounds", () => {
+    const small = errorOf(reconfigure(state, msg({ members: [0, 1], threshold: 2 })))
+    assert.isTrue(small._tag === "ThresholdMismatch" && small.numMembers === 2 && small.threshold === 2)
+    const big = errorOf(reconfigure(state, msg({ members: range(32), threshold: 32 })))
+    assert.isTrue(big._tag === "ThresholdMismatch" && big.numMembers === 32 && big.threshold === 32)
   })
 
-  it("4. K must be 2..31", () => {
-    assert.strictEqual(check(state, msg({ threshold: 1 })), "InvalidThreshold")
-    assert.strictEqual(
-      check(state, msg({ members: Array.from({ length: 32 }, (_, i) => i), threshold: 32 })),
-      "ThresholdMismatch"
-    )
+  it("a member count outside 3..32 fails with InvalidMembershipSize before the threshold bound", () => {
+    const two = errorOf(reconfigure(state, msg({ members: [0, 1], threshold: 1 })))
+    assert.isTrue(two._tag === "InvalidMembershipSize" && two.size === 2)
+    const many = errorOf(reconfigure(state, msg({ members: range(33), threshold: 17 })))
+    assert.isTrue(many._tag === "InvalidMembershipSize" && many.size === 33)
   })
 
-  it("5. the rack id must match the node's — before the expunged check", () => {
-    const expunged = PersistentState.update(state, (d) => {
-      d.expunged = Option.some(new PersistentState.ExpungedMetadata({ epoch: 2, from: sled(1) }))
+  it("a threshold outside 2..31 fails with InvalidThreshold before the rack id check", () => {
+    const e = errorOf(reconfigure(state, msg({ threshold: 1, rackId: otherRackId })))
+    assert.isTrue(e._tag === "InvalidThreshold" && e.threshold === 1)
+  })
+
+  it("duplicate members count once", () => {
+    const e = errorOf(reconfigure(state, msg({ members: [0, 1, 1, 1], threshold: 2 })))
+    assert.isTrue(e._tag === "ThresholdMismatch" && e.numMembers === 2)
+  })
+
+  it("another rack's id fails with InvalidRackId before the expunged check", () => {
+    const e = errorOf(reconfigure(expungedAt2(state), msg({ rackId: otherRackId })))
+    assert.isTrue(e._tag === "InvalidRackId" && e.expected === rackId && e.got === otherRackId)
+  })
+
+  it("an expunged node fails with DecommissionedSled before the epoch checks, naming who, when and its last commit", () => {
+    const e = errorOf(reconfigure(expungedAt2(state), msg({ lastCommittedEpoch: 7 })))
+    assert.isTrue(e._tag === "DecommissionedSled")
+    if (e._tag === "DecommissionedSled") {
+      assert.deepStrictEqual([e.epoch, e.from, e.lastCommittedEpoch], [2, String(sled(1)), 1])
+    }
+  })
+
+  it("a different idea of the last committed epoch fails with LastCommittedEpochMismatch before PreparedEpochMismatch", () => {
+    const e = errorOf(reconfigure(state, msg({ epoch: 1, lastCommittedEpoch: null })))
+    assert.isTrue(e._tag === "LastCommittedEpochMismatch" && e.nodeEpoch === 1 && e.msgEpoch === null)
+    const fresh = errorOf(reconfigure(PersistentState.empty, msg({ epoch: 1, lastCommittedEpoch: 1 })))
+    assert.isTrue(fresh._tag === "LastCommittedEpochMismatch" && fresh.nodeEpoch === null && fresh.msgEpoch === 1)
+  })
+
+  it("an epoch not newer than the latest known configuration fails with PreparedEpochMismatch before the coordination checks", () => {
+    const e = errorOf(reconfigure(state, msg({ epoch: 1 }), msg({ epoch: 3 })))
+    assert.isTrue(e._tag === "PreparedEpochMismatch" && e.existing === 1 && e.requested === 1)
+  })
+
+  it("a request older than the coordination in progress fails with ReconfigurationInProgress", () => {
+    const e = errorOf(reconfigure(state, msg({ epoch: 2 }), msg({ epoch: 3 })))
+    assert.isTrue(e._tag === "ReconfigurationInProgress" && e.currentEpoch === 3 && e.msgEpoch === 2)
+  })
+
+  it("another request for the epoch being coordinated fails with MismatchedReconfigurationForSameEpoch", () => {
+    const threshold = errorOf(reconfigure(state, msg({ threshold: 2 }), msg({})))
+    assert.isTrue(threshold._tag === "MismatchedReconfigurationForSameEpoch" && threshold.epoch === 2)
+    const members = errorOf(reconfigure(state, msg({ members: [0, 1, 2], threshold: 2 }), msg({ threshold: 2 })))
+    assert.strictEqual(members._tag, "MismatchedReconfigurationForSameEpoch")
+  })
+
+  it("the very request being coordinated is Idempotent, whatever the member order and duplicates", () => {
+    assert.deepStrictEqual(reconfigure(state, msg({ members: [3, 2, 1, 0, 0] }), msg({})), Result.succeed("Idempotent"))
+    assert.isTrue(sameReconfiguration(msg({ members: [3, 2, 1, 0, 0] }), msg({})))
+  })
+
+  it("a request newer than the coordination in progress proceeds (it replaces it)", () => {
+    assert.deepStrictEqual(reconfigure(state, msg({ epoch: 3 }), msg({ epoch: 2 })), Result.succeed("Proceed"))
+  })
+
+  it("a first configuration on a fresh node proceeds with any rack id", () => {
+    const m = msg({ epoch: 1, lastCommittedEpoch: null, rackId: otherRackId })
+    assert.deepStrictEqual(reconfigure(PersistentState.empty, m), Result.succeed("Proceed"))
+  })
+})
+
+describe("validateCommit: the rules of reference §4.4 in order", () => {
+  const { state } = fixture()
+
+  it("an expunged node fails with Expunged before the rack id check", () => {
+    const e = errorOf(validateCommit(expungedAt2(state), otherRackId, 2))
+    assert.isTrue(e._tag === "Expunged" && e.epoch === 2 && e.from === String(sled(1)))
+  })
+
+  it("another rack's id fails with InvalidRackId before the epoch checks", () => {
+    const e = errorOf(validateCommit(state, otherRackId, 1))
+    assert.isTrue(e._tag === "InvalidRackId" && e.expected === rackId && e.got === otherRackId)
+  })
+
+  it("a committed epoch is AlreadyCommitted (a duplicate commit changes nothing)", () => {
+    assert.deepStrictEqual(validateCommit(state, rackId, 1), Result.succeed("AlreadyCommitted"))
+  })
+
+  it("an older epoch never committed here is Superseded by the latest commit", () => {
+    const onlyTwo = PersistentState.update(state, (d) => {
+      const one = d.configs.get(1)
+      const share = d.shares.get(1)
+      if (one === undefined || share === undefined) throw new Error("fixture")
+      d.configs.set(2, one)
+      d.shares.set(2, share)
+      d.commits.delete(1)
+      d.commits.add(2)
     })
-    assert.strictEqual(check(expunged, msg({ rackId: otherRack })), "InvalidRackId")
+    const e = errorOf(validateCommit(onlyTwo, rackId, 1))
+    assert.isTrue(e._tag === "Superseded" && e.epoch === 1 && e.latestCommitted === 2)
   })
 
-  it("6. an expunged node refuses — before the epoch checks", () => {
-    const expunged = PersistentState.update(state, (d) => {
-      d.expunged = Option.some(new PersistentState.ExpungedMetadata({ epoch: 2, from: sled(1) }))
+  it("an epoch the node has not prepared fails with NotPrepared", () => {
+    const e = errorOf(validateCommit(state, rackId, 2))
+    assert.isTrue(e._tag === "NotPrepared" && e.epoch === 2)
+    const fresh = errorOf(validateCommit(PersistentState.empty, otherRackId, 1))
+    assert.strictEqual(fresh._tag, "NotPrepared")
+  })
+
+  it("a prepared, uncommitted epoch may be committed", () => {
+    const prepared = PersistentState.update(state, (d) => d.commits.delete(1))
+    assert.deepStrictEqual(validateCommit(prepared, rackId, 1), Result.succeed("Commit"))
+  })
+})
+
+describe("validatePrepareAndCommit: the rules of reference §4.5 plus NotAMember and Superseded", () => {
+  const { state, config } = fixture()
+
+  it("an expunged node fails with Expunged before the rack id check", () => {
+    const foreign = errorOf(validatePrepareAndCommit(sled(0), expungedAt2(state), config))
+    assert.isTrue(foreign._tag === "Expunged" && foreign.epoch === 2)
+  })
+
+  it("a node of another rack fails with InvalidRackId before the membership check", () => {
+    const other = PersistentState.update(state, (d) => {
+      const one = d.configs.get(1)
+      if (one === undefined) throw new Error("fixture")
+      d.configs.set(1, withRackId(one, otherRackId))
     })
-    assert.strictEqual(check(expunged, msg({ lastCommittedEpoch: 7 })), "DecommissionedSled")
+    const e = errorOf(validatePrepareAndCommit(sled(9), other, config))
+    assert.isTrue(e._tag === "InvalidRackId" && e.expected === otherRackId && e.got === rackId)
   })
 
-  it("7. the last committed epoch must match the node's (both may be none)", () => {
-    assert.strictEqual(check(state, msg({ lastCommittedEpoch: null })), "LastCommittedEpochMismatch")
-    assert.strictEqual(check(PersistentState.empty, msg({ epoch: 1, lastCommittedEpoch: null })), "Ok")
-    assert.strictEqual(
-      check(PersistentState.empty, msg({ epoch: 1, lastCommittedEpoch: 1 })),
-      "LastCommittedEpochMismatch"
-    )
+  it("a node outside the configuration fails with NotAMember before the epoch checks", () => {
+    const e = errorOf(validatePrepareAndCommit(sled(9), state, config))
+    assert.isTrue(e._tag === "NotAMember" && e.epoch === 1)
   })
 
-  it("8. the epoch must be newer than every configuration the node knows", () => {
-    assert.strictEqual(check(state, msg({ epoch: 1 })), "PreparedEpochMismatch")
+  it("an epoch committed here is AlreadyCommitted", () => {
+    assert.deepStrictEqual(validatePrepareAndCommit(sled(0), state, config), Result.succeed("AlreadyCommitted"))
   })
 
-  it("9. a newer coordination in progress wins; the same epoch with another request is refused; the same request is idempotent", () => {
-    assert.strictEqual(check(state, msg({ epoch: 2 }), msg({ epoch: 3 })), "ReconfigurationInProgress")
-    assert.strictEqual(
-      check(state, msg({ epoch: 2, threshold: 2 }), msg({ epoch: 2 })),
-      "MismatchedReconfigurationForSameEpoch"
-    )
-    const same = validateReconfiguration(sled(0), state, msg({ epoch: 2 }), msg({ epoch: 2 }))
-    assert.isTrue(Result.isSuccess(same) && same.success === "Idempotent")
-    const older = validateReconfiguration(sled(0), state, msg({ epoch: 3 }), msg({ epoch: 2 }))
-    assert.isTrue(Result.isSuccess(older) && older.success === "Proceed")
+  it("an older epoch never committed here is Superseded", () => {
+    const onlyTwo = PersistentState.update(state, (d) => {
+      d.commits.delete(1)
+      d.commits.add(2)
+    })
+    const e = errorOf(validatePrepareAndCommit(sled(0), onlyTwo, config))
+    assert.isTrue(e._tag === "Superseded" && e.epoch === 1 && e.latestCommitted === 2)
   })
 
-  it("member order and duplicates do not make two requests different", () => {
-    const a = msg({ members: [3, 2, 1, 0, 0] })
-    const same = validateReconfiguration(sled(0), state, msg({}), a)
-    assert.isTrue(Result.isSuccess(same) && same.success === "Idempotent")
+  it("a fresh node proceeds with any rack id", () => {
+    assert.deepStrictEqual(validatePrepareAndCommit(sled(0), PersistentState.empty, config), Result.succeed("Proceed"))
+  })
+})
+
+describe("validateShare (reference §5.6)", () => {
+  const { c, config } = fixture()
+  const share = (i: number) => {
+    const s = c.node(i).ctx.persistentState.shares.get(1)
+    if (s === undefined) throw new Error("fixture")
+    return s
+  }
+
+  it("a member's own share for the configuration's epoch is valid", () => {
+    assert.isTrue(Result.isSuccess(validateShare(config, sled(2), 1, share(2))))
+  })
+
+  it("a share for another epoch is rejected first, even from a non-member", () => {
+    assert.deepStrictEqual(validateShare(config, sled(9), 2, share(2)), Result.fail("ShareWrongEpoch"))
+  })
+
+  it("a share from a non-member is rejected", () => {
+    assert.deepStrictEqual(validateShare(config, sled(9), 1, share(2)), Result.fail("ShareNotAMember"))
+  })
+
+  it("another member's share, or altered bytes, fail the digest check", () => {
+    assert.deepStrictEqual(validateShare(config, sled(1), 1, share(2)), Result.fail("ShareDigestMismatch"))
+    const altered = { x: share(2).x, y: Uint8Array.from(share(2).y, (b, i) => (i === 0 ? b ^ 1 : b)) }
+    assert.deepStrictEqual(validateShare(config, sled(2), 1, altered), Result.fail("ShareDigestMismatch"))
   })
 })
