@@ -6,7 +6,7 @@
 import * as fc from "fast-check"
 import { testCase } from "../testing/Action.ts"
 import * as EventLog from "../testing/EventLog.ts"
-import { InvariantViolation } from "../testing/Simulation.ts"
+import { emptyStats, InvariantViolation } from "../testing/Simulation.ts"
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`)
@@ -20,17 +20,7 @@ const arg = (name: string, fallback: number): number => {
 
 const cases = arg("cases", 1000)
 const seed = arg("seed", Date.now() % 2 ** 31)
-const totals = {
-  cases: 0,
-  events: 0,
-  skipped: 0,
-  invariantChecks: 0,
-  messagesDelivered: 0,
-  crashes: 0,
-  restarts: 0,
-  commits: 0,
-  secretsLoaded: 0
-}
+const totals = { cases: 0, ...emptyStats() }
 const started = performance.now()
 let failure: string | undefined
 

@@ -128,29 +128,33 @@ export class PkiError extends Schema.TaggedError<PkiError>()("PkiError", { detai
   }
 }
 
-const p256 = () => generateKeyPairSync("ec", { namedCurve: "P-256" })
-
-/** A new rack CA, valid for `days` (default 365). */
-export const makeRackCa = (name = "trust-quorum rack CA", days = 365): Effect.Effect<RackCa, PkiError> =>
+/** Runs `f` with the clock's time and a fresh P-256 key pair, mapping any failure to `PkiError`. */
+const withFreshKey = <A>(f: (now: Date, key: { publicKey: KeyObject; privateKey: KeyObject }) => A) =>
   Effect.gen(function* () {
     const now = new Date(yield* Effect.clockWith((c) => c.currentTimeMillis))
     return yield* Effect.try({
-      try: () => {
-        const { publicKey, privateKey } = p256()
-        const certPem = issue({
-          subject: name,
-          issuer: name,
-          publicKey,
-          signer: privateKey,
-          now,
-          days,
-          extensions: [extension("2.5.29.19", true, seq(boolTrue)), extension("2.5.29.15", true, keyUsage(0x06))]
-        })
-        return { name, certPem, keyPem: String(privateKey.export({ type: "pkcs8", format: "pem" })) }
-      },
+      try: () => f(now, generateKeyPairSync("ec", { namedCurve: "P-256" })),
       catch: (e) => new PkiError({ detail: String(e) })
     })
   })
+
+const pkcs8 = (key: KeyObject) => String(key.export({ type: "pkcs8", format: "pem" }))
+
+/** A new rack CA, valid for `days` (default 365). */
+export const makeRackCa = (name = "trust-quorum rack CA", days = 365): Effect.Effect<RackCa, PkiError> =>
+  withFreshKey((now, { publicKey, privateKey }) => ({
+    name,
+    keyPem: pkcs8(privateKey),
+    certPem: issue({
+      subject: name,
+      issuer: name,
+      publicKey,
+      signer: privateKey,
+      now,
+      days,
+      extensions: [extension("2.5.29.19", true, seq(boolTrue)), extension("2.5.29.15", true, keyUsage(0x06))]
+    })
+  }))
 
 /** A certificate for the node `identity` ("part:serial"), signed by the rack CA. */
 export const issueNodeCertificate = (
@@ -158,35 +162,25 @@ export const issueNodeCertificate = (
   identity: string,
   days = 365
 ): Effect.Effect<NodeCredentials, PkiError> =>
-  Effect.gen(function* () {
-    const now = new Date(yield* Effect.clockWith((c) => c.currentTimeMillis))
-    return yield* Effect.try({
-      try: () => {
-        const { publicKey, privateKey } = p256()
-        const certPem = issue({
-          subject: identity,
-          issuer: ca.name,
-          publicKey,
-          signer: createPrivateKey(ca.keyPem),
-          now,
-          days,
-          extensions: [
-            extension("2.5.29.19", true, seq()),
-            extension("2.5.29.15", true, keyUsage(0x80)),
-            extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2"))),
-            extension("2.5.29.17", false, seq(tlv(0x86, Buffer.from(identityUriPrefix + identity, "utf8"))))
-          ]
-        })
-        return {
-          identity,
-          certPem,
-          keyPem: String(privateKey.export({ type: "pkcs8", format: "pem" })),
-          caPem: ca.certPem
-        }
-      },
-      catch: (e) => new PkiError({ detail: String(e) })
+  withFreshKey((now, { publicKey, privateKey }) => ({
+    identity,
+    keyPem: pkcs8(privateKey),
+    caPem: ca.certPem,
+    certPem: issue({
+      subject: identity,
+      issuer: ca.name,
+      publicKey,
+      signer: createPrivateKey(ca.keyPem),
+      now,
+      days,
+      extensions: [
+        extension("2.5.29.19", true, seq()),
+        extension("2.5.29.15", true, keyUsage(0x80)),
+        extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2"))),
+        extension("2.5.29.17", false, seq(tlv(0x86, Buffer.from(identityUriPrefix + identity, "utf8"))))
+      ]
     })
-  })
+  }))
 
 /** The node identity a (verified) certificate binds, from its subjectAltName URI. */
 export const identityOf = (cert: X509Certificate): string | undefined => {

@@ -72,6 +72,18 @@ export interface SimulationStats {
   secretsLoaded: number
 }
 
+/** Counters all at zero. */
+export const emptyStats = (): SimulationStats => ({
+  events: 0,
+  skipped: 0,
+  invariantChecks: 0,
+  messagesDelivered: 0,
+  crashes: 0,
+  restarts: 0,
+  commits: 0,
+  secretsLoaded: 0
+})
+
 const check = (condition: boolean, invariant: string, detail: () => string): void => {
   if (!condition) throw new InvariantViolation(invariant, detail())
 }
@@ -83,16 +95,7 @@ const pick = <A>(items: ReadonlyArray<A>, sel: number): A | undefined =>
 export class Simulation {
   readonly universe: ReadonlyArray<BaseboardId>
   readonly nexus = new Nexus()
-  readonly stats: SimulationStats = {
-    events: 0,
-    skipped: 0,
-    invariantChecks: 0,
-    messagesDelivered: 0,
-    crashes: 0,
-    restarts: 0,
-    commits: 0,
-    secretsLoaded: 0
-  }
+  readonly stats: SimulationStats = emptyStats()
   readonly #nodes = new Map<string, SimNode>()
   /** Destination key → envelopes in the order they were sent. */
   readonly #network = new Map<string, Array<Envelope>>()
