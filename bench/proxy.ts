@@ -38,16 +38,20 @@ const latency = (op: Effect.Effect<unknown, unknown>) =>
     return { p50_us: round(percentile(samples, 0.5)), p99_us: round(percentile(samples, 0.99)), mean_us: round(meanUs) }
   })
 
-/** Operations per second with `n` callers each running `op` in a loop. */
-const throughput = (op: Effect.Effect<unknown, unknown>, n: number) =>
+/** `op` run `times` times back to back (a plain loop: `Effect.repeat`'s schedule would add a timer per step). */
+const loop = (op: Effect.Effect<unknown, unknown>, times: number) =>
   Effect.gen(function* () {
-    const perCaller = Math.ceil(throughputRequests / n)
+    for (let i = 0; i < times; i++) yield* op
+  })
+
+/** Operations per second with one caller per op in `ops`, each running its op in a loop. */
+const throughput = (ops: ReadonlyArray<Effect.Effect<unknown, unknown>>) =>
+  Effect.gen(function* () {
+    const perCaller = Math.ceil(throughputRequests / ops.length)
     const t = performance.now()
-    const fibers = yield* Effect.forEach(Array.from({ length: n }), () =>
-      Effect.forkChild(Effect.repeat(op, { times: perCaller - 1 }), { startImmediately: true })
-    )
+    const fibers = yield* Effect.forEach(ops, (op) => Effect.forkChild(loop(op, perCaller), { startImmediately: true }))
     yield* Fiber.joinAll(fibers)
-    return Math.round((perCaller * n) / ((performance.now() - t) / 1000))
+    return Math.round((perCaller * ops.length) / ((performance.now() - t) / 1000))
   })
 
 const program = Effect.gen(function* () {
@@ -70,14 +74,7 @@ const program = Effect.gen(function* () {
   const rawLatency = yield* latency(rawOne)
   const rawThroughput: Record<string, number> = {}
   for (const n of inFlight) {
-    const callers = yield* Effect.forEach(Array.from({ length: n }), () => rawCaller)
-    const perCaller = Math.ceil(throughputRequests / n)
-    const t = performance.now()
-    const fibers = yield* Effect.forEach(callers, (c) =>
-      Effect.forkChild(Effect.repeat(c, { times: perCaller - 1 }), { startImmediately: true })
-    )
-    yield* Fiber.joinAll(fibers)
-    rawThroughput[String(n)] = Math.round((perCaller * n) / ((performance.now() - t) / 1000))
+    rawThroughput[String(n)] = yield* throughput(yield* Effect.forEach(Array.from({ length: n }), () => rawCaller))
   }
 
   // (b) the proxy: node A forwards Status to node B over the same transport
@@ -97,7 +94,7 @@ const program = Effect.gen(function* () {
   const proxied = a.proxy.status(b.id)
   const proxiedLatency = yield* latency(proxied)
   const proxiedThroughput: Record<string, number> = {}
-  for (const n of inFlight) proxiedThroughput[String(n)] = yield* throughput(proxied, n)
+  for (const n of inFlight) proxiedThroughput[String(n)] = yield* throughput(Array.from({ length: n }, () => proxied))
 
   return {
     transport: "tcp",
