@@ -2,6 +2,8 @@
  * effect-trust-quorum: the public entry point. Each module is re-exported as a namespace.
  */
 
+export * as NodeApi from "./api/NodeApi.ts"
+export * as NodeApiServer from "./api/NodeApiServer.ts"
 export * as PriorSecrets from "./crypto/PriorSecrets.ts"
 export * as RackSecret from "./crypto/RackSecret.ts"
 export * as ShareDigest from "./crypto/ShareDigest.ts"

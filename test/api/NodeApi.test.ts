@@ -1,0 +1,105 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { HttpApiClient } from "effect/http-api"
+import { NodeApi } from "../../src/api/NodeApi.ts"
+import * as NodeApiServer from "../../src/api/NodeApiServer.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
+import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
+import { CommitRequest, PrepareAndCommitRequest } from "../../src/types/Request.ts"
+import { connected, eventually, mesh, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
+
+/** Four nodes over the memory transport; node 0 serves the HTTP API on a free port. */
+const rack = Effect.gen(function* () {
+  const network = Transport.memoryNetwork()
+  const nodes = yield* Effect.forEach([0, 1, 2, 3], (i) => startNode(i, () => network.transport))
+  yield* mesh(nodes)
+  yield* connected(nodes, 3)
+  const first = nodes[0]
+  if (!first) throw new Error("nodes")
+  const context = yield* Layer.build(
+    NodeApiServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
+      Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, first.node))
+    )
+  )
+  const url = yield* NodeApiServer.baseUrl.pipe(Effect.provide(context))
+  const client = yield* HttpApiClient.make(NodeApi, { baseUrl: url }).pipe(Effect.provide(FetchHttpClient.layer))
+  return { nodes, url, client }
+})
+
+const post = (url: string, body: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(url, { method: "POST", body, headers: { "content-type": "application/json" } })
+    return { status: response.status, body: await response.text() }
+  })
+
+describe("node HTTP API against a real node", () => {
+  it.live("every endpoint, with typed errors mapped to statuses", () =>
+    Effect.gen(function* () {
+      const { client, url } = yield* rack
+      const notCoordinating = yield* Effect.flip(client.coordinatorStatus())
+      assert.strictEqual(notCoordinating._tag, "NotCoordinating")
+
+      yield* client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2, 3], 3, null) })
+      const status = yield* eventually(client.coordinatorStatus(), (s) => s.ackedPrepares.length === 4)
+      assert.strictEqual(status.config.epoch, 1)
+      const retry = yield* Effect.flip(client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2, 3], 3, null) }))
+      assert.strictEqual(retry._tag, "PreparedEpochMismatch")
+
+      assert.strictEqual(yield* client.commit({ payload: new CommitRequest({ rackId, epoch: 1 }) }), "Committed")
+      const notPrepared = yield* Effect.flip(client.commit({ payload: new CommitRequest({ rackId, epoch: 7 }) }))
+      assert.strictEqual(notPrepared._tag, "NotPrepared")
+
+      // Through node 0's proxy: the other members have no API in this test.
+      for (const i of [1, 2, 3]) {
+        const committed = yield* client.proxyCommit({
+          payload: { destination: sled(i), request: new CommitRequest({ rackId, epoch: 1 }) }
+        })
+        assert.strictEqual(committed, "Committed")
+      }
+      const remote = yield* client.proxyStatus({ payload: { destination: sled(3) } })
+      assert.deepStrictEqual(remote.persistentState.commits, [1])
+      const proxiedNotPrepared = yield* Effect.flip(
+        client.proxyCommit({ payload: { destination: sled(3), request: new CommitRequest({ rackId, epoch: 2 }) } })
+      )
+      assert.strictEqual(proxiedNotPrepared._tag, "NotPrepared")
+      const missing = yield* Effect.flip(client.proxyStatus({ payload: { destination: sled(9) } }))
+      assert.strictEqual(missing._tag, "Disconnected")
+      const again = yield* client.proxyPrepareAndCommit({
+        payload: { destination: sled(2), request: new PrepareAndCommitRequest({ config: status.config }) }
+      })
+      assert.strictEqual(again, "Committed")
+
+      const secret = yield* eventually(client.loadLatestRackSecret(), (s) => s._tag === "Loaded")
+      assert.isTrue(secret._tag === "Loaded" && secret.epoch === 1 && /^[0-9a-f]{8}$/.test(secret.fingerprint))
+      assert.strictEqual((yield* client.status()).persistentState.commits.length, 1)
+      assert.strictEqual((yield* client.connections()).length, 3)
+
+      // The status codes and bodies on the wire.
+      const wrongEpoch = yield* post(`${url}/commit`, JSON.stringify({ rackId, epoch: 9 }))
+      assert.strictEqual(wrongEpoch.status, 409)
+      assert.strictEqual(JSON.parse(wrongEpoch.body)._tag, "NotPrepared")
+      const unreachable = yield* post(
+        `${url}/proxy/status`,
+        JSON.stringify({ destination: { partNumber: "913-0000019", serialNumber: "9" } })
+      )
+      assert.strictEqual(unreachable.status, 503)
+      assert.strictEqual(JSON.parse(unreachable.body)._tag, "Disconnected")
+      const malformed = yield* post(`${url}/commit`, JSON.stringify({ rackId, epoch: "one" }))
+      assert.strictEqual(malformed.status, 400)
+      const notJson = yield* post(`${url}/reconfigure`, "{")
+      assert.strictEqual(notJson.status, 400)
+      const openapi = yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.text()))
+      for (const path of [
+        "/reconfigure",
+        "/coordinator-status",
+        "/commit",
+        "/proxy/commit",
+        "/proxy/prepare-and-commit",
+        "/proxy/status"
+      ]) {
+        assert.include(openapi, `"${path}"`)
+      }
+    })
+  )
+})
