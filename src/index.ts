@@ -4,6 +4,8 @@
 
 export * as NodeApi from "./api/NodeApi.ts"
 export * as NodeApiServer from "./api/NodeApiServer.ts"
+export * as MemberClient from "./control/MemberClient.ts"
+export * as Reconfigurator from "./control/Reconfigurator.ts"
 export * as PriorSecrets from "./crypto/PriorSecrets.ts"
 export * as RackSecret from "./crypto/RackSecret.ts"
 export * as ShareDigest from "./crypto/ShareDigest.ts"

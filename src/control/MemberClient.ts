@@ -1,0 +1,76 @@
+/**
+ * How the control plane reaches a node: the operations the reconfiguration driver needs, over the
+ * node's HTTP API (`fromHttp`) or in-process (`fromNode`). A node without an API is reached through a
+ * member's proxy operations.
+ */
+import { Effect, Option } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { HttpApiClient } from "effect/http-api"
+import { NodeApi } from "../api/NodeApi.ts"
+import type { TrustQuorumNodeShape } from "../runtime/TrustQuorumNode.ts"
+import type { BaseboardId } from "../types/BaseboardId.ts"
+import type { Configuration } from "../types/Configuration.ts"
+import type { Epoch } from "../types/Epoch.ts"
+import type { RackId } from "../types/RackId.ts"
+import { CommitRequest, PrepareAndCommitRequest, type ReconfigureMsg } from "../types/Request.ts"
+import type { CommitStatus, CoordinatorStatus } from "../types/Status.ts"
+
+/** Any failure, reduced to its tag and message: the driver decides by tag (retry, treat as done, or give up). */
+export interface CallFailure {
+  readonly _tag: string
+  readonly message: string
+}
+
+const tagged = (e: unknown): CallFailure =>
+  typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string"
+    ? { _tag: e._tag, message: e instanceof Error ? e.message : e._tag }
+    : { _tag: "Unknown", message: String(e) }
+
+type Call<A> = Effect.Effect<A, CallFailure>
+
+/** The operations the driver uses on one node that has an API. */
+export interface MemberClient {
+  readonly reconfigure: (msg: ReconfigureMsg) => Call<void>
+  readonly coordinatorStatus: Call<Option.Option<CoordinatorStatus>>
+  readonly commit: (rackId: RackId, epoch: Epoch) => Call<CommitStatus>
+  readonly prepareAndCommit: (config: Configuration) => Call<CommitStatus>
+  readonly proxyCommit: (destination: BaseboardId, rackId: RackId, epoch: Epoch) => Call<CommitStatus>
+  readonly proxyPrepareAndCommit: (destination: BaseboardId, config: Configuration) => Call<CommitStatus>
+}
+
+/** A client over an in-process node. */
+export const fromNode = (node: TrustQuorumNodeShape): MemberClient => ({
+  reconfigure: (msg) => Effect.mapError(node.reconfigure(msg), tagged),
+  coordinatorStatus: Effect.mapError(node.coordinatorStatus, tagged),
+  commit: (rackId, epoch) => Effect.mapError(node.commit(rackId, epoch), tagged),
+  prepareAndCommit: (config) => Effect.mapError(node.prepareAndCommit(config), tagged),
+  proxyCommit: (destination, rackId, epoch) => Effect.mapError(node.proxy.commit(destination, rackId, epoch), tagged),
+  proxyPrepareAndCommit: (destination, config) =>
+    Effect.mapError(node.proxy.prepareAndCommit(destination, config), tagged)
+})
+
+/** A client over a node's HTTP API at `baseUrl`. */
+export const fromHttp = (baseUrl: string): Effect.Effect<MemberClient> =>
+  Effect.map(
+    HttpApiClient.make(NodeApi, { baseUrl }).pipe(Effect.provide(FetchHttpClient.layer)),
+    (client): MemberClient => {
+      const call = <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.mapError(effect.pipe(Effect.provide(FetchHttpClient.layer)), tagged)
+      return {
+        reconfigure: (msg) => call(client.reconfigure({ payload: msg })),
+        coordinatorStatus: call(client.coordinatorStatus()).pipe(
+          Effect.map(Option.some),
+          Effect.catch((e) => (e._tag === "NotCoordinating" ? Effect.succeed(Option.none()) : Effect.fail(e)))
+        ),
+        commit: (rackId, epoch) => call(client.commit({ payload: new CommitRequest({ rackId, epoch }) })),
+        prepareAndCommit: (config) =>
+          call(client.prepareAndCommit({ payload: new PrepareAndCommitRequest({ config }) })),
+        proxyCommit: (destination, rackId, epoch) =>
+          call(client.proxyCommit({ payload: { destination, request: new CommitRequest({ rackId, epoch }) } })),
+        proxyPrepareAndCommit: (destination, config) =>
+          call(
+            client.proxyPrepareAndCommit({ payload: { destination, request: new PrepareAndCommitRequest({ config }) } })
+          )
+      }
+    }
+  )
