@@ -1,0 +1,209 @@
+/**
+ * The sled-bootstrap story, end to end, on one machine: four sleds as separate OS processes over mutual
+ * TLS (a throwaway rack CA) with file ledgers, and a control plane in this process that is not on the
+ * peer network — it only talks to the sleds' HTTP APIs.
+ *
+ * 1. initial configuration (epoch 1); 2. unlock check: every sled loads the same secret (shown as a
+ * fingerprint, never the secret); 3. a fifth sled boots with only its peer port; 4. the control plane adds
+ * it (epoch 2) and commits it through a member's proxy; 5. once committed, the new sled opens its API;
+ * 6. kill -9 a sled and restart it: it unlocks again from its ledger and its peers; 7. a summary.
+ * Ctrl-C (or any failure) kills every child process and removes the temporary directory.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import * as net from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { NodeRuntime } from "@effect/platform-node"
+import { Clock, Deferred, Effect, Option, Schedule, Stream } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { HttpApiClient } from "effect/http-api"
+import { NodeApi } from "../src/api/NodeApi.ts"
+import * as MemberClient from "../src/control/MemberClient.ts"
+import * as Reconfigurator from "../src/control/Reconfigurator.ts"
+import * as Ledger from "../src/runtime/Ledger.ts"
+import * as RackPki from "../src/runtime/RackPki.ts"
+import * as BaseboardId from "../src/types/BaseboardId.ts"
+
+const rackId = "7c3b1f8e-2d4a-4e6b-9f1c-0a5d8e2b4c61"
+const sleds = [1, 2, 3, 4, 5].map((n) => BaseboardId.make("913-0000019", `BRM4222000${n}`))
+const say = (line: string) => Effect.sync(() => console.log(line))
+const step = (n: number, title: string) => say(`\n[${n}/7] ${title}`)
+
+/** A free TCP port on loopback. */
+const freePort = Effect.callback<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+interface Sled {
+  readonly id: BaseboardId.BaseboardId
+  readonly configPath: string
+  process: ChildProcess | undefined
+  api: Deferred.Deferred<string>
+}
+
+/** Starts a sled's process; its `api-listening` line completes `sled.api`. Killed when the scope closes. */
+const launch = (sled: Sled) =>
+  Effect.gen(function* () {
+    sled.api = yield* Deferred.make<string>()
+    const child = spawn(
+      process.execPath,
+      ["--experimental-strip-types", "--no-warnings", "src/cli/tq.ts", "node", "run", "--config", sled.configPath],
+      {
+        stdio: ["ignore", "pipe", "pipe"]
+      }
+    )
+    sled.process = child
+    const api = sled.api
+    let buffered = ""
+    child.stdout?.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("utf8")
+      const lines = buffered.split("\n")
+      buffered = lines.pop() ?? ""
+      for (const line of lines) {
+        if (line.includes('"api-listening"')) {
+          const url = /"url":"([^"]+)"/.exec(line)?.[1]
+          if (url) Deferred.doneUnsafe(api, Effect.succeed(url))
+        }
+      }
+    })
+    child.stderr?.resume()
+    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+  })
+
+const program = Effect.gen(function* () {
+  const dir = mkdtempSync(join(tmpdir(), "tq-sled-bootstrap-"))
+  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+  const started = yield* Clock.currentTimeMillis
+  const elapsed = Effect.map(Clock.currentTimeMillis, (now) => `${((now - started) / 1000).toFixed(1)} s`)
+
+  yield* say(`effect-trust-quorum sled bootstrap — 4 sleds, then a 5th through the proxy (workdir ${dir})`)
+  yield* RackPki.writeRack(join(dir, "certs"), sleds.map(String))
+  const peerPorts = yield* Effect.forEach(sleds, () => freePort)
+  const apiPorts = yield* Effect.forEach(sleds, () => freePort)
+  const all: Array<Sled> = sleds.map((id, i) => {
+    const file = String(id).replaceAll(":", "_")
+    const home = join(dir, `sled${i + 1}`)
+    mkdirSync(home)
+    const configPath = join(home, "config.json")
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        id: String(id),
+        peer: { host: "127.0.0.1", port: peerPorts[i] },
+        api: { host: "127.0.0.1", port: apiPorts[i] },
+        apiAfterCommit: i === 4,
+        tls: {
+          cert: join(dir, "certs", `${file}.pem`),
+          key: join(dir, "certs", `${file}.key`),
+          ca: join(dir, "certs", "ca.pem")
+        },
+        ledger: [join(home, "m2a-ledger.json"), join(home, "m2b-ledger.json")],
+        peers: peerPorts.filter((_, j) => j !== i).map((port) => ({ host: "127.0.0.1", port }))
+      })
+    )
+    return { id, configPath, process: undefined, api: Deferred.makeUnsafe<string>() }
+  })
+
+  const clients = new Map<string, MemberClient.MemberClient>()
+  const apis = new Map<string, HttpApiClient.ForApi<typeof NodeApi>>()
+  const connect = (sled: Sled) =>
+    Effect.gen(function* () {
+      const url = yield* Deferred.await(sled.api).pipe(Effect.timeout("30 seconds"))
+      clients.set(sled.id.key, yield* MemberClient.fromHttp(url))
+      apis.set(
+        sled.id.key,
+        yield* HttpApiClient.make(NodeApi, { baseUrl: url }).pipe(Effect.provide(FetchHttpClient.layer))
+      )
+      return url
+    })
+  const fingerprint = (sled: Sled) =>
+    Effect.gen(function* () {
+      const api = apis.get(sled.id.key)
+      if (api === undefined) return "no API"
+      const loaded = yield* api
+        .loadLatestRackSecret()
+        .pipe(
+          Effect.provide(FetchHttpClient.layer),
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s._tag === "Loaded" }),
+          Effect.timeout("20 seconds")
+        )
+      return loaded._tag === "Loaded" ? `epoch ${loaded.epoch} ${loaded.fingerprint}` : "pending"
+    })
+
+  const first4 = all.slice(0, 4)
+  yield* step(1, "four sleds boot; the control plane commits the initial configuration (epoch 1)")
+  yield* Effect.forEach(first4, launch, { discard: true })
+  for (const sled of first4) yield* say(`  ${sled.id} API ${yield* connect(sled)}`)
+  const driver = yield* Reconfigurator.make({
+    rackId,
+    store: Ledger.file({ paths: [join(dir, "control-plane.json")], schema: Reconfigurator.DriverState }),
+    clientOf: (id) => Option.fromNullishOr(clients.get(id.key)),
+    options: { pollInterval: "25 millis" }
+  })
+  yield* Effect.forkScoped(
+    Stream.runForEach(driver.events, (e) =>
+      e._tag === "MemberCommitted"
+        ? say(`  epoch ${e.epoch}: ${e.id} committed (${e.via})`)
+        : e._tag === "Proposed"
+          ? say(`  epoch ${e.epoch}: proposed to coordinator ${e.coordinator}, K=${e.threshold}`)
+          : e._tag === "Prepared"
+            ? say(`  epoch ${e.epoch}: ${e.acked.length} prepared (needed ${e.needed})`)
+            : e._tag === "Aborted"
+              ? say(`  epoch ${e.epoch}: aborted (${e.reason})`)
+              : Effect.void
+    )
+  )
+  const epoch1 = yield* driver.reconfigure(first4.map((s) => s.id))
+
+  yield* step(2, "unlock check: every sled loads the latest rack secret (fingerprints only)")
+  const unlocked = yield* Effect.forEach(first4, fingerprint)
+  for (const [i, f] of unlocked.entries()) yield* say(`  ${first4[i]?.id}: ${f}`)
+  if (new Set(unlocked).size !== 1) return yield* Effect.fail(new Error("sleds disagree on the rack secret"))
+
+  const newSled = all[4]
+  if (newSled === undefined) return
+  yield* step(3, `a fifth sled, ${newSled.id}, boots with only its peer port (no API yet)`)
+  yield* launch(newSled)
+
+  yield* step(4, "the control plane adds it (epoch 2): its commit goes through a member's proxy")
+  const epoch2 = yield* driver.reconfigure(all.map((s) => s.id))
+
+  yield* step(5, "committed, the new sled starts its sled agent: its API opens")
+  yield* say(`  ${newSled.id} API ${yield* connect(newSled)}`)
+  yield* say(`  ${newSled.id}: ${yield* fingerprint(newSled)}`)
+
+  const victim = all[1]
+  if (victim === undefined) return
+  yield* step(6, `kill -9 ${victim.id}, restart it: it unlocks again from its ledger and its peers`)
+  victim.process?.kill("SIGKILL")
+  clients.delete(victim.id.key)
+  apis.delete(victim.id.key)
+  yield* launch(victim)
+  yield* connect(victim)
+  const again = yield* fingerprint(victim)
+  yield* say(`  ${victim.id} after restart: ${again}`)
+  const expected = yield* fingerprint(all[0] ?? victim)
+  if (again !== expected) return yield* Effect.fail(new Error("the restarted sled unlocked a different secret"))
+
+  yield* step(7, "summary")
+  const rows = [epoch1, epoch2].flatMap((plan) =>
+    plan.members.map(
+      (m) =>
+        `  | ${plan.epoch}     | ${String(m.id).padEnd(23)} | ${(m.via ?? "-").padEnd(6)} | ${String((plan.committedAt ?? 0) - plan.startedAt).padStart(5)} ms |`
+    )
+  )
+  yield* say("  | epoch | sled                    | commit | epoch took |")
+  yield* say("  |-------|-------------------------|--------|------------|")
+  for (const row of rows) yield* say(row)
+  yield* say(
+    `  all sleds agree on the secret of epoch 2; ${newSled.id} was committed through the proxy; total ${yield* elapsed}`
+  )
+})
+
+NodeRuntime.runMain(Effect.scoped(program).pipe(Effect.timeout("120 seconds")))

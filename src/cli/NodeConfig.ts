@@ -1,0 +1,48 @@
+/**
+ * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
+ * peer and API addresses, its TLS credentials, its ledger copies and its peers' addresses.
+ */
+import { readFileSync } from "node:fs"
+import { Effect, Schema } from "effect"
+
+const Address = Schema.Struct({
+  host: Schema.String,
+  port: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
+})
+
+export const NodeConfig = Schema.Struct({
+  /** The node's BaseboardId as `part:serial`. */
+  id: Schema.String,
+  /** The peer (bootstrap network) address. */
+  peer: Address,
+  /** The HTTP API (underlay) address. */
+  api: Address,
+  /** Open the API only once the node has committed a configuration (a new sled, reached by proxy until then). */
+  apiAfterCommit: Schema.optionalKey(Schema.Boolean),
+  /** PEM files for mutual TLS; without them the peer network is plain TCP. */
+  tls: Schema.optionalKey(Schema.Struct({ cert: Schema.String, key: Schema.String, ca: Schema.String })),
+  /** Ledger copies (two or more, on separate disks). */
+  ledger: Schema.Array(Schema.String).check(Schema.isMinLength(1)),
+  /** Peer addresses of the other nodes. */
+  peers: Schema.Array(Address)
+})
+export type NodeConfig = typeof NodeConfig.Type
+
+/** A config file that cannot be read or does not decode. */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  path: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `config ${this.path}: ${this.issue}`
+  }
+}
+
+export const load = (path: string) =>
+  Effect.try({ try: () => readFileSync(path, "utf8"), catch: (e) => new ConfigError({ path, issue: String(e) }) }).pipe(
+    Effect.flatMap((text) =>
+      Schema.decodeUnknownEffect(Schema.fromJsonString(NodeConfig))(text).pipe(
+        Effect.mapError((e) => new ConfigError({ path, issue: e.message }))
+      )
+    )
+  )

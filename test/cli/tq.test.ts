@@ -1,0 +1,46 @@
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { runScript } from "../examples/script.ts"
+
+const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
+
+describe("tq", () => {
+  it.live("--help lists every command group", () =>
+    Effect.gen(function* () {
+      const { code, output } = yield* tq("--help")
+      assert.strictEqual(code, 0)
+      for (const c of ["node", "status", "add-sled", "certs", "replay"]) assert.include(output, c)
+      const nodeHelp = yield* tq("node", "run", "--help")
+      assert.include(nodeHelp.output, "--config")
+    })
+  )
+
+  it.live("certs init writes a rack CA and one certificate and key per node", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "tq-certs-"))
+      const { code } = yield* tq("certs", "init", dir, "--id", "913:1", "--id", "913:2")
+      const files = readdirSync(dir).sort()
+      rmSync(dir, { recursive: true, force: true })
+      assert.strictEqual(code, 0)
+      assert.deepStrictEqual(files, ["913_1.key", "913_1.pem", "913_2.key", "913_2.pem", "ca.key", "ca.pem"])
+    })
+  )
+
+  it.live("a bad config file fails with its tag, a one-line explanation, and a non-zero exit", () =>
+    Effect.gen(function* () {
+      const { code, output } = yield* tq("node", "run", "--config", "/nonexistent/config.json")
+      assert.notStrictEqual(code, 0)
+      assert.match(output, /ConfigError: config \/nonexistent\/config.json/)
+    })
+  )
+
+  it.live("status against an address nobody serves fails non-zero", () =>
+    Effect.gen(function* () {
+      const { code } = yield* tq("status", "--api", "http://127.0.0.1:1")
+      assert.notStrictEqual(code, 0)
+    })
+  )
+})
