@@ -157,7 +157,8 @@ const program = Effect.gen(function* () {
             : e._tag === "Aborted"
               ? say(`  epoch ${e.epoch}: aborted (${e.reason})`)
               : Effect.void
-    )
+    ),
+    { startImmediately: true }
   )
   const epoch1 = yield* driver.reconfigure(first4.map((s) => s.id))
 

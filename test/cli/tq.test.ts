@@ -3,6 +3,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as fc from "fast-check"
+import { testCase } from "../../src/testing/Action.ts"
+import * as EventLog from "../../src/testing/EventLog.ts"
 import { runScript } from "../examples/script.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
@@ -34,6 +37,20 @@ describe("tq", () => {
       const { code, output } = yield* tq("node", "run", "--config", "/nonexistent/config.json")
       assert.notStrictEqual(code, 0)
       assert.match(output, /ConfigError: config \/nonexistent\/config.json/)
+    })
+  )
+
+  it.live("replay re-runs a simulation event log and prints each event", () =>
+    Effect.gen(function* () {
+      const [c] = fc.sample(testCase(20, 30), { seed: 3, numRuns: 1 })
+      if (c === undefined) throw new Error("no case")
+      const dir = mkdtempSync(join(tmpdir(), "tq-replay-"))
+      const path = EventLog.write(c, dir)
+      const { code, output } = yield* tq("replay", path)
+      rmSync(dir, { recursive: true, force: true })
+      assert.strictEqual(code, 0, output)
+      assert.include(output, "#0 ")
+      assert.include(output, "the case passes every invariant and the liveness phase")
     })
   )
 
