@@ -4,7 +4,8 @@
  *
  * Typed errors map to precise statuses with a JSON body carrying the tag: a node in the wrong state
  * (`NotPrepared`, `Superseded`, …) ⇒ 409, `Disconnected` and `NodeStopped` ⇒ 503, `Busy` ⇒ 429, an
- * `InvalidResponse` from a proxied destination ⇒ 502, a body that does not decode ⇒ 400. The same
+ * `InvalidResponse` from a proxied destination ⇒ 502, a body that does not decode ⇒ 400 with the Schema
+ * issue (`{ _tag: "BadRequest", part, issue }`). The same
  * definition yields the OpenAPI document (`/openapi.json`) and a typed client (`HttpApiClient.make`).
  */
 import { Schema } from "effect"

@@ -6,8 +6,8 @@
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
-import { HttpRouter, HttpServer } from "effect/http"
-import { HttpApiBuilder } from "effect/http-api"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder, HttpApiError } from "effect/http-api"
 import * as NetAddress from "effect/net/NetAddress"
 import { TrustQuorumNode } from "../runtime/TrustQuorumNode.ts"
 import { NodeApi, NotCoordinating, type RackSecretStatus } from "./NodeApi.ts"
@@ -47,8 +47,30 @@ export const handlers = HttpApiBuilder.group(
   })
 )
 
-/** The API's routes, with `/openapi.json`. A body that does not decode answers 400. */
-export const routes = HttpApiBuilder.layer(NodeApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers))
+/**
+ * A request that does not decode answers 400 with the Schema issue in a JSON body (the default is an
+ * empty 400: the decoding failure reaches here as a defect of the HttpApi pipeline).
+ */
+const badRequestWithIssue = HttpRouter.middleware(
+  (httpEffect) =>
+    httpEffect.pipe(
+      Effect.catchDefect((defect) =>
+        HttpApiError.HttpApiSchemaError.is(defect) && defect.kind !== "ResponseHeaders" && defect.kind !== "Body"
+          ? HttpServerResponse.json(
+              { _tag: "BadRequest", part: defect.kind, issue: defect.cause.message },
+              { status: 400 }
+            )
+          : Effect.die(defect)
+      )
+    ),
+  { global: true }
+)
+
+/** The API's routes, with `/openapi.json`. */
+export const routes = Layer.mergeAll(
+  HttpApiBuilder.layer(NodeApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers)),
+  badRequestWithIssue
+)
 
 /** Serves the API on `host:port` (port 0 picks a free port; read it from `HttpServer.HttpServer`'s address). */
 export const layer = (options: { readonly host: string; readonly port: number }) =>

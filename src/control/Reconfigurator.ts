@@ -4,7 +4,7 @@
  * committed the last configuration), polls until K+Z members prepared, then commits every member —
  * `commit` where the prepare was acknowledged, `prepareAndCommit` elsewhere — directly where the node
  * has an API and through a committed member's proxy where it has none, retrying `Disconnected`, `Busy`
- * and `Pending` with backoff until a deadline. A coordinator that is lost aborts the epoch, and the
+ * and `Pending` with capped exponential backoff until a deadline. A coordinator that is lost aborts the epoch, and the
  * driver retries at the next one (epochs are never reused).
  *
  * Progress is saved in a store after every step (by default a ledger file), so a restarted driver
@@ -240,8 +240,11 @@ export const make = (args: {
       })
 
     /** Commits one member, directly or through a committed member's proxy, retrying until it reports Committed. */
+    const pollMs = Duration.toMillis(Duration.fromInputUnsafe(options.pollInterval))
+
     const commitMember = (planRef: { current: PlannedConfig }, member: MemberProgress) =>
       Effect.gen(function* () {
+        let attempts = 0
         while (true) {
           const plan = planRef.current
           const config = plan.config
@@ -288,7 +291,9 @@ export const make = (args: {
             return yield* fail(plan, `${member.id} refused the commit: ${reason}`)
           }
           yield* emit({ _tag: "Retrying", epoch: plan.epoch, id: member.id.toString(), reason })
-          yield* Effect.sleep(options.pollInterval)
+          // Capped exponential backoff: the poll interval, doubling per attempt, at most 2 s.
+          attempts++
+          yield* Effect.sleep(Duration.millis(Math.min(2000, pollMs * 2 ** Math.min(attempts, 10))))
         }
       })
 

@@ -87,6 +87,8 @@ describe("node HTTP API against a real node", () => {
       assert.strictEqual(JSON.parse(unreachable.body)._tag, "Disconnected")
       const malformed = yield* post(`${url}/commit`, JSON.stringify({ rackId, epoch: "one" }))
       assert.strictEqual(malformed.status, 400)
+      assert.strictEqual(JSON.parse(malformed.body)._tag, "BadRequest")
+      assert.match(JSON.parse(malformed.body).issue, /Expected/)
       const notJson = yield* post(`${url}/reconfigure`, "{")
       assert.strictEqual(notJson.status, 400)
       const openapi = yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.text()))
