@@ -1,3 +1,5 @@
+import { execSync, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { runScript } from "./script.ts"
@@ -15,5 +17,47 @@ describe("examples/sled-bootstrap.ts (npm start)", () => {
         assert.strictEqual(fingerprints.size, 1)
       }),
     120_000
+  )
+})
+
+describe("examples/sled-bootstrap.ts on Ctrl-C", () => {
+  it.live(
+    "SIGINT stops it, kills every sled process and removes its temporary directory",
+    () =>
+      Effect.gen(function* () {
+        const result = yield* Effect.callback<{ code: number | null; workdir: string; leftovers: string }>((resume) => {
+          const child = spawn(
+            process.execPath,
+            ["--experimental-strip-types", "--no-warnings", "examples/sled-bootstrap.ts"],
+            {
+              stdio: ["ignore", "pipe", "pipe"]
+            }
+          )
+          let output = ""
+          let signalled = false
+          child.stdout.on("data", (d: Buffer) => {
+            output += d.toString("utf8")
+            if (!signalled && output.includes("[2/7]")) {
+              signalled = true
+              child.kill("SIGINT")
+            }
+          })
+          child.on("close", (code) => {
+            const workdir = /workdir (\S+)\)/.exec(output)?.[1] ?? ""
+            const leftovers = execSync("ps -eo args")
+              .toString()
+              .split("\n")
+              .filter((l) => workdir !== "" && l.includes(workdir))
+              .join("\n")
+            resume(Effect.succeed({ code, workdir, leftovers }))
+          })
+          return Effect.sync(() => child.kill("SIGKILL"))
+        }).pipe(Effect.timeout("60 seconds"))
+        assert.notStrictEqual(result.workdir, "")
+        assert.notStrictEqual(result.code, 0)
+        assert.strictEqual(result.leftovers, "")
+        assert.isFalse(existsSync(result.workdir))
+      }),
+    90_000
   )
 })
