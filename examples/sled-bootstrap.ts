@@ -27,8 +27,40 @@ import * as BaseboardId from "../src/types/BaseboardId.ts"
 
 const rackId = "7c3b1f8e-2d4a-4e6b-9f1c-0a5d8e2b4c61"
 const sleds = [1, 2, 3, 4, 5].map((n) => BaseboardId.make("913-0000019", `BRM4222000${n}`))
-const say = (line: string) => Effect.sync(() => console.log(line))
-const step = (n: number, title: string) => say(`\n[${n}/7] ${title}`)
+/**
+ * Progress output: plain lines; on a terminal also a spinner naming the step in progress, redrawn
+ * below the lines as they come (cleared before each line, so the log stays clean when piped).
+ */
+const tty = process.stdout.isTTY === true
+const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
+let current = ""
+let frame = 0
+const clearSpinner = () => {
+  if (tty) process.stdout.write("\r\x1b[K")
+}
+const drawSpinner = () => {
+  if (tty && current !== "") process.stdout.write(`${frames[frame++ % frames.length]} ${current}`)
+}
+const spinner = tty
+  ? setInterval(() => {
+      clearSpinner()
+      drawSpinner()
+    }, 100)
+  : undefined
+spinner?.unref()
+const say = (line: string) =>
+  Effect.sync(() => {
+    clearSpinner()
+    console.log(line)
+    drawSpinner()
+  })
+const step = (n: number, title: string) =>
+  Effect.andThen(
+    say(`\n[${n}/7] ${title}`),
+    Effect.sync(() => {
+      current = `step ${n}/7: ${title}`
+    })
+  )
 
 /** A free TCP port on loopback. */
 const freePort = Effect.callback<number>((resume) => {
@@ -202,6 +234,7 @@ const program = Effect.gen(function* () {
   yield* say("  | epoch | sled                    | commit | epoch took |")
   yield* say("  |-------|-------------------------|--------|------------|")
   for (const row of rows) yield* say(row)
+  current = ""
   yield* say(
     `  all sleds agree on the secret of epoch 2; ${newSled.id} was committed through the proxy; total ${yield* elapsed}`
   )
