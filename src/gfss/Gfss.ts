@@ -4,8 +4,8 @@
  *
  * Each secret byte gets its own polynomial of degree k−1 with uniformly random coefficients (a zero
  * leading coefficient is allowed: rejecting it leaks information about the secret). Shares take
- * x = 1..n. Multiplications by secret bytes go through `mulByPublic`, a masked linear map with no
- * secret-indexed table and no secret-dependent branch; only public x-coordinates steer control flow.
+ * x = 1..n. Secret bytes are multiplied four at a time inside an int32 (`mulWord`) by fixed rounds of
+ * masked shift-and-add: no table, and no branch on secret data; only public x-coordinates steer loops.
  */
 import { Result, Schema } from "effect"
 import * as Gf256 from "./Gf256.ts"
@@ -17,12 +17,12 @@ export interface Share {
   readonly y: Uint8Array
 }
 
-/** A threshold below 2 protects nothing. */
+/** A threshold below 2 (or not an integer) protects nothing. */
 export class ThresholdTooSmall extends Schema.TaggedError<ThresholdTooSmall>()("ThresholdTooSmall", {
   threshold: Schema.Number
 }) {
   override get message(): string {
-    return `threshold ${this.threshold} is below 2; a secret needs a threshold of at least 2`
+    return `threshold ${this.threshold} is invalid; a secret needs an integer threshold of at least 2`
   }
 }
 
@@ -73,45 +73,32 @@ export type CombineError = typeof CombineError.Type
 const isValidX = (x: number): boolean => Number.isInteger(x) && x >= 1 && x <= 255
 
 /**
- * The 8 public products c·2^i, so that c·y = XOR of those whose bit i is set in the secret y —
- * computed with masks, never with a branch or a table lookup on y.
+ * Field words: the secret's bytes packed four to an int32, so one masked step multiplies four field
+ * elements at once (SWAR). Bytes never interact inside a word — every step shifts within a byte and
+ * reduces by 0x1B per byte — so the byte order inside a word does not matter.
  */
-const basisOf = (c: number, out: Int32Array): void => {
-  let v = c & 0xff
-  for (let i = 0; i < 8; i++) {
-    out[i] = v
-    v = Gf256.mul(v, 2)
-  }
-}
+const wordsFor = (length: number): number => (length + 3) >>> 2
 
-/** out[b] ^= c·src[b] for every byte, with c's products precomputed in `basis`. */
-const mulAddInto = (out: Uint8Array, src: Uint8Array, basis: Int32Array): void => {
-  const t0 = basis[0] ?? 0
-  const t1 = basis[1] ?? 0
-  const t2 = basis[2] ?? 0
-  const t3 = basis[3] ?? 0
-  const t4 = basis[4] ?? 0
-  const t5 = basis[5] ?? 0
-  const t6 = basis[6] ?? 0
-  const t7 = basis[7] ?? 0
-  for (let b = 0; b < src.length; b++) {
-    const y = src[b] ?? 0
-    out[b] =
-      (out[b] ?? 0) ^
-      (t0 & -(y & 1)) ^
-      (t1 & -((y >>> 1) & 1)) ^
-      (t2 & -((y >>> 2) & 1)) ^
-      (t3 & -((y >>> 3) & 1)) ^
-      (t4 & -((y >>> 4) & 1)) ^
-      (t5 & -((y >>> 5) & 1)) ^
-      (t6 & -((y >>> 6) & 1)) ^
-      (t7 & -((y >>> 7) & 1))
+/** Multiplies each of the four field elements in `word` by 2 (xtime), reducing by 0x1B where a high bit carries out. */
+const xtime4 = (word: number): number => ((word & 0x7f7f7f7f) << 1) ^ Math.imul((word >> 7) & 0x01010101, 0x1b)
+
+/**
+ * Multiplies each of the four field elements in the secret `word` by the field element `c`: eight fixed
+ * rounds of masked shift-and-add, so neither the word nor `c` steers a branch or indexes a table.
+ */
+const mulWord = (word: number, c: number): number => {
+  let product = 0
+  let t = word
+  for (let i = 0; i < 8; i++) {
+    product ^= t & -((c >>> i) & 1)
+    t = xtime4(t)
   }
+  return product
 }
 
 /**
  * Splits `secret` into `n` shares (x = 1..n), any `k` of which recombine to it.
- * All randomness for the split is drawn in one call to `rng`, then zeroed.
+ * All randomness for the split is drawn in one call to `rng` ((k−1)·length bytes), then zeroed.
  */
 export const split = (
   secret: Uint8Array,
@@ -122,25 +109,31 @@ export const split = (
   if (!Number.isInteger(k) || k < 2) return Result.fail(new ThresholdTooSmall({ threshold: k }))
   if (!Number.isInteger(n) || n < k || n > 255) return Result.fail(new TooFewTotalShares({ n, k }))
   const len = secret.length
-  // coefficients[j * len + b] is the coefficient of x^(j+1) in byte b's polynomial.
-  const coefficients = new Uint8Array((k - 1) * len)
-  rng(coefficients)
+  const words = wordsFor(len)
+  // random[j * len + b] is the coefficient of x^(j+1) in byte b's polynomial. The layout is part of the
+  // contract with seeded runs: the same rng bytes must give the same shares.
+  const random = new Uint8Array((k - 1) * len)
+  rng(random)
+  // coefficients[j * words ..] holds the words of x^j's coefficients; j = 0 is the secret itself.
+  const coefficients = new Int32Array(k * words)
+  const coefficientBytes = new Uint8Array(coefficients.buffer)
+  coefficientBytes.set(secret, 0)
+  for (let j = 1; j < k; j++) coefficientBytes.set(random.subarray((j - 1) * len, j * len), j * words * 4)
+  random.fill(0)
+  const acc = new Int32Array(words)
+  const accBytes = new Uint8Array(acc.buffer, 0, len)
+  const top = (k - 1) * words
   const shares: Array<Share> = []
-  const basis = new Int32Array(8)
   for (let x = 1; x <= n; x++) {
-    // Horner from the highest coefficient down: y = y·x + c. x is public, so y·x is a masked linear map.
-    const y = coefficients.slice((k - 2) * len, (k - 1) * len)
-    basisOf(x, basis)
-    const scratch = new Uint8Array(len)
-    for (let j = k - 3; j >= -1; j--) {
-      scratch.fill(0)
-      mulAddInto(scratch, y, basis)
-      const c = j >= 0 ? coefficients.subarray(j * len, (j + 1) * len) : secret
-      for (let b = 0; b < len; b++) y[b] = (scratch[b] ?? 0) ^ (c[b] ?? 0)
+    // Horner from the highest coefficient down: y = y·x + c.
+    for (let w = 0; w < words; w++) acc[w] = coefficients[top + w]
+    for (let j = k - 2; j >= 0; j--) {
+      const base = j * words
+      for (let w = 0; w < words; w++) acc[w] = mulWord(acc[w], x) ^ coefficients[base + w]
     }
-    scratch.fill(0)
-    shares.push({ x, y })
+    shares.push({ x, y: accBytes.slice() })
   }
+  acc.fill(0)
   coefficients.fill(0)
   return Result.succeed(shares)
 }
@@ -166,23 +159,33 @@ const validate = (shares: ReadonlyArray<Share>): Result.Result<number, CombineEr
   return Result.succeed(len)
 }
 
-/** Lagrange interpolation of the shares at `x` (0 for the secret). The x-coordinates are public. */
+/**
+ * Lagrange interpolation of the shares at `x` (0 for the secret). Each share's basis value
+ * L_i = Π_{j≠i} (x ⊕ x_j) / (x_i ⊕ x_j) depends only on the public x-coordinates, so it is computed once
+ * per share; the share's y bytes are then multiplied by it four at a time, straight into the output.
+ */
 const interpolate = (shares: ReadonlyArray<Share>, x: number, len: number): Uint8Array => {
   const out = new Uint8Array(len)
-  const basis = new Int32Array(8)
-  for (let i = 0; i < shares.length; i++) {
-    const xi = shares[i]?.x ?? 0
+  const whole = len & ~3
+  for (const share of shares) {
     let num = 1
     let den = 1
-    for (let j = 0; j < shares.length; j++) {
-      if (j === i) continue
-      const xj = shares[j]?.x ?? 0
-      num = Gf256.mul(num, x ^ xj)
-      den = Gf256.mul(den, xi ^ xj)
+    for (const other of shares) {
+      if (other === share) continue
+      num = Gf256.mul(num, x ^ other.x)
+      den = Gf256.mul(den, share.x ^ other.x)
     }
-    basisOf(Gf256.div(num, den), basis)
-    const yi = shares[i]?.y
-    if (yi !== undefined) mulAddInto(out, yi, basis)
+    const basis = Gf256.div(num, den)
+    const y = share.y
+    let b = 0
+    for (; b < whole; b += 4) {
+      const product = mulWord(y[b] | (y[b + 1] << 8) | (y[b + 2] << 16) | (y[b + 3] << 24), basis)
+      out[b] ^= product
+      out[b + 1] ^= product >>> 8
+      out[b + 2] ^= product >>> 16
+      out[b + 3] ^= product >>> 24
+    }
+    for (; b < len; b++) out[b] ^= mulWord(y[b], basis)
   }
   return out
 }

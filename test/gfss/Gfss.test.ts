@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import * as fc from "fast-check"
 import { combine as privyCombine, split as privySplit } from "shamir-secret-sharing"
+import * as Gf256 from "../../src/gfss/Gf256.ts"
 import * as Gfss from "../../src/gfss/Gfss.ts"
 import { seeded } from "../../src/testing/SeededRng.ts"
 
@@ -43,6 +44,49 @@ describe("Gfss", () => {
         assert.deepStrictEqual(ok(Gfss.combine(subset)), secret)
       }),
       { seed: 42, numRuns: 300 }
+    )
+  })
+
+  it("every share byte is its polynomial evaluated at x with scalar field arithmetic, up to x = 255 (property)", () => {
+    const evaluationCase = fc.record({
+      k: fc.integer({ min: 2, max: 8 }),
+      extra: fc.integer({ min: 0, max: 247 }),
+      secret: fc.uint8Array({ minLength: 1, maxLength: 40 }),
+      seed: fc.integer()
+    })
+    fc.assert(
+      fc.property(evaluationCase, ({ k, extra, secret, seed }) => {
+        const n = k + extra
+        const source = seeded(seed)
+        let drawn = new Uint8Array(0)
+        const shares = ok(
+          Gfss.split(secret, n, k, (target) => {
+            source(target)
+            drawn = Uint8Array.from(target)
+          })
+        )
+        const len = secret.length
+        assert.strictEqual(drawn.length, (k - 1) * len)
+        // Coefficient j of byte b: the secret for j = 0, then the drawn bytes in the documented layout.
+        const coefficient = (j: number, b: number) => (j === 0 ? (secret[b] ?? 0) : (drawn[(j - 1) * len + b] ?? 0))
+        const mismatched = shares.filter((share) =>
+          Array.from(share.y).some((y, b) => {
+            let expected = 0
+            let power = 1
+            for (let j = 0; j < k; j++) {
+              expected ^= Gf256.mul(coefficient(j, b), power)
+              power = Gf256.mul(power, share.x)
+            }
+            return y !== expected
+          })
+        )
+        assert.deepStrictEqual(
+          mismatched.map((s) => s.x),
+          []
+        )
+        assert.deepStrictEqual(ok(Gfss.combine(shares.slice(n - k))), secret)
+      }),
+      { seed: 45, numRuns: 100 }
     )
   })
 
