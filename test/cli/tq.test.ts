@@ -2,11 +2,15 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import * as fc from "fast-check"
+import * as NodeApiServer from "../../src/api/NodeApiServer.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
+import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
 import { runScript } from "../examples/script.ts"
+import { connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
 
@@ -58,6 +62,43 @@ describe("tq", () => {
     Effect.gen(function* () {
       const { code } = yield* tq("status", "--api", "http://127.0.0.1:1")
       assert.notStrictEqual(code, 0)
+    })
+  )
+})
+
+describe("tq add-sled", () => {
+  it.live("drives a rack over the members' HTTP APIs; the sled without an API is committed through a proxy", () =>
+    Effect.gen(function* () {
+      const network = Transport.memoryNetwork()
+      const nodes = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => startNode(i, () => network.transport))
+      yield* mesh(nodes)
+      yield* connected(nodes, 4)
+      const urls = yield* Effect.forEach(nodes.slice(0, 4), (n) =>
+        Effect.gen(function* () {
+          const context = yield* Layer.build(
+            NodeApiServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
+              Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, n.node))
+            )
+          )
+          return `${n.node.id}=${yield* NodeApiServer.baseUrl.pipe(Effect.provide(context))}`
+        })
+      )
+      const dir = mkdtempSync(join(tmpdir(), "tq-add-sled-"))
+      const members = urls.flatMap((u) => ["--member", u])
+      const { code, output } = yield* tq(
+        "add-sled",
+        "--state",
+        join(dir, "cp.json"),
+        "--rack-id",
+        rackId,
+        ...members,
+        "--sled",
+        String(sled(4))
+      )
+      rmSync(dir, { recursive: true, force: true })
+      assert.strictEqual(code, 0, output)
+      assert.match(output, /epoch 1 committed: .*913-0000019:4 \(proxy\)/)
+      assert.deepStrictEqual((yield* nodes[4]?.node.status ?? Effect.die("no node")).persistentState.commits, [1])
     })
   )
 })
