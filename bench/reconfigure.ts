@@ -37,7 +37,7 @@ const startRack = (n: number, creds: ReadonlyArray<RackPki.NodeCredentials>, led
         TrustQuorumNode.make({
           id: BaseboardId.make("913-0000019", String(i)),
           listen: { host: "127.0.0.1", port: 0 },
-          transport: Transport.tls13(creds[i] ?? creds[0] ?? ({} as never)),
+          transport: Transport.tls(creds[i] ?? creds[0] ?? ({} as never)),
           ledger: ledgers(i)
         }).pipe(Scope.provide(scope))
     )

@@ -22,7 +22,7 @@ const program = Effect.gen(function* () {
       const layer = TrustQuorumNode.TrustQuorumNode.layer({
         id,
         listen: { host: "127.0.0.1", port: 0 },
-        transport: Transport.tls13(creds),
+        transport: Transport.tls(creds),
         ledger: Ledger.file({ paths: [join(dir, `node${i}.json`)], schema: PersistentState.PersistentState })
       })
       const context = yield* Layer.build(layer)

@@ -27,7 +27,7 @@ const program = Effect.gen(function* () {
       TrustQuorumNode.make({
         id,
         listen: { host: "127.0.0.1", port: 0 },
-        transport: Transport.tls13(creds),
+        transport: Transport.tls(creds),
         ledger: Ledger.memory<PersistentState.PersistentState>()
       })
     )

@@ -119,7 +119,7 @@ const program = Effect.gen(function* () {
   const peerPorts = yield* Effect.forEach(sleds, () => freePort)
   const apiPorts = yield* Effect.forEach(sleds, () => freePort)
   const all: Array<Sled> = sleds.map((id, i) => {
-    const file = String(id).replaceAll(":", "_")
+    const file = RackPki.fileStem(String(id))
     const home = join(dir, `sled${i + 1}`)
     mkdirSync(home)
     const configPath = join(home, "config.json")

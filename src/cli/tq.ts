@@ -39,7 +39,7 @@ const runNode = Command.make(
     const config = yield* NodeConfig.load(path)
     const id = yield* parseId(config.id)
     const transport = config.tls
-      ? Transport.tls13({
+      ? Transport.tls({
           certPem: readFileSync(config.tls.cert, "utf8"),
           keyPem: readFileSync(config.tls.key, "utf8"),
           caPem: readFileSync(config.tls.ca, "utf8")

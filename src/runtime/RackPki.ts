@@ -1,42 +1,128 @@
 /**
  * A throwaway rack PKI for tests, examples and `tq certs init`: a rack certificate authority and one
- * certificate per node binding its BaseboardId, ready for `Transport.tls`.
+ * certificate per node binding its identity, as PEM strings ready for `Transport.tls`.
  *
- * Certificates are X.509 v3 with ECDSA P-256 keys, built here with a small DER encoder and signed with
- * `node:crypto` — no external tool, no network. A node certificate carries its identity as the
- * subjectAltName URI `urn:trust-quorum:baseboard:<part>:<serial>` (and the display form as its common
- * name); `identityOf` reads it back from a verified peer certificate.
+ * Certificates are X.509 v3 with ECDSA P-256 keys and ECDSA-SHA256 signatures, built with a small DER
+ * encoder and `node:crypto` (no external tool, no network). A node certificate binds its identity — the
+ * BaseboardId display form `part:serial` — as the subjectAltName URI
+ * `urn:trust-quorum:baseboard:<part>:<serial>`, each half percent-encoded (RFC 3986) so any serial fits
+ * a URI; the common name repeats the display form for humans but is never read. `identityOf` takes the
+ * identity back from a peer certificate that TLS has verified against the rack CA.
  */
 import {
+  createHash,
   createPrivateKey,
   generateKeyPairSync,
   type KeyObject,
   randomBytes,
   sign,
-  type X509Certificate
+  X509Certificate
 } from "node:crypto"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Effect, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
 
-/** The URI prefix that binds a node's BaseboardId into its certificate. */
+/** The URI prefix that binds a node's identity into its certificate. */
 export const identityUriPrefix = "urn:trust-quorum:baseboard:"
 
-/** A certificate and its private key, as PEM. */
+/** Certificates are valid for a year unless asked otherwise. */
+export const defaultValidityDays = 365
+
+/** A certificate and its private key (PKCS#8), as PEM. */
 export interface Credentials {
   readonly certPem: string
   readonly keyPem: string
 }
 
-/** The rack CA: its credentials (the key signs node certificates). */
+/** The rack CA: its credentials (the key signs node certificates) and its name. */
 export interface RackCa extends Credentials {
   readonly name: string
 }
 
-/** What a node needs for mutual TLS. */
+/** What a node needs for mutual TLS: its certificate and key, and the rack CA certificate it trusts. */
 export interface NodeCredentials extends Credentials {
   readonly caPem: string
   readonly identity: string
+}
+
+/** Creating, writing or reading rack credentials failed. */
+export class PkiError extends Schema.TaggedError<PkiError>()("PkiError", {
+  reason: Schema.Literals(["InvalidIdentity", "Crypto", "Io"]),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    const messages: Record<PkiError["reason"], string> = {
+      InvalidIdentity: `not a node identity: ${this.detail}; use the BaseboardId display form "part:serial"`,
+      Crypto: `could not create rack credentials: ${this.detail}`,
+      Io: `could not read or write rack credentials: ${this.detail}; check the directory and its permissions`
+    }
+    return messages[this.reason]
+  }
+}
+
+// ---- identities -------------------------------------------------------------------------------------
+
+/** Identities longer than this are refused: a BaseboardId is a part number and a serial, not a document. */
+const maxIdentityLength = 256
+
+/**
+ * Checks the display form `part:serial`: the part is non-empty and has no ':' (the first ':' separates
+ * the halves, as in `BaseboardId.fromString`), the serial is non-empty, and the whole is well-formed
+ * Unicode without control characters.
+ */
+export const parseIdentity = (identity: string): Result.Result<string, string> => {
+  const i = identity.indexOf(":")
+  if (i <= 0 || i === identity.length - 1) return Result.fail(`"${identity}" is not "part:serial"`)
+  if (identity.length > maxIdentityLength) return Result.fail(`longer than ${maxIdentityLength} characters`)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(identity)) return Result.fail("contains control characters")
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(identity)) {
+    return Result.fail("is not well-formed Unicode")
+  }
+  return Result.succeed(identity)
+}
+
+/**
+ * Percent-encodes everything but RFC 3986's unreserved characters (`encodeURIComponent` leaves
+ * `!'()*` alone, and Node quotes a subjectAltName holding some of them, which would hide the identity).
+ */
+const encodeStrict = (s: string): string =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+
+/** The subjectAltName URI that binds `identity` (already checked by `parseIdentity`). */
+export const identityUri = (identity: string): string => {
+  const i = identity.indexOf(":")
+  return `${identityUriPrefix}${encodeStrict(identity.slice(0, i))}:${encodeStrict(identity.slice(i + 1))}`
+}
+
+/** What `encodeStrict` produces: anything else in an identity URI is a forgery or a bug. */
+const percentEncoded = /^[A-Za-z0-9\-_.~%]+$/
+
+const decodeHalf = (s: string): string | undefined => {
+  if (!percentEncoded.test(s)) return undefined
+  const decoded = Result.try(() => decodeURIComponent(s))
+  return Result.isSuccess(decoded) ? decoded.success : undefined
+}
+
+/**
+ * The identity a certificate binds: exactly one subjectAltName URI under `identityUriPrefix`, whose two
+ * halves decode to a valid `part:serial`. Call it only on a certificate TLS has verified.
+ */
+export const identityOf = (cert: X509Certificate): Result.Result<string, string> => {
+  const uris = (cert.subjectAltName ?? "")
+    .split(/,\s*/)
+    .filter((entry) => entry.startsWith(`URI:${identityUriPrefix}`))
+    .map((entry) => entry.slice(`URI:${identityUriPrefix}`.length))
+  if (uris.length === 0) return Result.fail("the certificate binds no node identity")
+  if (uris.length > 1) return Result.fail("the certificate binds more than one node identity")
+  const [encoded = ""] = uris
+  const i = encoded.indexOf(":")
+  const part = i < 0 ? undefined : decodeHalf(encoded.slice(0, i))
+  const serial = i < 0 ? undefined : decodeHalf(encoded.slice(i + 1))
+  if (part === undefined || serial === undefined || part.includes(":")) {
+    return Result.fail("the certificate's node identity is malformed")
+  }
+  return Result.mapError(parseIdentity(`${part}:${serial}`), (e) => `the certificate's node identity: ${e}`)
 }
 
 // ---- a minimal DER encoder -------------------------------------------------------------------------
@@ -68,24 +154,34 @@ const integer = (bytes: Uint8Array): Uint8Array => {
   let start = 0
   while (start < bytes.length - 1 && bytes[start] === 0) start++
   const trimmed = bytes.subarray(start)
-  const b = (trimmed[0] ?? 0) & 0x80 ? Buffer.concat([Uint8Array.of(0), trimmed]) : trimmed
-  return tlv(0x02, b)
+  return tlv(0x02, (trimmed[0] ?? 0) & 0x80 ? Buffer.concat([Uint8Array.of(0), trimmed]) : trimmed)
 }
 const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, "utf8"))
 const boolTrue = tlv(0x01, Uint8Array.of(0xff))
 const octets = (b: Uint8Array) => tlv(0x04, b)
 const bits = (b: Uint8Array, unused = 0) => tlv(0x03, Uint8Array.of(unused), b)
 const explicit = (n: number, inner: Uint8Array) => tlv(0xa0 + n, inner)
-const utcTime = (d: Date): Uint8Array => {
+/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050. */
+const time = (d: Date): Uint8Array => {
   const p = (n: number) => String(n).padStart(2, "0")
-  const s = `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`
-  return tlv(0x17, Buffer.from(s, "ascii"))
+  const year = d.getUTCFullYear()
+  const rest = `${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`
+  return year < 2050
+    ? tlv(0x17, Buffer.from(`${p(year % 100)}${rest}`, "ascii"))
+    : tlv(0x18, Buffer.from(`${String(year).padStart(4, "0")}${rest}`, "ascii"))
 }
 
 const ecdsaWithSha256 = seq(oid("1.2.840.10045.4.3.2"))
-const name = (cn: string) => seq(set(seq(oid("2.5.4.3"), utf8(cn))))
+const distinguishedName = (cn: string) => seq(set(seq(oid("2.5.4.3"), utf8(cn))))
 const extension = (id: string, critical: boolean, value: Uint8Array) =>
   seq(oid(id), ...(critical ? [boolTrue] : []), octets(value))
+
+// keyUsage bits (first octet of the DER bit string): digitalSignature 0x80, keyCertSign 0x04, cRLSign 0x02.
+const keyUsage = (mask: number) => bits(Uint8Array.of(mask), mask & 0x02 ? 1 : 7)
+const basicConstraints = (ca: boolean) => (ca ? seq(boolTrue, integer(Uint8Array.of(0))) : seq())
+const serverAndClientAuth = seq(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2"))
+/** RFC 5280 §4.2.1.2 allows any unique method: the first 20 bytes of SHA-256 over the SubjectPublicKeyInfo. */
+const keyId = (spki: Uint8Array) => createHash("sha256").update(spki).digest().subarray(0, 20)
 
 const pem = (label: string, der: Uint8Array) =>
   `-----BEGIN ${label}-----\n${Buffer.from(der)
@@ -93,56 +189,59 @@ const pem = (label: string, der: Uint8Array) =>
     .replace(/(.{64})/g, "$1\n")
     .trimEnd()}\n-----END ${label}-----\n`
 
+const spkiOf = (key: KeyObject) => key.export({ type: "spki", format: "der" })
+
 const issue = (args: {
   readonly subject: string
   readonly issuer: string
   readonly publicKey: KeyObject
   readonly signer: KeyObject
+  readonly issuerSpki: Uint8Array
   readonly now: Date
   readonly days: number
   readonly extensions: ReadonlyArray<Uint8Array>
 }): string => {
-  const serial = randomBytes(16)
-  const notAfter = new Date(args.now.getTime() + args.days * 86_400_000)
+  const spki = spkiOf(args.publicKey)
   const tbs = seq(
     explicit(0, integer(Uint8Array.of(2))),
-    integer(serial),
+    integer(randomBytes(16)),
     ecdsaWithSha256,
-    name(args.issuer),
-    seq(utcTime(new Date(args.now.getTime() - 60_000)), utcTime(notAfter)),
-    name(args.subject),
-    args.publicKey.export({ type: "spki", format: "der" }),
-    explicit(3, seq(...args.extensions))
+    distinguishedName(args.issuer),
+    // A minute of slack so a peer whose clock is slightly behind accepts a certificate issued just now.
+    seq(time(new Date(args.now.getTime() - 60_000)), time(new Date(args.now.getTime() + args.days * 86_400_000))),
+    distinguishedName(args.subject),
+    spki,
+    explicit(
+      3,
+      seq(
+        ...args.extensions,
+        extension("2.5.29.14", false, octets(keyId(spki))),
+        extension("2.5.29.35", false, seq(tlv(0x80, keyId(args.issuerSpki))))
+      )
+    )
   )
-  const signature = sign("sha256", tbs, args.signer)
-  return pem("CERTIFICATE", seq(tbs, ecdsaWithSha256, bits(signature)))
+  return pem("CERTIFICATE", seq(tbs, ecdsaWithSha256, bits(sign("sha256", tbs, args.signer))))
 }
 
-// keyUsage bits (DER bit string, first octet): digitalSignature = 0x80, keyCertSign = 0x04, cRLSign = 0x02.
-const keyUsage = (mask: number) => bits(Uint8Array.of(mask), mask & 0x02 ? 1 : 7)
-
-/** Creating credentials failed. */
-export class PkiError extends Schema.TaggedError<PkiError>()("PkiError", { detail: Schema.String }) {
-  override get message(): string {
-    return `could not create rack credentials: ${this.detail}`
-  }
-}
-
-/** Runs `f` with the clock's time and a fresh P-256 key pair, mapping any failure to `PkiError`. */
+/** Runs `f` with the clock's time and a fresh P-256 key pair; any exception becomes a `PkiError`. */
 const withFreshKey = <A>(f: (now: Date, key: { publicKey: KeyObject; privateKey: KeyObject }) => A) =>
-  Effect.gen(function* () {
-    const now = new Date(yield* Effect.clockWith((c) => c.currentTimeMillis))
-    return yield* Effect.try({
-      try: () => f(now, generateKeyPairSync("ec", { namedCurve: "P-256" })),
-      catch: (e) => new PkiError({ detail: String(e) })
-    })
-  })
+  Effect.flatMap(
+    Effect.clockWith((clock) => clock.currentTimeMillis),
+    (millis) =>
+      Effect.try({
+        try: () => f(new Date(millis), generateKeyPairSync("ec", { namedCurve: "P-256" })),
+        catch: (e) => new PkiError({ reason: "Crypto", detail: String(e) })
+      })
+  )
 
 const pkcs8 = (key: KeyObject) => String(key.export({ type: "pkcs8", format: "pem" }))
 
-/** A new rack CA, valid for `days` (default 365). */
-export const makeRackCa = (name = "trust-quorum rack CA", days = 365): Effect.Effect<RackCa, PkiError> =>
-  withFreshKey((now, { publicKey, privateKey }) => ({
+/** A new self-signed rack CA (basicConstraints CA, path length 0; keyCertSign and cRLSign), valid for `days`. */
+export const makeRackCa = Effect.fn("RackPki.makeRackCa")(function* (
+  name: string = "trust-quorum rack CA",
+  days: number = defaultValidityDays
+): Effect.fn.Return<RackCa, PkiError> {
+  return yield* withFreshKey((now, { publicKey, privateKey }) => ({
     name,
     keyPem: pkcs8(privateKey),
     certPem: issue({
@@ -150,68 +249,123 @@ export const makeRackCa = (name = "trust-quorum rack CA", days = 365): Effect.Ef
       issuer: name,
       publicKey,
       signer: privateKey,
+      issuerSpki: spkiOf(publicKey),
       now,
       days,
-      extensions: [extension("2.5.29.19", true, seq(boolTrue)), extension("2.5.29.15", true, keyUsage(0x06))]
+      extensions: [extension("2.5.29.19", true, basicConstraints(true)), extension("2.5.29.15", true, keyUsage(0x06))]
     })
   }))
+})
 
-/** A certificate for the node `identity` ("part:serial"), signed by the rack CA. */
-export const issueNodeCertificate = (
+/** A leaf certificate and key, and the rack CA certificate that signed it. */
+export interface LeafCredentials extends Credentials {
+  readonly caPem: string
+}
+
+/**
+ * A leaf certificate signed by the rack CA: not a CA, digitalSignature only, extended key usage
+ * serverAuth and clientAuth (each node both listens and dials), and `uris` as its subjectAltName URIs.
+ * Node certificates come from `issueNodeCertificate`; this is for tooling and for tests of refusals
+ * (a certificate from the right CA that binds no identity, or a malformed one).
+ */
+export const issueLeafCertificate = Effect.fn("RackPki.issueLeafCertificate")(function* (
   ca: RackCa,
-  identity: string,
-  days = 365
-): Effect.Effect<NodeCredentials, PkiError> =>
-  withFreshKey((now, { publicKey, privateKey }) => ({
-    identity,
+  options: { readonly subject: string; readonly uris: ReadonlyArray<string>; readonly days?: number }
+): Effect.fn.Return<LeafCredentials, PkiError> {
+  const signer = yield* Effect.try({
+    try: () => ({ key: createPrivateKey(ca.keyPem), spki: new X509Certificate(ca.certPem).publicKey }),
+    catch: (e) => new PkiError({ reason: "Crypto", detail: `the rack CA's PEM does not parse: ${String(e)}` })
+  })
+  return yield* withFreshKey((now, { publicKey, privateKey }) => ({
     keyPem: pkcs8(privateKey),
     caPem: ca.certPem,
     certPem: issue({
-      subject: identity,
+      subject: options.subject,
       issuer: ca.name,
       publicKey,
-      signer: createPrivateKey(ca.keyPem),
+      signer: signer.key,
+      issuerSpki: spkiOf(signer.spki),
       now,
-      days,
+      days: options.days ?? defaultValidityDays,
       extensions: [
-        extension("2.5.29.19", true, seq()),
+        extension("2.5.29.19", true, basicConstraints(false)),
         extension("2.5.29.15", true, keyUsage(0x80)),
-        extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2"))),
-        extension("2.5.29.17", false, seq(tlv(0x86, Buffer.from(identityUriPrefix + identity, "utf8"))))
+        extension("2.5.29.37", false, serverAndClientAuth),
+        ...(options.uris.length === 0
+          ? []
+          : [extension("2.5.29.17", false, seq(...options.uris.map((uri) => tlv(0x86, Buffer.from(uri, "ascii")))))])
       ]
     })
   }))
+})
 
-/** The node identity a (verified) certificate binds, from its subjectAltName URI. */
-export const identityOf = (cert: X509Certificate): string | undefined => {
-  const san = cert.subjectAltName ?? ""
-  for (const entry of san.split(/,\s*/)) {
-    const uri = entry.startsWith("URI:") ? entry.slice(4) : undefined
-    if (uri?.startsWith(identityUriPrefix)) {
-      const identity = uri.slice(identityUriPrefix.length)
-      return identity.includes(":") ? identity : undefined
-    }
-  }
-  return undefined
+/**
+ * A certificate for the node `identity` ("part:serial") signed by the rack CA: a leaf certificate
+ * (`issueLeafCertificate`) whose only subjectAltName is the identity URI.
+ */
+export const issueNodeCertificate = Effect.fn("RackPki.issueNodeCertificate")(function* (
+  ca: RackCa,
+  identity: string,
+  days: number = defaultValidityDays
+): Effect.fn.Return<NodeCredentials, PkiError> {
+  const checked = parseIdentity(identity)
+  if (Result.isFailure(checked)) return yield* new PkiError({ reason: "InvalidIdentity", detail: checked.failure })
+  const leaf = yield* issueLeafCertificate(ca, { subject: identity, uris: [identityUri(identity)], days })
+  return { ...leaf, identity }
+})
+
+// ---- files ------------------------------------------------------------------------------------------
+
+/** The file stem of a node's credentials: `part_serial`, percent-encoded so no identity can name a path. */
+export const fileStem = (identity: string): string => {
+  const i = identity.indexOf(":")
+  return `${encodeStrict(identity.slice(0, i))}_${encodeStrict(identity.slice(i + 1))}`
 }
 
-/** Writes a CA and one credential set per identity into `dir` (`ca.pem`, `<identity>.pem`, `<identity>.key`). */
-export const writeRack = (dir: string, identities: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    const ca = yield* makeRackCa()
-    const nodes = yield* Effect.forEach(identities, (id) => issueNodeCertificate(ca, id))
-    yield* Effect.try({
-      try: () => {
-        mkdirSync(dir, { recursive: true })
-        writeFileSync(join(dir, "ca.pem"), ca.certPem)
-        writeFileSync(join(dir, "ca.key"), ca.keyPem, { mode: 0o600 })
-        for (const n of nodes) {
-          const file = n.identity.replaceAll(":", "_")
-          writeFileSync(join(dir, `${file}.pem`), n.certPem)
-          writeFileSync(join(dir, `${file}.key`), n.keyPem, { mode: 0o600 })
-        }
-      },
-      catch: (e) => new PkiError({ detail: `writing ${dir}: ${String(e)}` })
-    })
-    return { ca, nodes }
+const io = <A>(what: string, f: () => A) =>
+  Effect.try({ try: f, catch: (e) => new PkiError({ reason: "Io", detail: `${what}: ${String(e)}` }) })
+
+/**
+ * Creates a rack CA and one credential set per identity and writes them into `dir` (created if
+ * missing): `ca.pem`, `ca.key`, and `<part>_<serial>.pem` / `.key` per node. Keys are written with
+ * mode 0600. The CA key is kept so more nodes can be issued later; a real rack would keep it offline.
+ */
+export const writeRack = Effect.fn("RackPki.writeRack")(function* (
+  dir: string,
+  identities: ReadonlyArray<string>,
+  name?: string
+): Effect.fn.Return<{ readonly ca: RackCa; readonly nodes: ReadonlyArray<NodeCredentials> }, PkiError> {
+  const ca = yield* makeRackCa(name)
+  const nodes = yield* Effect.forEach(identities, (id) => issueNodeCertificate(ca, id))
+  yield* io(`writing ${dir}`, () => {
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "ca.pem"), ca.certPem)
+    writeFileSync(join(dir, "ca.key"), ca.keyPem, { mode: 0o600 })
+    for (const node of nodes) {
+      writeFileSync(join(dir, `${fileStem(node.identity)}.pem`), node.certPem)
+      writeFileSync(join(dir, `${fileStem(node.identity)}.key`), node.keyPem, { mode: 0o600 })
+    }
   })
+  return { ca, nodes }
+})
+
+/** Reads the credentials `writeRack` wrote for `identity`, checking the certificate binds that identity. */
+export const readNodeCredentials = Effect.fn("RackPki.readNodeCredentials")(function* (
+  dir: string,
+  identity: string
+): Effect.fn.Return<NodeCredentials, PkiError> {
+  const checked = parseIdentity(identity)
+  if (Result.isFailure(checked)) return yield* new PkiError({ reason: "InvalidIdentity", detail: checked.failure })
+  const stem = fileStem(identity)
+  const [caPem, certPem, keyPem] = yield* io(`reading ${dir}`, () =>
+    ["ca.pem", `${stem}.pem`, `${stem}.key`].map((file) => readFileSync(join(dir, file), "utf8"))
+  )
+  const bound = yield* io(`parsing ${stem}.pem`, () => identityOf(new X509Certificate(certPem ?? "")))
+  if (Result.isFailure(bound) || bound.success !== identity) {
+    return yield* new PkiError({
+      reason: "InvalidIdentity",
+      detail: `${stem}.pem does not bind ${identity}${Result.isFailure(bound) ? ` (${bound.failure})` : ""}`
+    })
+  }
+  return { identity, caPem: caPem ?? "", certPem: certPem ?? "", keyPem: keyPem ?? "" }
+})

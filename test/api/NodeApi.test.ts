@@ -11,7 +11,7 @@ import { connected, eventually, mesh, rackId, reconfigureMsg, sled, startNode } 
 
 /** Four nodes over the memory transport; node 0 serves the HTTP API on a free port. */
 const rack = Effect.gen(function* () {
-  const network = Transport.memoryNetwork()
+  const network = Transport.makeMemoryNetwork()
   const nodes = yield* Effect.forEach([0, 1, 2, 3], (i) => startNode(i, () => network.transport))
   yield* mesh(nodes)
   yield* connected(nodes, 3)

@@ -69,7 +69,7 @@ describe("tq", () => {
 describe("tq add-sled", () => {
   it.live("drives a rack over the members' HTTP APIs; the sled without an API is committed through a proxy", () =>
     Effect.gen(function* () {
-      const network = Transport.memoryNetwork()
+      const network = Transport.makeMemoryNetwork()
       const nodes = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => startNode(i, () => network.transport))
       yield* mesh(nodes)
       yield* connected(nodes, 4)

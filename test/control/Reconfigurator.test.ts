@@ -12,7 +12,7 @@ import { connected, mesh, rackId, secrets, sled, startNode } from "../runtime/ra
 
 const rack = (count: number) =>
   Effect.gen(function* () {
-    const network = Transport.memoryNetwork()
+    const network = Transport.makeMemoryNetwork()
     const nodes = yield* Effect.forEach(
       Array.from({ length: count }, (_, i) => i),
       (i) => startNode(i, () => network.transport)

@@ -20,7 +20,7 @@ describe("tq_proxy over mutual TLS", () => {
       const ca = yield* RackPki.makeRackCa()
       const nodes = yield* Effect.forEach([0, 1, 2, 3], (i) =>
         Effect.flatMap(RackPki.issueNodeCertificate(ca, String(sled(i))), (creds) =>
-          restartable(i, Transport.tls13(creds), Ledger.memory<PersistentState>())
+          restartable(i, Transport.tls(creds), Ledger.memory<PersistentState>())
         )
       )
       const [a, b, c, d] = nodes

@@ -36,7 +36,7 @@ const tlsRack = (n: number) =>
             paths: [join(dir, `node${i}-a.json`), join(dir, `node${i}-b.json`)],
             schema: PersistentState
           })
-          return yield* restartable(i, Transport.tls13(creds), ledger)
+          return yield* restartable(i, Transport.tls(creds), ledger)
         })
     )
   })
@@ -246,12 +246,12 @@ describe("identity over mutual TLS", () => {
       const ca = yield* RackPki.makeRackCa()
       const honest = yield* Effect.forEach([0, 1], (i) =>
         Effect.flatMap(RackPki.issueNodeCertificate(ca, String(sled(i))), (creds) =>
-          restartable(i, Transport.tls13(creds), Ledger.memory<PersistentState>())
+          restartable(i, Transport.tls(creds), Ledger.memory<PersistentState>())
         )
       )
       // Node 2 runs as sled 2 but holds sled 7's certificate.
       const impostorCreds = yield* RackPki.issueNodeCertificate(ca, String(sled(7)))
-      const impostor = yield* restartable(2, Transport.tls13(impostorCreds), Ledger.memory<PersistentState>())
+      const impostor = yield* restartable(2, Transport.tls(impostorCreds), Ledger.memory<PersistentState>())
       const all = [...honest, impostor]
       yield* mesh(all)
       yield* connected(honest, 1)

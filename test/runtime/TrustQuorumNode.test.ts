@@ -4,7 +4,7 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, secrets, sled, startNode } from "./rack.ts"
 
 const memory = () => {
-  const network = Transport.memoryNetwork()
+  const network = Transport.makeMemoryNetwork()
   return () => network.transport
 }
 
