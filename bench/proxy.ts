@@ -61,7 +61,12 @@ const program = Effect.gen(function* () {
     Effect.forever(
       Effect.gen(function* () {
         const conn = yield* listener.accept
-        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(conn.read, conn.write)).pipe(Effect.ignore))
+        yield* Effect.forkScoped(
+          // A plain loop, as the links use: `Effect.forever` yields each step, defeating write batching.
+          Effect.gen(function* () {
+            while (true) yield* conn.write(yield* conn.read)
+          }).pipe(Effect.ignore)
+        )
       })
     )
   )
