@@ -86,7 +86,8 @@ export interface Restartable extends HasNode {
 export const restartable = <E>(
   index: number,
   transport: Transport,
-  ledger: TrustQuorumNode.NodeLedger<E>
+  ledger: TrustQuorumNode.NodeLedger<E>,
+  timing: Pick<TrustQuorumNode.TrustQuorumNodeConfig<E>, "link" | "connections"> = {}
 ): Effect.Effect<Restartable, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     let scope: Scope.Closeable | undefined
@@ -98,7 +99,8 @@ export const restartable = <E>(
         id: sled(index),
         listen: { host: "127.0.0.1", port: 0 },
         transport,
-        ledger
+        ledger,
+        ...timing
       }).pipe(Scope.provide(s))
       return running
     })

@@ -1,0 +1,106 @@
+/**
+ * Bad input against live nodes: random and mutated frames on a real TCP link, and random JSON bodies on
+ * the HTTP API. Every bad frame closes only its own link and the node keeps serving; every bad body is
+ * answered with a 4xx (or the operation's typed error), never a 500.
+ */
+import * as net from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Result } from "effect"
+import * as fc from "fast-check"
+import * as NodeApiServer from "../../src/api/NodeApiServer.ts"
+import * as Ledger from "../../src/runtime/Ledger.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
+import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
+import type { PersistentState } from "../../src/types/PersistentState.ts"
+import { connected, mesh, restartable, sled } from "../runtime/rack.ts"
+import { badInput } from "./inputs.ts"
+
+const cases = Number(process.env.TQ_FUZZ_CASES ?? 25)
+
+/** Sends `bytes` on a raw connection and waits (bounded) until the node closes it. */
+const hostile = (port: number, bytes: Uint8Array) =>
+  Effect.callback<"closed">((resume) => {
+    const socket = net.connect(port, "127.0.0.1")
+    socket.on("error", () => undefined)
+    socket.resume()
+    socket.on("close", () => resume(Effect.succeed("closed")))
+    socket.write(bytes)
+    return Effect.sync(() => socket.destroy())
+  }).pipe(Effect.timeout("5 seconds"))
+
+describe("bad frames on a live node", () => {
+  it.live(`${cases} hostile peers: each is closed, the good link stays, the node keeps serving`, () =>
+    Effect.gen(function* () {
+      // Short timeouts, so a truncated frame or a missing Hello is closed in about a second, not ten.
+      const timing = {
+        link: { pingInterval: "200 millis", inactivityTimeout: "1 second" },
+        connections: { handshakeTimeout: "1 second" }
+      } as const
+      const nodes = yield* Effect.forEach([0, 1], (i) =>
+        restartable(i, Transport.tcp, Ledger.memory<PersistentState>(), timing)
+      )
+      yield* mesh(nodes)
+      yield* connected(nodes, 1)
+      const target = nodes[0]
+      if (!target) throw new Error("nodes")
+      const inputs = fc.sample(badInput, { seed: 17, numRuns: cases })
+      const labels = new Set<string>()
+      for (const [index, input] of inputs.entries()) {
+        const outcome = yield* Effect.result(hostile(target.node.listenAddress.port, input.bytes))
+        assert.isTrue(Result.isSuccess(outcome), `#${index} ${input.label} was not closed by the node`)
+        labels.add(input.label)
+      }
+      assert.isAtLeast(labels.size, 4)
+      const status = yield* target.node.status
+      assert.deepStrictEqual(status.connectedPeers.map(String), [String(sled(1))])
+    })
+  )
+})
+
+describe("bad bodies on the HTTP API", () => {
+  it.live(`${cases * 4} random JSON bodies: 4xx or a typed error, never a 500`, () =>
+    Effect.gen(function* () {
+      const network = Transport.makeMemoryNetwork()
+      const node = yield* TrustQuorumNode.make({
+        id: sled(0),
+        listen: { host: "127.0.0.1", port: 0 },
+        transport: network.transport,
+        ledger: Ledger.memory<PersistentState>()
+      })
+      const context = yield* Layer.build(
+        NodeApiServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
+          Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node))
+        )
+      )
+      const url = yield* NodeApiServer.baseUrl.pipe(Effect.provide(context))
+      const paths = [
+        "/reconfigure",
+        "/commit",
+        "/prepare-and-commit",
+        "/proxy/commit",
+        "/proxy/prepare-and-commit",
+        "/proxy/status"
+      ]
+      const bodies = fc.sample(
+        fc.oneof(
+          fc.json(),
+          fc.string(),
+          fc.jsonValue().map((v) => JSON.stringify({ rackId: v, epoch: v, config: v, destination: v }))
+        ),
+        { seed: 23, numRuns: cases * 4 }
+      )
+      const statuses = new Map<number, number>()
+      for (const [i, body] of bodies.entries()) {
+        const path = paths[i % paths.length] ?? "/commit"
+        const status = yield* Effect.promise(() =>
+          fetch(`${url}${path}`, { method: "POST", body, headers: { "content-type": "application/json" } }).then(
+            (r) => r.status
+          )
+        )
+        statuses.set(status, (statuses.get(status) ?? 0) + 1)
+        assert.isBelow(status, 500, `${path} answered ${status} to ${body.slice(0, 80)}`)
+      }
+      assert.isTrue((statuses.get(400) ?? 0) > 0)
+    })
+  )
+})
