@@ -50,8 +50,13 @@ export interface LinkConn {
 export interface LinkHandle {
   readonly connectionId: number
   readonly peer: BaseboardId
-  /** Queues a frame without waiting. False if the queue is full (the link then closes with `WriteQueueFull`) or the link is closing. */
+  /** Queues a protocol frame without waiting. False if the queue is full (the link then closes with `WriteQueueFull`) or the link is closing. */
   readonly offer: (frame: Wire.Frame) => boolean
+  /**
+   * Queues a proxy request or answer. Proxy frames have their own allowance (`proxyCapacity`, the
+   * tracker's bound), so a burst of forwarded requests never pushes protocol frames out or closes the link.
+   */
+  readonly offerProxy: (frame: Wire.Frame) => boolean
   /** Closes the link with `reason`; its `LinkDown` still arrives through the sink. */
   readonly close: (reason: LinkCloseReason, detail: string) => Effect.Effect<void>
 }
@@ -74,12 +79,15 @@ export interface LinkOptions {
   readonly inactivityTimeout: Duration.Input
   /** Protocol frames waiting to be written; one more closes the link (default 32). */
   readonly writeQueueCapacity: number
+  /** Proxy frames waiting to be written; the proxy tracker's bound keeps traffic below it (default 256). */
+  readonly proxyCapacity: number
 }
 
 export const defaultLinkOptions: LinkOptions = {
   pingInterval: Duration.seconds(1),
   inactivityTimeout: Duration.seconds(10),
-  writeQueueCapacity: 32
+  writeQueueCapacity: 32,
+  proxyCapacity: 256
 }
 
 const transportReason = (reason: string): LinkCloseReason =>
@@ -102,8 +110,13 @@ export const make = (args: {
   Effect.gen(function* () {
     const options = { ...defaultLinkOptions, ...args.options }
     const capacity = options.writeQueueCapacity
-    // One slot more than the protocol capacity: a ping is queued only when nothing else is.
-    const outbound = yield* Queue.bounded<Uint8Array>(capacity + 1)
+    const proxyCapacity = options.proxyCapacity
+    // Protocol and proxy frames are counted apart; one slot more for a ping, queued only when nothing else is.
+    const outbound = yield* Queue.bounded<{ readonly bytes: Uint8Array; readonly proxy: boolean }>(
+      capacity + proxyCapacity + 1
+    )
+    let protocolQueued = 0
+    let proxyQueued = 0
     const closing = Deferred.makeUnsafe<never, LinkClosed>()
     const requestClose = (reason: LinkCloseReason, detail: string): void => {
       Deferred.doneUnsafe(closing, Exit.fail(new LinkClosed({ reason, detail })))
@@ -111,17 +124,24 @@ export const make = (args: {
     let lastReceived = yield* Clock.currentTimeMillis
     const { connectionId, conn, sink } = args
 
+    const enqueue = (frame: Wire.Frame, proxy: boolean): boolean => {
+      if (Deferred.isDoneUnsafe(closing)) return false
+      const full = proxy ? proxyQueued >= proxyCapacity : protocolQueued >= capacity
+      if (full || !Queue.offerUnsafe(outbound, { bytes: Wire.encode(frame), proxy })) {
+        const limit = proxy ? `${proxyCapacity} proxy` : `${capacity} protocol`
+        requestClose("WriteQueueFull", `more than ${limit} frames waiting to be written`)
+        return false
+      }
+      if (proxy) proxyQueued++
+      else protocolQueued++
+      return true
+    }
+
     const handle: LinkHandle = {
       connectionId,
       peer: args.peer,
-      offer: (frame) => {
-        if (Deferred.isDoneUnsafe(closing)) return false
-        if (Queue.sizeUnsafe(outbound) >= capacity || !Queue.offerUnsafe(outbound, Wire.encode(frame))) {
-          requestClose("WriteQueueFull", `more than ${capacity} frames waiting to be written`)
-          return false
-        }
-        return true
-      },
+      offer: (frame) => enqueue(frame, false),
+      offerProxy: (frame) => enqueue(frame, true),
       close: (reason, detail) => Effect.sync(() => requestClose(reason, detail))
     }
 
@@ -142,8 +162,13 @@ export const make = (args: {
 
     const writer = Effect.gen(function* () {
       while (true) {
-        const payload = yield* Queue.take(outbound)
-        yield* Effect.mapError(conn.write(payload), (e) => new LinkClosed({ reason: "WriteFailed", detail: e.message }))
+        const item = yield* Queue.take(outbound)
+        if (item.proxy) proxyQueued--
+        else if (item.bytes !== pingBytes) protocolQueued--
+        yield* Effect.mapError(
+          conn.write(item.bytes),
+          (e) => new LinkClosed({ reason: "WriteFailed", detail: e.message })
+        )
       }
     })
 
@@ -155,7 +180,7 @@ export const make = (args: {
         if (now - lastReceived > inactivityMillis) {
           return yield* new LinkClosed({ reason: "Inactivity", detail: `no frame for ${now - lastReceived} ms` })
         }
-        if (Queue.sizeUnsafe(outbound) === 0) Queue.offerUnsafe(outbound, pingBytes)
+        if (Queue.sizeUnsafe(outbound) === 0) Queue.offerUnsafe(outbound, { bytes: pingBytes, proxy: false })
       }
     })
 

@@ -240,7 +240,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     /** Hands the protocol's envelopes to the current links; a missing link drops them (resent on connect). */
     const send = Effect.sync(() => {
       // Proxy answers go back over the link the request came on; if it is gone, the requester sees Disconnected.
-      for (const { link, frame } of replies) if (links.has(link.connectionId)) link.handle.offer(frame)
+      for (const { link, frame } of replies) if (links.has(link.connectionId)) link.handle.offerProxy(frame)
       replies = []
       for (const envelope of node.ctx.drainEnvelopes()) {
         const link = currentLink(envelope.to)
@@ -356,7 +356,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
                 )
               )
           })
-          link.handle.offer(
+          link.handle.offerProxy(
             new Wire.ProxyRequest({
               requestId,
               operation: operation.tag,

@@ -160,3 +160,25 @@ describe("Link", () => {
     })
   )
 })
+
+describe("Link proxy allowance", () => {
+  it.effect("proxy frames have their own allowance: a burst beyond the protocol capacity keeps the link up", () =>
+    Effect.gen(function* () {
+      const link = yield* start({ writeQueueCapacity: 2, proxyCapacity: 8 })
+      yield* Latch.close(link.gate)
+      const proxyFrame = new Wire.ProxyRequest({ requestId: 1, operation: "Status", payload: {} })
+      // The writer takes the first frame and blocks on the gate; eight more fill the proxy allowance.
+      assert.isTrue(link.handle.offerProxy(proxyFrame))
+      yield* Effect.yieldNow
+      for (let i = 0; i < 8; i++) assert.isTrue(link.handle.offerProxy(proxyFrame), `proxy frame ${i}`)
+      // Protocol frames still have their own two slots.
+      assert.isTrue(link.handle.offer(getShare(1)))
+      assert.isTrue(link.handle.offer(getShare(2)))
+      assert.strictEqual(yield* Queue.size(link.events), 0)
+      // One more proxy frame than the allowance closes the link.
+      assert.isFalse(link.handle.offerProxy(proxyFrame))
+      const down = yield* link.next
+      assert.isTrue(down._tag === "LinkDown" && down.reason === "WriteQueueFull")
+    })
+  )
+})

@@ -12,13 +12,15 @@ import { sled } from "./rack.ts"
 const fakeLink = (connectionId: number, peer = sled(1)) => {
   const sent: Array<Wire.Frame["_tag"]> = []
   const closed: Array<LinkCloseReason> = []
+  const record = (frame: Wire.Frame) => {
+    sent.push(frame._tag)
+    return true
+  }
   const handle: LinkHandle = {
     connectionId,
     peer,
-    offer: (frame) => {
-      sent.push(frame._tag)
-      return true
-    },
+    offer: record,
+    offerProxy: record,
     close: (reason) => Effect.sync(() => void closed.push(reason))
   }
   return { handle, sent, closed }

@@ -23,13 +23,15 @@ const destination = sled(3)
 const fakeLink = (connectionId: number, peer = destination) => {
   const requests: Array<Wire.ProxyRequest> = []
   const closed: Array<LinkCloseReason> = []
+  const record = (frame: Wire.Frame) => {
+    if (frame._tag === "ProxyRequest") requests.push(frame)
+    return true
+  }
   const handle: LinkHandle = {
     connectionId,
     peer,
-    offer: (frame) => {
-      if (frame._tag === "ProxyRequest") requests.push(frame)
-      return true
-    },
+    offer: record,
+    offerProxy: record,
     close: (reason) => Effect.sync(() => void closed.push(reason))
   }
   return { handle, requests, closed }

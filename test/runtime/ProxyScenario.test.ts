@@ -4,7 +4,7 @@
  */
 import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Option, Result } from "effect"
+import { Effect, Fiber, Option, Result, Schedule } from "effect"
 import * as Frame from "../../src/runtime/Frame.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as ProxyOperation from "../../src/runtime/ProxyOperation.ts"
@@ -110,6 +110,38 @@ describe("a destination that dies or goes silent mid-request", () => {
       )
       assert.isTrue(error._tag === "ProxyTimeout" && error.millis === 200)
       assert.strictEqual((yield* origin.node.status).proxiedRequests, 0)
+    })
+  )
+})
+
+describe("a burst of proxied requests", () => {
+  it.live("256 concurrent proxied calls all succeed over one link, which stays up (no WriteQueueFull)", () =>
+    Effect.gen(function* () {
+      // Admission wide enough that all 256 reach the link at once: more than its 32 protocol slots.
+      const nodes = yield* Effect.forEach([0, 1], (i) =>
+        restartable(i, Transport.tcp, Ledger.memory<PersistentState>(), { maxPendingApi: 512 })
+      )
+      yield* mesh(nodes)
+      yield* connected(nodes, 1)
+      const [a, b] = nodes
+      if (!a || !b) throw new Error("nodes")
+      const before = (yield* a.node.connections).map((c) => c.connectionId)
+      const results = yield* Effect.forEach(
+        Array.from({ length: 256 }),
+        // API admission is bounded (Busy at once); callers retry Busy, as the error advises.
+        () =>
+          Effect.result(
+            a.node.proxy
+              .status(b.node.id)
+              .pipe(Effect.retry({ while: (e) => e._tag === "Busy", schedule: Schedule.spaced("2 millis") }))
+          ),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(results.filter(Result.isSuccess).length, 256)
+      assert.deepStrictEqual(
+        (yield* a.node.connections).map((c) => c.connectionId),
+        before
+      )
     })
   )
 })

@@ -87,7 +87,7 @@ export const restartable = <E>(
   index: number,
   transport: Transport,
   ledger: TrustQuorumNode.NodeLedger<E>,
-  timing: Pick<TrustQuorumNode.TrustQuorumNodeConfig<E>, "link" | "connections"> = {}
+  timing: Pick<TrustQuorumNode.TrustQuorumNodeConfig<E>, "link" | "connections" | "maxPendingApi"> = {}
 ): Effect.Effect<Restartable, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     let scope: Scope.Closeable | undefined
