@@ -8,11 +8,8 @@
  */
 import { cpus } from "node:os"
 import { Effect, Fiber } from "effect"
-import * as Ledger from "../src/runtime/Ledger.ts"
 import * as Transport from "../src/runtime/Transport.ts"
-import * as TrustQuorumNode from "../src/runtime/TrustQuorumNode.ts"
-import * as BaseboardId from "../src/types/BaseboardId.ts"
-import type { PersistentState } from "../src/types/PersistentState.ts"
+import { startTcpNode } from "./nodes.ts"
 
 const latencySamples = 3000
 const throughputRequests = 40_000
@@ -83,16 +80,8 @@ const program = Effect.gen(function* () {
   }
 
   // (b) the proxy: node A forwards Status to node B over the same transport
-  const start = (serial: string) =>
-    TrustQuorumNode.make({
-      id: BaseboardId.make("913-0000019", serial),
-      listen: { host: "127.0.0.1", port: 0 },
-      transport: Transport.tcp,
-      ledger: Ledger.memory<PersistentState>(),
-      maxPendingApi: 512
-    })
-  const a = yield* start("0")
-  const b = yield* start("1")
+  const a = yield* startTcpNode("0")
+  const b = yield* startTcpNode("1")
   yield* a.setPeers([b.listenAddress])
   yield* b.setPeers([a.listenAddress])
   yield* Effect.repeat(a.status, { until: (s) => s.connectedPeers.length === 1 })

@@ -11,12 +11,9 @@ import * as net from "node:net"
 import { cpus } from "node:os"
 import { Effect, Fiber, Random, Result } from "effect"
 import * as Frame from "../src/runtime/Frame.ts"
-import * as Ledger from "../src/runtime/Ledger.ts"
-import * as Transport from "../src/runtime/Transport.ts"
-import * as TrustQuorumNode from "../src/runtime/TrustQuorumNode.ts"
 import * as Wire from "../src/runtime/Wire.ts"
 import * as BaseboardId from "../src/types/BaseboardId.ts"
-import type { PersistentState } from "../src/types/PersistentState.ts"
+import { startTcpNode } from "./nodes.ts"
 
 const total = Number(process.env.TQ_SOAK_REQUESTS ?? 1_000_000)
 const inFlight = 256
@@ -27,18 +24,9 @@ const heap = () => {
   return mb(process.memoryUsage().heapUsed)
 }
 
-const start = (serial: string) =>
-  TrustQuorumNode.make({
-    id: BaseboardId.make("913-0000019", serial),
-    listen: { host: "127.0.0.1", port: 0 },
-    transport: Transport.tcp,
-    ledger: Ledger.memory<PersistentState>(),
-    maxPendingApi: 1024
-  })
-
 const soak = Effect.gen(function* () {
-  const a = yield* start("0")
-  const b = yield* start("1")
+  const a = yield* startTcpNode("0")
+  const b = yield* startTcpNode("1")
   const mesh = Effect.andThen(a.setPeers([b.listenAddress]), b.setPeers([a.listenAddress]))
   yield* mesh
   yield* Effect.repeat(a.status, { until: (s) => s.connectedPeers.length === 1 })
@@ -110,7 +98,7 @@ const silentPeer = (port: number) => {
 const percentile = (xs: Array<number>, p: number) => xs.sort((x, y) => x - y)[Math.floor(xs.length * p)] ?? 0
 
 const timeToDisconnected = Effect.gen(function* () {
-  const a = yield* start("0")
+  const a = yield* startTcpNode("0")
   const samples: Array<number> = []
   for (let i = 0; i < 40; i++) {
     const peer = silentPeer(a.listenAddress.port)

@@ -2,39 +2,25 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { Node } from "../../src/protocol/Node.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
-import type { LinkCloseReason, LinkHandle } from "../../src/runtime/Link.ts"
+import type { LinkCloseReason } from "../../src/runtime/Link.ts"
 import * as NodeTask from "../../src/runtime/NodeTask.ts"
-import type * as Wire from "../../src/runtime/Wire.ts"
+import { Peer } from "../../src/runtime/Wire.ts"
+import { newConfiguration } from "../../src/types/Configuration.ts"
+import { PeerMsg, Prepare } from "../../src/types/PeerMsg.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
+import { fakeLink, linkUp } from "./fakes.ts"
 import { sled } from "./rack.ts"
 
-/** A fake link: records what it was asked to send and why it was closed. */
-const fakeLink = (connectionId: number, peer = sled(1)) => {
-  const sent: Array<Wire.Frame["_tag"]> = []
-  const closed: Array<LinkCloseReason> = []
-  const record = (frame: Wire.Frame) => {
-    sent.push(frame._tag)
-    return true
+const fake = (connectionId: number) => {
+  const link = fakeLink(connectionId, sled(1))
+  return {
+    ...link,
+    get sent() {
+      return link.frames.map((f) => f._tag)
+    }
   }
-  const handle: LinkHandle = {
-    connectionId,
-    peer,
-    offer: record,
-    offerProxy: record,
-    close: (reason) => Effect.sync(() => void closed.push(reason))
-  }
-  return { handle, sent, closed }
 }
-
-const up = (link: ReturnType<typeof fakeLink>, direction: "inbound" | "outbound", port: number) => ({
-  _tag: "LinkUp" as const,
-  connectionId: link.handle.connectionId,
-  peer: link.handle.peer,
-  listenAddress: { host: "127.0.0.1", port },
-  direction,
-  remoteAddress: "127.0.0.1:1",
-  handle: link.handle
-})
+const up = linkUp
 
 const down = (connectionId: number, reason: LinkCloseReason = "Eof") => ({
   _tag: "LinkDown" as const,
@@ -60,8 +46,8 @@ describe("NodeTask", () => {
   it.effect("a stale LinkDown from a replaced link does not disconnect the peer", () =>
     Effect.gen(function* () {
       const { handle, peers } = yield* task
-      const first = fakeLink(1)
-      const second = fakeLink(2)
+      const first = fake(1)
+      const second = fake(2)
       // Peer 1 listens on 4000 < 5000: this node is the dialer, so both links are outbound and the newer wins.
       yield* handle.sink(up(first, "outbound", 4000))
       yield* handle.sink(up(second, "outbound", 4000))
@@ -79,8 +65,8 @@ describe("NodeTask", () => {
   it.effect("a link that follows the dial rule beats a newer one against it", () =>
     Effect.gen(function* () {
       const { handle } = yield* task
-      const dialed = fakeLink(1)
-      const accepted = fakeLink(2)
+      const dialed = fake(1)
+      const accepted = fake(2)
       // Peer 1 listens on 4000: only this node (5000) should dial; the accepted link is against the rule.
       yield* handle.sink(up(dialed, "outbound", 4000))
       yield* handle.sink(up(accepted, "inbound", 4000))
@@ -93,12 +79,12 @@ describe("NodeTask", () => {
   it.effect("a link that died of a defect is reported closed and the node keeps serving", () =>
     Effect.gen(function* () {
       const { handle, peers } = yield* task
-      const link = fakeLink(3)
+      const link = fake(3)
       yield* handle.sink(up(link, "outbound", 4000))
       assert.strictEqual((yield* peers).length, 1)
       yield* handle.sink(down(3, "Defect"))
       assert.deepStrictEqual(yield* peers, [])
-      const again = fakeLink(4)
+      const again = fake(4)
       yield* handle.sink(up(again, "outbound", 4000))
       assert.deepStrictEqual(yield* peers, [String(sled(1))])
     })
@@ -107,13 +93,11 @@ describe("NodeTask", () => {
   it.effect("frames from a link that is no longer current are ignored", () =>
     Effect.gen(function* () {
       const { handle } = yield* task
-      const first = fakeLink(1)
-      const second = fakeLink(2)
+      const first = fake(1)
+      const second = fake(2)
       yield* handle.sink(up(first, "outbound", 4000))
       yield* handle.sink(up(second, "outbound", 4000))
       // A Prepare on the replaced link would be acknowledged on the current one if it were processed.
-      const { Prepare, PeerMsg } = yield* Effect.promise(() => import("../../src/types/PeerMsg.ts"))
-      const { newConfiguration } = yield* Effect.promise(() => import("../../src/types/Configuration.ts"))
       const made = newConfiguration({
         rackId: "0123e456-789a-4bcd-8f01-23456789abcd",
         epoch: 1,
@@ -124,7 +108,6 @@ describe("NodeTask", () => {
       if (Result.isFailure(made)) throw new Error("config")
       const share = made.success.shares.get(sled(0).key)
       if (!share) throw new Error("share")
-      const { Peer } = yield* Effect.promise(() => import("../../src/runtime/Wire.ts"))
       const frame = new Peer({
         msg: new PeerMsg({
           rackId: made.success.configuration.rackId,

@@ -7,7 +7,7 @@ import { Deferred, Effect, Exit, Fiber, Result, Schema, type Scope } from "effec
 import * as fc from "fast-check"
 import { Node } from "../../src/protocol/Node.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
-import type { LinkCloseReason, LinkHandle } from "../../src/runtime/Link.ts"
+import type { LinkCloseReason } from "../../src/runtime/Link.ts"
 import * as NodeTask from "../../src/runtime/NodeTask.ts"
 import * as ProxyOperation from "../../src/runtime/ProxyOperation.ts"
 import * as Wire from "../../src/runtime/Wire.ts"
@@ -15,26 +15,20 @@ import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { CommitError, NotPrepared } from "../../src/types/ProtocolError.ts"
 import { CommitRequest } from "../../src/types/Request.ts"
 import { CommitStatus, NodeStatus } from "../../src/types/Status.ts"
+import { fakeLink, linkUp } from "./fakes.ts"
 import { rackId, sled } from "./rack.ts"
 
 const destination = sled(3)
 
-/** A fake link to `peer` that keeps the proxy requests offered to it. */
-const fakeLink = (connectionId: number, peer = destination) => {
-  const requests: Array<Wire.ProxyRequest> = []
-  const closed: Array<LinkCloseReason> = []
-  const record = (frame: Wire.Frame) => {
-    if (frame._tag === "ProxyRequest") requests.push(frame)
-    return true
+/** A fake link to `peer`; `requests` are the proxy requests offered to it. */
+const fakeLinkTo = (connectionId: number, peer = destination) => {
+  const link = fakeLink(connectionId, peer)
+  return {
+    ...link,
+    get requests(): ReadonlyArray<Wire.ProxyRequest> {
+      return link.frames.filter((f): f is Wire.ProxyRequest => f._tag === "ProxyRequest")
+    }
   }
-  const handle: LinkHandle = {
-    connectionId,
-    peer,
-    offer: record,
-    offerProxy: record,
-    close: (reason) => Effect.sync(() => void closed.push(reason))
-  }
-  return { handle, requests, closed }
 }
 
 const setup = (options?: {
@@ -42,7 +36,7 @@ const setup = (options?: {
 }): Effect.Effect<
   {
     readonly task: NodeTask.NodeTaskHandle
-    readonly link: ReturnType<typeof fakeLink>
+    readonly link: ReturnType<typeof fakeLinkTo>
     readonly size: Effect.Effect<number, unknown>
     readonly barrier: Effect.Effect<void, unknown>
     readonly answer: (connectionId: number, frame: Wire.Frame) => Effect.Effect<void>
@@ -57,16 +51,8 @@ const setup = (options?: {
       ledger: Ledger.memory<PersistentState>(),
       ...options
     })
-    const link = fakeLink(1)
-    yield* task.sink({
-      _tag: "LinkUp",
-      connectionId: 1,
-      peer: destination,
-      listenAddress: { host: "127.0.0.1", port: 4000 },
-      direction: "outbound",
-      remoteAddress: "127.0.0.1:4000",
-      handle: link.handle
-    })
+    const link = fakeLinkTo(1)
+    yield* task.sink(linkUp(link, "outbound", 4000))
     // Calls and events share one ordered queue: a call observes every event sunk before it.
     const barrier = task.call(() => Result.void)
     const size = task.call((_, t) => Result.succeed(t.proxiedRequests))
@@ -184,16 +170,8 @@ describe("proxy (NodeTask, fake links)", () => {
   it.effect("an answer from a peer other than the destination is ignored; the real one completes the call", () =>
     Effect.gen(function* () {
       const { task, link, size, barrier, answer } = yield* setup()
-      const impostor = fakeLink(2, sled(5))
-      yield* task.sink({
-        _tag: "LinkUp",
-        connectionId: 2,
-        peer: sled(5),
-        listenAddress: { host: "127.0.0.1", port: 4001 },
-        direction: "outbound",
-        remoteAddress: "127.0.0.1:4001",
-        handle: impostor.handle
-      })
+      const impostor = fakeLinkTo(2, sled(5))
+      yield* task.sink(linkUp(impostor, "outbound", 4001))
       const call = yield* Effect.forkChild(task.proxy(ProxyOperation.Status, destination, {}), {
         startImmediately: true
       })
@@ -293,17 +271,9 @@ describe("proxy under random link deaths and caller interrupts (fast-check)", ()
         yield* Effect.scoped(
           Effect.gen(function* () {
             const { task, size, barrier, answer } = yield* setup()
-            let link = fakeLink(1)
+            let link = fakeLinkTo(1)
             let connectionId = 1
-            yield* task.sink({
-              _tag: "LinkUp",
-              connectionId: 1,
-              peer: destination,
-              listenAddress: { host: "127.0.0.1", port: 4000 },
-              direction: "outbound",
-              remoteAddress: "x",
-              handle: link.handle
-            })
+            yield* task.sink(linkUp(link, "outbound", 4000))
             const callers: Array<Fiber.Fiber<NodeStatus, unknown>> = []
             const answered = new Set<number>()
             for (const s of steps) {
@@ -326,16 +296,8 @@ describe("proxy under random link deaths and caller interrupts (fast-check)", ()
               } else if (s._tag === "Kill") {
                 yield* task.sink({ _tag: "LinkDown", connectionId, reason: s.reason, detail: "killed" })
                 connectionId++
-                link = fakeLink(connectionId)
-                yield* task.sink({
-                  _tag: "LinkUp",
-                  connectionId,
-                  peer: destination,
-                  listenAddress: { host: "127.0.0.1", port: 4000 },
-                  direction: "outbound",
-                  remoteAddress: "x",
-                  handle: link.handle
-                })
+                link = fakeLinkTo(connectionId)
+                yield* task.sink(linkUp(link, "outbound", 4000))
               } else {
                 const f = callers[s.pick % Math.max(1, callers.length)]
                 if (f !== undefined) yield* Fiber.interrupt(f)
