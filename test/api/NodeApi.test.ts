@@ -1,12 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../../src/api/NodeApi.ts"
 import * as NodeApiServer from "../../src/api/NodeApiServer.ts"
+import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
-import { CommitRequest, PrepareAndCommitRequest } from "../../src/types/Request.ts"
+import type { PersistentState } from "../../src/types/PersistentState.ts"
+import { CommitRequest, PrepareAndCommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
 
 /** Four nodes over the memory transport; node 0 serves the HTTP API on a free port. */
@@ -102,6 +104,53 @@ describe("node HTTP API against a real node", () => {
       ]) {
         assert.include(openapi, `"${path}"`)
       }
+    })
+  )
+})
+
+describe("node HTTP API runtime error statuses", () => {
+  const serve = (config: Partial<TrustQuorumNode.TrustQuorumNodeConfig<Ledger.LedgerCorrupt>>) =>
+    Effect.gen(function* () {
+      const network = Transport.makeMemoryNetwork()
+      const node = yield* TrustQuorumNode.make({
+        id: sled(0),
+        listen: { host: "127.0.0.1", port: 0 },
+        transport: network.transport,
+        ledger: Ledger.memory<PersistentState>(),
+        ...config
+      })
+      const context = yield* Layer.build(
+        NodeApiServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
+          Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node))
+        )
+      )
+      return yield* NodeApiServer.baseUrl.pipe(Effect.provide(context))
+    })
+
+  it.live("Busy answers 429 with its tag", () =>
+    Effect.gen(function* () {
+      const url = yield* serve({ maxPendingApi: 0 })
+      const response = yield* Effect.promise(() =>
+        fetch(`${url}/status`).then(async (r) => ({ status: r.status, body: await r.text() }))
+      )
+      assert.strictEqual(response.status, 429)
+      assert.strictEqual(JSON.parse(response.body)._tag, "Busy")
+    })
+  )
+
+  it.live("a node stopped by a failed ledger write answers 503 NodeStopped", () =>
+    Effect.gen(function* () {
+      const ledger = Ledger.memory<PersistentState>()
+      ledger.failNextWrites(1)
+      const url = yield* serve({ ledger })
+      const first = yield* post(
+        `${url}/reconfigure`,
+        JSON.stringify(Schema.encodeSync(ReconfigureMsg)(reconfigureMsg(1, [0, 1, 2], 2, null)))
+      )
+      assert.strictEqual(first.status, 503)
+      assert.strictEqual(JSON.parse(first.body)._tag, "NodeStopped")
+      const later = yield* Effect.promise(() => fetch(`${url}/status`).then((r) => r.status))
+      assert.strictEqual(later, 503)
     })
   )
 })
