@@ -1,15 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../../src/api/NodeApi.ts"
-import * as NodeApiServer from "../../src/api/NodeApiServer.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { CommitRequest, PrepareAndCommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
+import { serveApi } from "./serve.ts"
 
 /** Four nodes over the memory transport; node 0 serves the HTTP API on a free port. */
 const rack = Effect.gen(function* () {
@@ -19,12 +19,7 @@ const rack = Effect.gen(function* () {
   yield* connected(nodes, 3)
   const first = nodes[0]
   if (!first) throw new Error("nodes")
-  const context = yield* Layer.build(
-    NodeApiServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
-      Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, first.node))
-    )
-  )
-  const url = yield* NodeApiServer.baseUrl.pipe(Effect.provide(context))
+  const url = yield* serveApi(first.node)
   const client = yield* HttpApiClient.make(NodeApi, { baseUrl: url }).pipe(Effect.provide(FetchHttpClient.layer))
   return { nodes, url, client }
 })
@@ -119,12 +114,7 @@ describe("node HTTP API runtime error statuses", () => {
         ledger: Ledger.memory<PersistentState>(),
         ...config
       })
-      const context = yield* Layer.build(
-        NodeApiServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
-          Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node))
-        )
-      )
-      return yield* NodeApiServer.baseUrl.pipe(Effect.provide(context))
+      return yield* serveApi(node)
     })
 
   it.live("Busy answers 429 with its tag", () =>

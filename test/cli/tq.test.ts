@@ -2,13 +2,12 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import * as fc from "fast-check"
-import * as NodeApiServer from "../../src/api/NodeApiServer.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
-import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
+import { serveApi } from "../api/serve.ts"
 import { runScript } from "../examples/script.ts"
 import { connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
 
@@ -74,14 +73,7 @@ describe("tq add-sled", () => {
       yield* mesh(nodes)
       yield* connected(nodes, 4)
       const urls = yield* Effect.forEach(nodes.slice(0, 4), (n) =>
-        Effect.gen(function* () {
-          const context = yield* Layer.build(
-            NodeApiServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
-              Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, n.node))
-            )
-          )
-          return `${n.node.id}=${yield* NodeApiServer.baseUrl.pipe(Effect.provide(context))}`
-        })
+        Effect.map(serveApi(n.node), (url) => `${n.node.id}=${url}`)
       )
       const dir = mkdtempSync(join(tmpdir(), "tq-add-sled-"))
       const members = urls.flatMap((u) => ["--member", u])

@@ -5,13 +5,13 @@
  */
 import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Result } from "effect"
+import { Effect, Result } from "effect"
 import * as fc from "fast-check"
-import * as NodeApiServer from "../../src/api/NodeApiServer.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
+import { serveApi } from "../api/serve.ts"
 import { connected, mesh, restartable, sled } from "../runtime/rack.ts"
 import { badInput } from "./inputs.ts"
 
@@ -67,12 +67,7 @@ describe("bad bodies on the HTTP API", () => {
         transport: network.transport,
         ledger: Ledger.memory<PersistentState>()
       })
-      const context = yield* Layer.build(
-        NodeApiServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
-          Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node))
-        )
-      )
-      const url = yield* NodeApiServer.baseUrl.pipe(Effect.provide(context))
+      const url = yield* serveApi(node)
       const paths = [
         "/reconfigure",
         "/commit",
