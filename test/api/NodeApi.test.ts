@@ -5,11 +5,10 @@ import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../../src/api/NodeApi.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
-import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { CommitRequest, PrepareAndCommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
-import { serveApi } from "./serve.ts"
+import { serveApi, serveLoneNode } from "./serve.ts"
 
 /** Four nodes over the memory transport; node 0 serves the HTTP API on a free port. */
 const rack = Effect.gen(function* () {
@@ -104,18 +103,7 @@ describe("node HTTP API against a real node", () => {
 })
 
 describe("node HTTP API runtime error statuses", () => {
-  const serve = (config: Partial<TrustQuorumNode.TrustQuorumNodeConfig<Ledger.LedgerCorrupt>>) =>
-    Effect.gen(function* () {
-      const network = Transport.makeMemoryNetwork()
-      const node = yield* TrustQuorumNode.make({
-        id: sled(0),
-        listen: { host: "127.0.0.1", port: 0 },
-        transport: network.transport,
-        ledger: Ledger.memory<PersistentState>(),
-        ...config
-      })
-      return yield* serveApi(node)
-    })
+  const serve = serveLoneNode
 
   it.live("Busy answers 429 with its tag", () =>
     Effect.gen(function* () {

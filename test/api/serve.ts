@@ -4,7 +4,11 @@
  */
 import { Effect, Layer } from "effect"
 import * as NodeApiServer from "../../src/api/NodeApiServer.ts"
+import * as Ledger from "../../src/runtime/Ledger.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
+import type { PersistentState } from "../../src/types/PersistentState.ts"
+import { sled } from "../runtime/rack.ts"
 
 export const serveApi = (node: TrustQuorumNode.TrustQuorumNodeShape) =>
   Effect.gen(function* () {
@@ -14,4 +18,18 @@ export const serveApi = (node: TrustQuorumNode.TrustQuorumNodeShape) =>
       )
     )
     return yield* NodeApiServer.baseUrl.pipe(Effect.provide(context))
+  })
+
+/** A lone node (sled 0, in-memory network and ledger, `config` overriding) serving its API; returns the URL. */
+export const serveLoneNode = (config: Partial<TrustQuorumNode.TrustQuorumNodeConfig<Ledger.LedgerCorrupt>> = {}) =>
+  Effect.gen(function* () {
+    const network = Transport.makeMemoryNetwork()
+    const node = yield* TrustQuorumNode.make({
+      id: sled(0),
+      listen: { host: "127.0.0.1", port: 0 },
+      transport: network.transport,
+      ledger: Ledger.memory<PersistentState>(),
+      ...config
+    })
+    return yield* serveApi(node)
   })

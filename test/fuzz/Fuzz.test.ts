@@ -9,9 +9,8 @@ import { Effect, Result } from "effect"
 import * as fc from "fast-check"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
-import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
-import { serveApi } from "../api/serve.ts"
+import { serveLoneNode } from "../api/serve.ts"
 import { connected, mesh, restartable, sled } from "../runtime/rack.ts"
 import { badInput } from "./inputs.ts"
 
@@ -60,14 +59,7 @@ describe("bad frames on a live node", () => {
 describe("bad bodies on the HTTP API", () => {
   it.live(`${cases * 4} random JSON bodies: 4xx or a typed error, never a 500`, () =>
     Effect.gen(function* () {
-      const network = Transport.makeMemoryNetwork()
-      const node = yield* TrustQuorumNode.make({
-        id: sled(0),
-        listen: { host: "127.0.0.1", port: 0 },
-        transport: network.transport,
-        ledger: Ledger.memory<PersistentState>()
-      })
-      const url = yield* serveApi(node)
+      const url = yield* serveLoneNode()
       const paths = [
         "/reconfigure",
         "/commit",
