@@ -3,10 +3,13 @@
  *
  * File format (one JSON document per copy, UTF-8):
  *
- *   { "format": "effect-trust-quorum/ledger/v1",
+ *   { "format": "effect-trust-quorum/ledger/v2",
  *     "generation": <integer, +1 per save>,
- *     "checksum": "<hex SHA3-256 of the JSON text of `state`>",
+ *     "checksum": "<hex SHA3-256 of `<format>\n<generation>\n<JSON text of state>`>",
  *     "state": <the state, encoded with its Schema's JSON codec; bytes as base64> }
+ *
+ * The checksum covers the generation too (v1 did not): a bit flip that raised a stale copy's
+ * generation would otherwise make it win over the newer copy and lose acknowledged writes.
  *
  * A save writes `<path>.tmp`, fsyncs it, renames it over `<path>` and fsyncs the directory, for each
  * path in turn. It succeeds if at least one copy was written (fewer than configured is reported and
@@ -22,7 +25,7 @@ import * as fs from "node:fs/promises"
 import { basename, dirname } from "node:path"
 import { Effect, Option, Result, Schema, Semaphore } from "effect"
 
-const format = "effect-trust-quorum/ledger/v1"
+const format = "effect-trust-quorum/ledger/v2"
 
 /** A copy that could not be read or written, and why. */
 export const CopyFailure = Schema.Struct({ path: Schema.String, reason: Schema.String })
@@ -64,7 +67,9 @@ export interface Ledger<A> {
   readonly describe: string
 }
 
-const sha3 = (text: string) => createHash("sha3-256").update(text).digest("hex")
+/** The checksum of one copy: binds the format, the generation and the state's JSON text together. */
+const checksum = (generation: number, stateJson: string) =>
+  createHash("sha3-256").update(`${format}\n${generation}\n${stateJson}`).digest("hex")
 
 const Envelope = Schema.Struct({
   format: Schema.Literal(format),
@@ -113,11 +118,13 @@ export const file = <
       Effect.map((text): Result.Result<{ generation: number; state: S["Type"] }, string> => {
         const envelope = decodeEnvelope(text)
         if (Result.isFailure(envelope)) return Result.fail("not a ledger file")
-        const { state } = envelope.success
-        if (sha3(JSON.stringify(state)) !== envelope.success.checksum) return Result.fail("checksum mismatch")
+        const { generation, state } = envelope.success
+        if (checksum(generation, JSON.stringify(state)) !== envelope.success.checksum) {
+          return Result.fail("checksum mismatch")
+        }
         const decoded = decode(state)
         if (Result.isFailure(decoded)) return Result.fail("state does not decode")
-        return Result.succeed({ generation: envelope.success.generation, state: decoded.success })
+        return Result.succeed({ generation, state: decoded.success })
       }),
       Effect.catch((reason) => Effect.succeed(Result.fail(reason)))
     )
@@ -152,7 +159,7 @@ export const file = <
         const text = JSON.stringify({
           format,
           generation: next,
-          checksum: sha3(JSON.stringify(encoded)),
+          checksum: checksum(next, JSON.stringify(encoded)),
           state: encoded
         })
         const bytes = new TextEncoder().encode(text)

@@ -84,13 +84,30 @@ describe("Ledger.file", () => {
     )
   )
 
+  it.live("a stale copy whose generation was bit-flipped upward fails its checksum and never wins", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const [a, b] = paths(dir, 2)
+        if (!a || !b) throw new Error("paths")
+        const ledger = Ledger.file({ paths: [a, b], schema: State })
+        yield* ledger.save(state(1))
+        const stale = readFileSync(a, "utf8")
+        yield* ledger.save(state(2))
+        // Copy a goes back to generation 1's state, with its generation raised above the real newest (2).
+        writeFileSync(a, stale.replace('"generation":1', '"generation":9'))
+        const loaded = yield* Ledger.file({ paths: [a, b], schema: State }).load
+        assert.isTrue(Option.isSome(loaded) && loaded.value.n === 2)
+      })
+    )
+  )
+
   it.live("a wrong format tag makes a copy invalid", () =>
     withDir((dir) =>
       Effect.gen(function* () {
         const [a] = paths(dir, 1)
         if (!a) throw new Error("paths")
         yield* Ledger.file({ paths: [a], schema: State }).save(state(1))
-        writeFileSync(a, readFileSync(a, "utf8").replace("ledger/v1", "ledger/v9"))
+        writeFileSync(a, readFileSync(a, "utf8").replace("ledger/v2", "ledger/v9"))
         const error = yield* Effect.flip(Ledger.file({ paths: [a], schema: State }).load)
         assert.deepStrictEqual(error.copies, [{ path: a, reason: "not a ledger file" }])
       })
@@ -123,7 +140,7 @@ describe("Ledger.file", () => {
         if (!a) throw new Error("paths")
         const ledger = Ledger.file({ paths: [a], schema: State })
         yield* ledger.save(state(1))
-        writeFileSync(`${a}.tmp`, '{"format":"effect-trust-quorum/ledger/v1","generation":2,"chec')
+        writeFileSync(`${a}.tmp`, '{"format":"effect-trust-quorum/ledger/v2","generation":2,"chec')
         const loaded = yield* Ledger.file({ paths: [a], schema: State }).load
         assert.isTrue(Option.isSome(loaded) && loaded.value.n === 1)
         yield* ledger.save(state(2))

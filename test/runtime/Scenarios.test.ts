@@ -166,7 +166,7 @@ describe("ledger faults at startup", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir
       const path = join(dir, "ledger.json")
-      writeFileSync(path, '{"format":"effect-trust-quorum/ledger/v1","generation":3,"checksum":"00","state":{}}')
+      writeFileSync(path, '{"format":"effect-trust-quorum/ledger/v2","generation":3,"checksum":"00","state":{}}')
       const error = yield* Effect.flip(
         TrustQuorumNode.make({
           id: sled(0),
