@@ -1,6 +1,7 @@
 /**
  * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
- * peer and API addresses, its TLS credentials, its ledger copies and its peers' addresses.
+ * peer and API addresses, its TLS credentials, its ledger copies and its peers' addresses, plus optional
+ * link timing and log level (chaos tests shorten the inactivity timeout and log everything).
  */
 import { readFileSync } from "node:fs"
 import { Effect, Schema } from "effect"
@@ -15,6 +16,8 @@ export const NodeConfig = Schema.Struct({
   id: Schema.String,
   /** The peer (bootstrap network) address. */
   peer: Address,
+  /** The address peers reach this node at, when not `peer` (a relay, NAT or port forward). */
+  advertise: Schema.optionalKey(Address),
   /** The HTTP API (underlay) address. */
   api: Address,
   /** Open the API only once the node has committed a configuration (a new sled, reached by proxy until then). */
@@ -24,7 +27,16 @@ export const NodeConfig = Schema.Struct({
   /** Ledger copies (two or more, on separate disks). */
   ledger: Schema.Array(Schema.String).check(Schema.isMinLength(1)),
   /** Peer addresses of the other nodes. */
-  peers: Schema.Array(Address)
+  peers: Schema.Array(Address),
+  /** Link timing: keep-alive ping interval and inactivity timeout, in milliseconds (defaults 1,000 and 10,000). */
+  link: Schema.optionalKey(
+    Schema.Struct({
+      pingIntervalMs: Schema.Int.check(Schema.isGreaterThan(0)),
+      inactivityTimeoutMs: Schema.Int.check(Schema.isGreaterThan(0))
+    })
+  ),
+  /** The least severe level logged to stderr (default Info). */
+  logLevel: Schema.optionalKey(Schema.Literals(["All", "Trace", "Debug", "Info", "Warn", "Error", "None"]))
 })
 export type NodeConfig = typeof NodeConfig.Type
 

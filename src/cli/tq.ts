@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Layer, Option, Stream, SubscriptionRef } from "effect"
+import { Console, Duration, Effect, Layer, Option, References, Stream, SubscriptionRef } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
@@ -32,11 +32,9 @@ const parseId = (s: string) =>
 /** Prints one JSON line (machine-readable progress for scripts and the example). */
 const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
 
-const runNode = Command.make(
-  "run",
-  { config: Flag.String("config").pipe(Flag.withDescription("the node's JSON configuration file")) },
-  Effect.fn(function* ({ config: path }) {
-    const config = yield* NodeConfig.load(path)
+/** Runs the node a configuration describes until interrupted. */
+const serveNode = Effect.fn("serveNode")(
+  function* (config: NodeConfig.NodeConfig) {
     const id = yield* parseId(config.id)
     const transport = config.tls
       ? Transport.tls({
@@ -48,8 +46,17 @@ const runNode = Command.make(
     const node = yield* TrustQuorumNode.make({
       id,
       listen: config.peer,
+      ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport,
-      ledger: Ledger.file({ paths: config.ledger, schema: PersistentState })
+      ledger: Ledger.file({ paths: config.ledger, schema: PersistentState }),
+      ...(config.link === undefined
+        ? {}
+        : {
+            link: {
+              pingInterval: Duration.millis(config.link.pingIntervalMs),
+              inactivityTimeout: Duration.millis(config.link.inactivityTimeoutMs)
+            }
+          })
     })
     yield* node.setPeers(config.peers)
     yield* emit({ event: "peer-listening", id: config.id, port: node.listenAddress.port })
@@ -63,7 +70,15 @@ const runNode = Command.make(
     const url = yield* NodeApiServer.baseUrl.pipe(Effect.provide(api))
     yield* emit({ event: "api-listening", id: config.id, url })
     return yield* Effect.never
-  }, Effect.scoped)
+  },
+  Effect.scoped,
+  (effect, config) => Effect.provideService(effect, References.MinimumLogLevel, config.logLevel ?? "Info")
+)
+
+const runNode = Command.make(
+  "run",
+  { config: Flag.String("config").pipe(Flag.withDescription("the node's JSON configuration file")) },
+  ({ config }) => Effect.flatMap(NodeConfig.load(config), serveNode)
 ).pipe(Command.withDescription("Run a node: its peer port, its ledger and its HTTP API"))
 
 const node = Command.make("node").pipe(Command.withDescription("Operate a node"), Command.withSubcommands([runNode]))

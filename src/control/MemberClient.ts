@@ -2,8 +2,12 @@
  * How the control plane reaches a node: the operations the reconfiguration driver needs, over the
  * node's HTTP API (`fromHttp`) or in-process (`fromNode`). A node without an API is reached through a
  * member's proxy operations.
+ *
+ * Over HTTP every call has a deadline (default 10 s), so a node that hangs — a paused process, a
+ * black-holed network — fails the call with `RequestTimeout` instead of holding the driver; a node that
+ * cannot be reached at all (refused, reset) fails with `Unreachable`. Both are worth retrying.
  */
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../api/NodeApi.ts"
@@ -49,13 +53,42 @@ export const fromNode = (node: TrustQuorumNodeShape): MemberClient => ({
     Effect.mapError(node.proxy.prepareAndCommit(destination, config), tagged)
 })
 
-/** A client over a node's HTTP API at `baseUrl`. */
-export const fromHttp = (baseUrl: string): Effect.Effect<MemberClient> =>
+/** A transport failure (refused, reset, DNS) says the node is unreachable; other failures keep their tag. */
+const httpFailure = (e: unknown): CallFailure =>
+  typeof e === "object" &&
+  e !== null &&
+  "_tag" in e &&
+  e._tag === "HttpClientError" &&
+  "reason" in e &&
+  typeof e.reason === "object" &&
+  e.reason !== null &&
+  "_tag" in e.reason &&
+  e.reason._tag === "TransportError"
+    ? { _tag: "Unreachable", message: e instanceof Error ? e.message : "the node could not be reached" }
+    : tagged(e)
+
+/** A client over a node's HTTP API at `baseUrl`; each call fails with `RequestTimeout` after `timeout`. */
+export const fromHttp = (
+  baseUrl: string,
+  options?: { readonly timeout?: Duration.Input }
+): Effect.Effect<MemberClient> =>
   Effect.map(
     HttpApiClient.make(NodeApi, { baseUrl }).pipe(Effect.provide(FetchHttpClient.layer)),
     (client): MemberClient => {
+      const timeout = options?.timeout ?? Duration.seconds(10)
       const call = <A, E>(effect: Effect.Effect<A, E>) =>
-        Effect.mapError(effect.pipe(Effect.provide(FetchHttpClient.layer)), tagged)
+        effect.pipe(
+          Effect.provide(FetchHttpClient.layer),
+          Effect.mapError(httpFailure),
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () =>
+              Effect.fail<CallFailure>({
+                _tag: "RequestTimeout",
+                message: `${baseUrl} did not answer within ${Duration.format(Duration.fromInputUnsafe(timeout))}`
+              })
+          })
+        )
       return {
         reconfigure: (msg) => call(client.reconfigure({ payload: msg })),
         coordinatorStatus: call(client.coordinatorStatus()).pipe(

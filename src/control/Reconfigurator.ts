@@ -97,7 +97,16 @@ const defaults: ReconfiguratorOptions = {
   concurrency: 5
 }
 
-const retryable = new Set(["Disconnected", "Busy", "NodeStopped", "ProxyTimeout", "Pending", "Unknown"])
+const retryable = new Set([
+  "Disconnected",
+  "Busy",
+  "NodeStopped",
+  "ProxyTimeout",
+  "Pending",
+  "Unknown",
+  "Unreachable",
+  "RequestTimeout"
+])
 
 /** The driver. */
 export interface Reconfigurator {

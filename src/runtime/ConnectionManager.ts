@@ -7,7 +7,9 @@
  * Each peer address has one dialer fiber that reconnects with capped exponential backoff and jitter;
  * `setPeers` starts dialers for new lower addresses and closes the links (dialed *and* accepted, since
  * the handshake carries the peer's listen address) of removed ones. Every fiber lives in the manager's
- * scope, so closing the node closes the listener, the dialers and all links.
+ * scope, so closing the node closes the listener, the dialers and all links. A node reached through a
+ * relay, NAT or port forward advertises that address instead (`advertise`): the Hello carries it and
+ * the dial rule compares it, so peers list and order it like any listen address.
  */
 import { Clock, Duration, Effect, FiberMap, Option, Random, Result, Schema, type Scope } from "effect"
 import type { BaseboardId } from "../types/BaseboardId.ts"
@@ -110,6 +112,8 @@ export const defaultManagerOptions: ManagerOptions = {
 export interface ConnectionManager {
   /** The bound listen address (the real port when 0 was asked for). */
   readonly listenAddress: Address
+  /** The address peers know this node by: `advertise` when given, else the listen address. */
+  readonly advertisedAddress: Address
   /** Replaces the set of peer listen addresses. */
   readonly setPeers: (addresses: ReadonlyArray<Address>) => Effect.Effect<void>
   readonly peers: Effect.Effect<ReadonlyArray<Address>>
@@ -159,6 +163,8 @@ const handshake = (conn: Conn, self: Wire.Hello, timeout: Duration.Input) =>
 export const make = <LE extends { readonly message: string }>(args: {
   readonly id: BaseboardId
   readonly listen: Address
+  /** The address peers reach this node at, when it is not the listen address (a relay, NAT or port forward). */
+  readonly advertise?: Address
   readonly transport: ConnectionSource<LE>
   readonly sink: (event: ManagerEvent) => Effect.Effect<void>
   readonly options?: Partial<ManagerOptions>
@@ -166,7 +172,8 @@ export const make = <LE extends { readonly message: string }>(args: {
   Effect.gen(function* () {
     const options = { ...defaultManagerOptions, ...args.options }
     const listener = yield* args.transport.listen(args.listen)
-    const self = new Wire.Hello({ id: args.id, listenAddress: listener.address, protocolVersion: Wire.protocolVersion })
+    const advertised = args.advertise ?? listener.address
+    const self = new Wire.Hello({ id: args.id, listenAddress: advertised, protocolVersion: Wire.protocolVersion })
     const dialers = yield* FiberMap.make<string>()
     const accepted = yield* FiberMap.make<number>()
     const links = new Map<number, { readonly handle: Link.LinkHandle; readonly listenAddress: string }>()
@@ -255,7 +262,7 @@ export const make = <LE extends { readonly message: string }>(args: {
         const wanted = new Map(addresses.map((a) => [formatAddress(a), a] as const))
         peers = Array.from(wanted.values())
         for (const [key, address] of wanted) {
-          if (compareAddress(listener.address, address) > 0) {
+          if (compareAddress(advertised, address) > 0) {
             dialing.add(key)
             yield* FiberMap.run(dialers, key, dialer(address), { onlyIfMissing: true })
           }
@@ -274,6 +281,7 @@ export const make = <LE extends { readonly message: string }>(args: {
 
     const manager: ConnectionManager = {
       listenAddress: listener.address,
+      advertisedAddress: advertised,
       setPeers,
       peers: Effect.sync(() => peers)
     }

@@ -40,6 +40,11 @@ export interface TrustQuorumNodeConfig<E = never> {
   readonly id: BaseboardId
   /** The peer (bootstrap network) address; port 0 picks a free port, exposed as `listenAddress`. */
   readonly listen: ConnectionManager.Address
+  /**
+   * The address peers reach this node at, when it differs from `listen` (a relay, NAT or port forward).
+   * The Hello carries it and the dial rule compares it; peers list it in their `setPeers`.
+   */
+  readonly advertise?: ConnectionManager.Address
   readonly transport: Transport
   readonly ledger: NodeLedger<E>
   /** Randomness for secrets and salts (default: the OS CSPRNG). */
@@ -123,13 +128,14 @@ export const make = <E>(
     const manager = yield* ConnectionManager.make({
       id: config.id,
       listen: config.listen,
+      ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport: config.transport,
       sink: (event) => sink(event),
       options: { ...config.connections, link: config.link ?? {} }
     })
     const task = yield* NodeTask.make({
       node,
-      listenAddress: manager.listenAddress,
+      listenAddress: manager.advertisedAddress,
       ledger: config.ledger,
       ...(config.maxPendingApi === undefined ? {} : { maxPendingApi: config.maxPendingApi })
     })

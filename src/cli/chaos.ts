@@ -1,0 +1,42 @@
+/**
+ * `npm run chaos -- [--campaigns N] [--rounds R] [--seed S] [--quiet]`: process-fault campaigns (see
+ * `src/testing/ProcessCampaign.ts`), one after another with seeds S, S+1, …. Progress goes to stderr;
+ * the figures of all campaigns go to stdout as one JSON line. Exits 1 on the first failed campaign,
+ * whose directory (configs, ledgers, logs) is kept for inspection.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Clock, Console, Effect } from "effect"
+import * as ProcessCampaign from "../testing/ProcessCampaign.ts"
+
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`)
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback
+  if (!Number.isInteger(v) || v < 0) {
+    console.error(`--${name} takes a non-negative integer`)
+    process.exit(2)
+  }
+  return v
+}
+
+const campaigns = arg("campaigns", 5)
+const rounds = arg("rounds", 6)
+const seed = arg("seed", 1)
+const quiet = process.argv.includes("--quiet")
+
+const program = Effect.gen(function* () {
+  const started = yield* Clock.currentTimeMillis
+  let total: ProcessCampaign.CampaignFigures | undefined
+  for (let c = 0; c < campaigns; c++) {
+    yield* Console.error(`campaign ${c + 1}/${campaigns} (seed ${seed + c})`)
+    const figures = yield* ProcessCampaign.runCampaign({
+      seed: seed + c,
+      rounds,
+      log: (line) => (quiet ? Effect.void : Console.error(line))
+    })
+    total = total === undefined ? figures : ProcessCampaign.addFigures(total, figures)
+  }
+  const seconds = Math.round(((yield* Clock.currentTimeMillis) - started) / 100) / 10
+  yield* Console.log(JSON.stringify({ suite: "process-faults", seed, ...total, seconds }))
+})
+
+NodeRuntime.runMain(program)

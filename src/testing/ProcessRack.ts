@@ -1,0 +1,244 @@
+/**
+ * A rack of real node processes on one machine, for examples and chaos campaigns: each sled is a
+ * `tq node run` OS process with its own config, mutual-TLS certificates from a throwaway rack CA, two
+ * file-ledger copies and a log file that collects everything the process prints, across restarts.
+ *
+ * Sleds can be started, killed with SIGKILL, paused with SIGSTOP and resumed with SIGCONT. A process
+ * that exits without being killed is recorded as an unexpected exit. Closing the scope kills every
+ * process (resuming paused ones first so nothing is left stopped).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs"
+import * as net from "node:net"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Deferred, Effect, Option, Schema, type Scope } from "effect"
+import type { NodeConfig } from "../cli/NodeConfig.ts"
+import * as RackPki from "../runtime/RackPki.ts"
+import type { BaseboardId } from "../types/BaseboardId.ts"
+
+/** A sled process did not reach the expected state in time, or could not be started. */
+export class SledProcessError extends Schema.TaggedError<SledProcessError>()("SledProcessError", {
+  sled: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `sled ${this.sled}: ${this.reason}; its output is in its log file`
+  }
+}
+
+/** One sled: its identity, files and current process. */
+export interface Sled {
+  readonly index: number
+  readonly id: BaseboardId
+  readonly configPath: string
+  /** Where its API listens once open. */
+  readonly apiUrl: string
+  readonly ledgerPaths: ReadonlyArray<string>
+  readonly logPath: string
+}
+
+/** What a sled's process is doing. */
+export type SledState = "stopped" | "running" | "paused"
+
+export interface ProcessRackOptions {
+  /** A directory the rack owns (certificates, configs, ledgers, logs). */
+  readonly dir: string
+  readonly ids: ReadonlyArray<BaseboardId>
+  /** Sleds that open their API only once committed (reached by proxy until then). */
+  readonly apiAfterCommit?: (index: number) => boolean
+  readonly link?: NodeConfig["link"]
+  readonly logLevel?: NodeConfig["logLevel"]
+}
+
+export interface ProcessRack {
+  readonly sleds: ReadonlyArray<Sled>
+  readonly state: (index: number) => SledState
+  /** Starts a stopped sled and waits until its peer port listens. */
+  readonly start: (index: number) => Effect.Effect<void, SledProcessError>
+  /** Waits (up to `timeout`, default 30 s) until the sled's API listens and returns its base URL. */
+  readonly api: (index: number, timeout?: number) => Effect.Effect<string, SledProcessError>
+  /** The API URL of the sled's current process, if it listens. */
+  readonly apiNow: (index: number) => Option.Option<string>
+  /** SIGKILL, then waits for the process to be gone. */
+  readonly kill: (index: number) => Effect.Effect<void>
+  readonly pause: (index: number) => Effect.Effect<void>
+  readonly resume: (index: number) => Effect.Effect<void>
+  /** Processes that exited without being killed: `sled: exit code / signal`. */
+  readonly unexpectedExits: () => ReadonlyArray<string>
+}
+
+const tqScript = fileURLToPath(new URL("../cli/tq.ts", import.meta.url))
+
+/** A free TCP port on loopback. */
+export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const ListeningLine = Schema.fromJsonString(
+  Schema.Union([
+    Schema.Struct({ event: Schema.Literal("peer-listening"), port: Schema.Int }),
+    Schema.Struct({ event: Schema.Literal("api-listening"), url: Schema.String })
+  ])
+)
+const decodeListening = Schema.decodeUnknownOption(ListeningLine)
+
+interface Running {
+  readonly child: ChildProcess
+  readonly peer: Deferred.Deferred<void>
+  readonly api: Deferred.Deferred<string>
+  readonly exited: Deferred.Deferred<void>
+  apiUrl: string | undefined
+  paused: boolean
+  killed: boolean
+}
+
+/** Writes the rack's certificates and configs into `dir` and returns the rack; no process runs yet. */
+export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, RackPki.PkiError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { dir } = options
+    yield* RackPki.writeRack(join(dir, "certs"), options.ids.map(String))
+    const peerPorts = yield* Effect.forEach(options.ids, () => freePort)
+    const apiPorts = yield* Effect.forEach(options.ids, () => freePort)
+    const sleds: Array<Sled> = options.ids.map((id, index) => {
+      const stem = RackPki.fileStem(String(id))
+      const home = join(dir, `sled${index + 1}`)
+      mkdirSync(home, { recursive: true })
+      const ledgerPaths = [join(home, "m2a-ledger.json"), join(home, "m2b-ledger.json")]
+      const config: NodeConfig = {
+        id: String(id),
+        peer: { host: "127.0.0.1", port: peerPorts[index] ?? 0 },
+        api: { host: "127.0.0.1", port: apiPorts[index] ?? 0 },
+        apiAfterCommit: options.apiAfterCommit?.(index) ?? false,
+        tls: {
+          cert: join(dir, "certs", `${stem}.pem`),
+          key: join(dir, "certs", `${stem}.key`),
+          ca: join(dir, "certs", "ca.pem")
+        },
+        ledger: ledgerPaths,
+        peers: peerPorts.filter((_, j) => j !== index).map((port) => ({ host: "127.0.0.1", port })),
+        ...(options.link === undefined ? {} : { link: options.link }),
+        ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel })
+      }
+      const configPath = join(home, "config.json")
+      writeFileSync(configPath, JSON.stringify(config, null, 2))
+      const apiUrl = `http://127.0.0.1:${apiPorts[index] ?? 0}`
+      return { index, id, configPath, apiUrl, ledgerPaths, logPath: join(home, "node.log") }
+    })
+
+    const running = new Map<number, Running>()
+    const unexpected: Array<string> = []
+    const sledAt = (index: number): Sled => {
+      const sled = sleds[index]
+      if (sled === undefined) throw new RangeError(`no sled ${index}`)
+      return sled
+    }
+
+    const start = (index: number) =>
+      Effect.gen(function* () {
+        const sled = sledAt(index)
+        if (running.has(index)) return
+        const log = createWriteStream(sled.logPath, { flags: "a" })
+        const child = spawn(
+          process.execPath,
+          ["--experimental-strip-types", "--no-warnings", tqScript, "node", "run", "--config", sled.configPath],
+          { stdio: ["ignore", "pipe", "pipe"] }
+        )
+        const entry: Running = {
+          child,
+          peer: Deferred.makeUnsafe<void>(),
+          api: Deferred.makeUnsafe<string>(),
+          exited: Deferred.makeUnsafe<void>(),
+          apiUrl: undefined,
+          paused: false,
+          killed: false
+        }
+        running.set(index, entry)
+        let buffered = ""
+        child.stdout?.on("data", (chunk: Buffer) => {
+          log.write(chunk)
+          buffered += chunk.toString("utf8")
+          const lines = buffered.split("\n")
+          buffered = lines.pop() ?? ""
+          for (const line of lines) {
+            const event = decodeListening(line)
+            if (Option.isNone(event)) continue
+            if (event.value.event === "peer-listening") Deferred.doneUnsafe(entry.peer, Effect.void)
+            else {
+              entry.apiUrl = event.value.url
+              Deferred.doneUnsafe(entry.api, Effect.succeed(event.value.url))
+            }
+          }
+        })
+        child.stderr?.on("data", (chunk: Buffer) => log.write(chunk))
+        child.on("exit", (code, signal) => {
+          log.end()
+          if (!entry.killed) unexpected.push(`${sled.id}: exit ${code ?? signal}`)
+          if (running.get(index) === entry) running.delete(index)
+          Deferred.doneUnsafe(entry.exited, Effect.void)
+        })
+        const ready = yield* Deferred.await(entry.peer).pipe(
+          Effect.raceFirst(Deferred.await(entry.exited).pipe(Effect.as(false))),
+          Effect.as(true),
+          Effect.timeoutOption("30 seconds")
+        )
+        if (Option.isNone(ready) || running.get(index) !== entry) {
+          return yield* new SledProcessError({ sled: String(sled.id), reason: "its peer port did not open" })
+        }
+      })
+
+    const kill = (index: number) =>
+      Effect.suspend(() => {
+        const entry = running.get(index)
+        if (entry === undefined) return Effect.void
+        entry.killed = true
+        entry.child.kill("SIGKILL")
+        return Deferred.await(entry.exited)
+      })
+
+    const signal = (index: number, name: "SIGSTOP" | "SIGCONT") =>
+      Effect.sync(() => {
+        const entry = running.get(index)
+        if (entry === undefined || entry.paused === (name === "SIGSTOP")) return
+        entry.paused = name === "SIGSTOP"
+        entry.child.kill(name)
+      })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(Array.from(running.keys()), (index) => Effect.andThen(signal(index, "SIGCONT"), kill(index)), {
+        discard: true
+      })
+    )
+
+    const rack: ProcessRack = {
+      sleds,
+      state: (index) => {
+        const entry = running.get(index)
+        return entry === undefined ? "stopped" : entry.paused ? "paused" : "running"
+      },
+      start,
+      api: (index, timeout = 30_000) =>
+        Effect.suspend(() => {
+          const entry = running.get(index)
+          const sled = String(sledAt(index).id)
+          if (entry === undefined) return Effect.fail(new SledProcessError({ sled, reason: "it is not running" }))
+          return Deferred.await(entry.api).pipe(
+            Effect.timeoutOrElse({
+              duration: timeout,
+              orElse: () => Effect.fail(new SledProcessError({ sled, reason: `its API did not open in ${timeout} ms` }))
+            })
+          )
+        }),
+      apiNow: (index) => Option.fromNullishOr(running.get(index)?.apiUrl),
+      kill,
+      pause: (index) => signal(index, "SIGSTOP"),
+      resume: (index) => signal(index, "SIGCONT"),
+      unexpectedExits: () => unexpected.slice()
+    }
+    return rack
+  })
