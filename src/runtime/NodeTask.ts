@@ -323,60 +323,62 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       operation: ProxyOperation.Operation<string, P, A, E>,
       destination: BaseboardId,
       payload: P
-    ): Effect.Effect<A, E | Disconnected | Busy | InvalidResponse | NodeStopped> => {
-      const answer = Deferred.makeUnsafe<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>()
-      let requestId: number | undefined
-      let gaveUp = false
-      const start = call((): Result.Result<void, never> => {
-        const link = currentLink(destination)
-        const fail = (error: Disconnected | Busy) => Deferred.doneUnsafe(answer, Exit.fail(error))
-        if (gaveUp) return Result.void
-        if (link === undefined) {
-          fail(new Disconnected({ destination: destination.toString(), connectionId: null }))
-        } else if (tracker.isFull) {
-          fail(new Busy({ limit: tracker.capacity }))
-          busyRefusals++
-        } else {
-          // Registered before the frame is offered: a closure of this link after this point fails it.
-          requestId = tracker.register({
-            connectionId: link.connectionId,
-            destination: destination.key,
-            answer: (outcome, value) =>
-              Deferred.doneUnsafe(
-                answer,
-                ProxyOperation.decodeResponse(operation, destination.toString(), outcome, value)
-              ),
-            fail: (reason) =>
-              Deferred.doneUnsafe(
-                answer,
-                Exit.fail(
-                  reason === "Disconnected"
-                    ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
-                    : new NodeStopped({ reason: "shut down while a proxied request was in flight" })
+    ): Effect.Effect<A, E | Disconnected | Busy | InvalidResponse | NodeStopped> =>
+      // Suspended: every run of the returned effect is a new request (so `Effect.retry` really retries).
+      Effect.suspend(() => {
+        const answer = Deferred.makeUnsafe<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>()
+        let requestId: number | undefined
+        let gaveUp = false
+        const start = call((): Result.Result<void, never> => {
+          const link = currentLink(destination)
+          const fail = (error: Disconnected | Busy) => Deferred.doneUnsafe(answer, Exit.fail(error))
+          if (gaveUp) return Result.void
+          if (link === undefined) {
+            fail(new Disconnected({ destination: destination.toString(), connectionId: null }))
+          } else if (tracker.isFull) {
+            fail(new Busy({ limit: tracker.capacity }))
+            busyRefusals++
+          } else {
+            // Registered before the frame is offered: a closure of this link after this point fails it.
+            requestId = tracker.register({
+              connectionId: link.connectionId,
+              destination: destination.key,
+              answer: (outcome, value) =>
+                Deferred.doneUnsafe(
+                  answer,
+                  ProxyOperation.decodeResponse(operation, destination.toString(), outcome, value)
+                ),
+              fail: (reason) =>
+                Deferred.doneUnsafe(
+                  answer,
+                  Exit.fail(
+                    reason === "Disconnected"
+                      ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
+                      : new NodeStopped({ reason: "shut down while a proxied request was in flight" })
+                  )
                 )
-              )
-          })
-          link.handle.offerProxy(
-            new Wire.ProxyRequest({
-              requestId,
-              operation: operation.tag,
-              payload: ProxyOperation.encodePayload(operation, payload)
+            })
+            link.handle.offerProxy(
+              new Wire.ProxyRequest({
+                requestId,
+                operation: operation.tag,
+                payload: ProxyOperation.encodePayload(operation, payload)
+              })
+            )
+          }
+          return Result.void
+        })
+        // A caller that is interrupted (or whose timeout fires) removes its entry: none outlives its caller.
+        return start.pipe(
+          Effect.andThen(Deferred.await(answer)),
+          Effect.onInterrupt(() =>
+            Effect.sync(() => {
+              gaveUp = true
+              if (requestId !== undefined) tracker.remove(requestId)
             })
           )
-        }
-        return Result.void
-      })
-      // A caller that is interrupted (or whose timeout fires) removes its entry: none outlives its caller.
-      return start.pipe(
-        Effect.andThen(Deferred.await(answer)),
-        Effect.onInterrupt(() =>
-          Effect.sync(() => {
-            gaveUp = true
-            if (requestId !== undefined) tracker.remove(requestId)
-          })
         )
-      )
-    }
+      })
 
     const handle: NodeTaskHandle = {
       call,

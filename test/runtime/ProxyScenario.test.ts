@@ -144,4 +144,24 @@ describe("a burst of proxied requests", () => {
       )
     })
   )
+
+  it.live("one proxied-call effect run again is a new request: Disconnected before the link, a status after", () =>
+    Effect.gen(function* () {
+      const nodes = yield* Effect.forEach([0, 1], (i) =>
+        restartable(i, Transport.tcp, Ledger.memory<PersistentState>())
+      )
+      const [a, b] = nodes
+      if (!a || !b) throw new Error("nodes")
+      const status = a.node.proxy.status(b.node.id)
+      const before = yield* Effect.flip(status)
+      assert.deepStrictEqual(
+        [before._tag, before._tag === "Disconnected" ? before.connectionId : -1],
+        ["Disconnected", null]
+      )
+      yield* mesh(nodes)
+      yield* connected(nodes, 1)
+      const after = yield* status
+      assert.deepStrictEqual(after.connectedPeers.map(String), [String(a.node.id)])
+    })
+  )
 })
