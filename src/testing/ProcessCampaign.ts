@@ -276,12 +276,20 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
       })
 
     for (let round = 1; round <= options.rounds; round++) {
-      const spares = ids.filter((id, i) => !started.has(i) && !members.some((m) => m.key === id.key))
-      const grow = spares.length > 0 && (members.length <= minimumSize || (yield* Random.nextBoolean))
-      const removed = grow ? undefined : members[yield* Random.nextIntBetween(0, members.length - 1)]
-      const added = grow ? spares[0] : undefined
+      // Add a sled that never ran, remove a member (never below the minimum: removed sleds are retired), or,
+      // when neither is possible, rotate the secret: a new epoch with the same members.
+      const spares = ids.filter((_, i) => !started.has(i))
+      const changes = [
+        ...(spares.length > 0 ? (["add"] as const) : []),
+        ...(members.length > minimumSize ? (["remove"] as const) : [])
+      ]
+      const change = changes.length === 0 ? "rotate" : changes[yield* Random.nextIntBetween(0, changes.length - 1)]
+      const added = change === "add" ? spares[0] : undefined
+      const removed = change === "remove" ? members[yield* Random.nextIntBetween(0, members.length - 1)] : undefined
       const target = added !== undefined ? [...members, added] : members.filter((m) => m.key !== removed?.key)
-      yield* options.log(`round ${round}: ${added !== undefined ? `add ${added}` : `remove ${removed}`}`)
+      yield* options.log(
+        `round ${round}: ${added !== undefined ? `add ${added}` : removed !== undefined ? `remove ${removed}` : "rotate the secret"}`
+      )
       if (added !== undefined) yield* startSled(indexOf.get(added.key) ?? 0)
       const probes = yield* Effect.forkChild(
         Effect.forever(Effect.andThen(probe([...members, ...(added === undefined ? [] : [added])]), Effect.yieldNow)),
