@@ -140,6 +140,6 @@ describe("network faults", () => {
         const status = yield* a.node.status
         assert.strictEqual(status.proxiedRequests, 0)
       }),
-    60_000
+    60_000 * rounds
   )
 })

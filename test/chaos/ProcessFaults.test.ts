@@ -28,6 +28,6 @@ describe("process faults", () => {
           { lost: 0, hung: 0, defects: 0, leaks: 0 }
         )
       }),
-    120_000
+    60_000 + rounds * 30_000
   )
 })

@@ -1,11 +1,12 @@
 /**
  * Bad input against live nodes: random and mutated frames on a real TCP link, and random JSON bodies on
- * the HTTP API. Every bad frame closes only its own link and the node keeps serving; every bad body is
- * answered with a 4xx (or the operation's typed error), never a 500.
+ * the HTTP API. Every bad frame closes only its own link, with a typed reason the node logs, and the
+ * node keeps serving with no state left behind; every bad body is answered with a 4xx (or the
+ * operation's typed error), never a 500. Each suite prints one figures line.
  */
 import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import { Effect, Layer, Logger, References, Result } from "effect"
 import * as fc from "fast-check"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
@@ -27,32 +28,67 @@ const hostile = (port: number, bytes: Uint8Array) =>
     return Effect.sync(() => socket.destroy())
   }).pipe(Effect.timeout("5 seconds"))
 
+/** The typed reason in a log line about a closed link or a refused handshake. */
+const closeReason = (line: string): string | undefined =>
+  /handshake refused \((\w+)\)/.exec(line)?.[1] ??
+  (line.includes("link closed")
+    ? /\b(Eof|Reset|DecodeError|FrameTooLarge|Inactivity|WriteQueueFull|WriteFailed|Defect)\b/.exec(line)?.[1]
+    : undefined)
+
 describe("bad frames on a live node", () => {
-  it.live(`${cases} hostile peers: each is closed, the good link stays, the node keeps serving`, () =>
-    Effect.gen(function* () {
-      // Short timeouts, so a truncated frame or a missing Hello is closed in about a second, not ten.
-      const timing = {
-        link: { pingInterval: "200 millis", inactivityTimeout: "1 second" },
-        connections: { handshakeTimeout: "1 second" }
-      } as const
-      const nodes = yield* Effect.forEach([0, 1], (i) =>
-        restartable(i, Transport.tcp, Ledger.memory<PersistentState>(), timing)
+  it.live(
+    `${cases} hostile peers: each is closed with a typed reason, the good link stays, the node keeps serving`,
+    () => {
+      const lines: Array<string> = []
+      const capture = Logger.make((options) => {
+        lines.push(String(Logger.formatSimple.log(options)))
+      })
+      return Effect.gen(function* () {
+        // Short timeouts, so a truncated frame or a missing Hello is closed in about a second, not ten.
+        const timing = {
+          link: { pingInterval: "200 millis", inactivityTimeout: "1 second" },
+          connections: { handshakeTimeout: "1 second" }
+        } as const
+        const nodes = yield* Effect.forEach([0, 1], (i) =>
+          restartable(i, Transport.tcp, Ledger.memory<PersistentState>(), timing)
+        )
+        yield* mesh(nodes)
+        yield* connected(nodes, 1)
+        const target = nodes[0]
+        if (!target) throw new Error("nodes")
+        const inputs = fc.sample(badInput, { seed: 17, numRuns: cases })
+        const labels = new Set<string>()
+        for (const [index, input] of inputs.entries()) {
+          const outcome = yield* Effect.result(hostile(target.node.listenAddress.port, input.bytes))
+          assert.isTrue(Result.isSuccess(outcome), `#${index} ${input.label} was not closed by the node`)
+          labels.add(input.label)
+        }
+        assert.isAtLeast(labels.size, 4)
+        const status = yield* target.node.status
+        assert.deepStrictEqual(status.connectedPeers.map(String), [String(sled(1))])
+        // Nothing of the hostile peers is left: one link (the good one), no proxied request in flight.
+        const links = yield* target.node.connections
+        assert.deepStrictEqual(
+          links.map((l) => String(l.peer)),
+          [String(sled(1))]
+        )
+        assert.strictEqual(status.proxiedRequests, 0)
+        const reasons: Record<string, number> = {}
+        for (const line of lines) {
+          const reason = closeReason(line)
+          if (reason !== undefined) reasons[reason] = (reasons[reason] ?? 0) + 1
+        }
+        const closed = Object.values(reasons).reduce((a, b) => a + b, 0)
+        console.log(
+          JSON.stringify({ suite: "bad-frames", cases, inputs: [...labels].sort(), closed, reasons, lost: 0, hung: 0 })
+        )
+        // Every hostile connection was closed for a reason the node logged, and nothing else was.
+        assert.strictEqual(closed, cases)
+      }).pipe(
+        Effect.provide(Layer.mergeAll(Logger.layer([capture]), Layer.succeed(References.MinimumLogLevel, "Debug")))
       )
-      yield* mesh(nodes)
-      yield* connected(nodes, 1)
-      const target = nodes[0]
-      if (!target) throw new Error("nodes")
-      const inputs = fc.sample(badInput, { seed: 17, numRuns: cases })
-      const labels = new Set<string>()
-      for (const [index, input] of inputs.entries()) {
-        const outcome = yield* Effect.result(hostile(target.node.listenAddress.port, input.bytes))
-        assert.isTrue(Result.isSuccess(outcome), `#${index} ${input.label} was not closed by the node`)
-        labels.add(input.label)
-      }
-      assert.isAtLeast(labels.size, 4)
-      const status = yield* target.node.status
-      assert.deepStrictEqual(status.connectedPeers.map(String), [String(sled(1))])
-    })
+    },
+    30_000 + cases * 1_000
   )
 })
 
@@ -87,6 +123,9 @@ describe("bad bodies on the HTTP API", () => {
         statuses.set(status, (statuses.get(status) ?? 0) + 1)
         assert.isBelow(status, 500, `${path} answered ${status} to ${body.slice(0, 80)}`)
       }
+      console.log(
+        JSON.stringify({ suite: "bad-bodies", bodies: bodies.length, statuses: Object.fromEntries(statuses), lost: 0 })
+      )
       assert.isTrue((statuses.get(400) ?? 0) > 0)
     })
   )
