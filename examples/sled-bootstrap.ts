@@ -9,20 +9,18 @@
  * 6. kill -9 a sled and restart it: it unlocks again from its ledger and its peers; 7. a summary.
  * Ctrl-C (or any failure) kills every child process and removes the temporary directory.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import * as net from "node:net"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeRuntime } from "@effect/platform-node"
-import { Clock, Deferred, Effect, Option, Schedule, Stream } from "effect"
+import { Clock, Effect, Option, Schedule, Stream } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../src/api/NodeApi.ts"
 import * as MemberClient from "../src/control/MemberClient.ts"
 import * as Reconfigurator from "../src/control/Reconfigurator.ts"
 import * as Ledger from "../src/runtime/Ledger.ts"
-import * as RackPki from "../src/runtime/RackPki.ts"
+import * as ProcessRack from "../src/testing/ProcessRack.ts"
 import * as BaseboardId from "../src/types/BaseboardId.ts"
 
 const rackId = "7c3b1f8e-2d4a-4e6b-9f1c-0a5d8e2b4c61"
@@ -62,52 +60,6 @@ const step = (n: number, title: string) =>
     })
   )
 
-/** A free TCP port on loopback. */
-const freePort = Effect.callback<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-interface Sled {
-  readonly id: BaseboardId.BaseboardId
-  readonly configPath: string
-  process: ChildProcess | undefined
-  api: Deferred.Deferred<string>
-}
-
-/** Starts a sled's process; its `api-listening` line completes `sled.api`. Killed when the scope closes. */
-const launch = (sled: Sled) =>
-  Effect.gen(function* () {
-    sled.api = yield* Deferred.make<string>()
-    const child = spawn(
-      process.execPath,
-      ["--experimental-strip-types", "--no-warnings", "src/cli/tq.ts", "node", "run", "--config", sled.configPath],
-      {
-        stdio: ["ignore", "pipe", "pipe"]
-      }
-    )
-    sled.process = child
-    const api = sled.api
-    let buffered = ""
-    child.stdout?.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString("utf8")
-      const lines = buffered.split("\n")
-      buffered = lines.pop() ?? ""
-      for (const line of lines) {
-        if (line.includes('"api-listening"')) {
-          const url = /"url":"([^"]+)"/.exec(line)?.[1]
-          if (url) Deferred.doneUnsafe(api, Effect.succeed(url))
-        }
-      }
-    })
-    child.stderr?.resume()
-    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-  })
-
 const program = Effect.gen(function* () {
   const dir = mkdtempSync(join(tmpdir(), "tq-sled-bootstrap-"))
   yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
@@ -115,38 +67,13 @@ const program = Effect.gen(function* () {
   const elapsed = Effect.map(Clock.currentTimeMillis, (now) => `${((now - started) / 1000).toFixed(1)} s`)
 
   yield* say(`effect-trust-quorum sled bootstrap — 4 sleds, then a 5th through the proxy (workdir ${dir})`)
-  yield* RackPki.writeRack(join(dir, "certs"), sleds.map(String))
-  const peerPorts = yield* Effect.forEach(sleds, () => freePort)
-  const apiPorts = yield* Effect.forEach(sleds, () => freePort)
-  const all: Array<Sled> = sleds.map((id, i) => {
-    const file = RackPki.fileStem(String(id))
-    const home = join(dir, `sled${i + 1}`)
-    mkdirSync(home)
-    const configPath = join(home, "config.json")
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        id: String(id),
-        peer: { host: "127.0.0.1", port: peerPorts[i] },
-        api: { host: "127.0.0.1", port: apiPorts[i] },
-        apiAfterCommit: i === 4,
-        tls: {
-          cert: join(dir, "certs", `${file}.pem`),
-          key: join(dir, "certs", `${file}.key`),
-          ca: join(dir, "certs", "ca.pem")
-        },
-        ledger: [join(home, "m2a-ledger.json"), join(home, "m2b-ledger.json")],
-        peers: peerPorts.filter((_, j) => j !== i).map((port) => ({ host: "127.0.0.1", port }))
-      })
-    )
-    return { id, configPath, process: undefined, api: Deferred.makeUnsafe<string>() }
-  })
-
+  const rack = yield* ProcessRack.make({ dir, ids: sleds, apiAfterCommit: (i) => i === 4 })
+  const all = rack.sleds
   const clients = new Map<string, MemberClient.MemberClient>()
   const apis = new Map<string, HttpApiClient.ForApi<typeof NodeApi>>()
-  const connect = (sled: Sled) =>
+  const connect = (sled: ProcessRack.Sled) =>
     Effect.gen(function* () {
-      const url = yield* Deferred.await(sled.api).pipe(Effect.timeout("30 seconds"))
+      const url = yield* rack.api(sled.index)
       clients.set(sled.id.key, yield* MemberClient.fromHttp(url))
       apis.set(
         sled.id.key,
@@ -154,7 +81,7 @@ const program = Effect.gen(function* () {
       )
       return url
     })
-  const fingerprint = (sled: Sled) =>
+  const fingerprint = (sled: ProcessRack.Sled) =>
     Effect.gen(function* () {
       const api = apis.get(sled.id.key)
       if (api === undefined) return "no API"
@@ -170,7 +97,7 @@ const program = Effect.gen(function* () {
 
   const first4 = all.slice(0, 4)
   yield* step(1, "four sleds boot; the control plane commits the initial configuration (epoch 1)")
-  yield* Effect.forEach(first4, launch, { discard: true })
+  yield* Effect.forEach(first4, (s) => rack.start(s.index), { discard: true, concurrency: "unbounded" })
   for (const sled of first4) yield* say(`  ${sled.id} API ${yield* connect(sled)}`)
   const driver = yield* Reconfigurator.make({
     rackId,
@@ -202,7 +129,7 @@ const program = Effect.gen(function* () {
   const newSled = all[4]
   if (newSled === undefined) return
   yield* step(3, `a fifth sled, ${newSled.id}, boots with only its peer port (no API yet)`)
-  yield* launch(newSled)
+  yield* rack.start(newSled.index)
 
   yield* step(4, "the control plane adds it (epoch 2): its commit goes through a member's proxy")
   const epoch2 = yield* driver.reconfigure(all.map((s) => s.id))
@@ -214,10 +141,10 @@ const program = Effect.gen(function* () {
   const victim = all[1]
   if (victim === undefined) return
   yield* step(6, `kill -9 ${victim.id}, restart it: it unlocks again from its ledger and its peers`)
-  victim.process?.kill("SIGKILL")
+  yield* rack.kill(victim.index)
   clients.delete(victim.id.key)
   apis.delete(victim.id.key)
-  yield* launch(victim)
+  yield* rack.start(victim.index)
   yield* connect(victim)
   const again = yield* fingerprint(victim)
   yield* say(`  ${victim.id} after restart: ${again}`)
