@@ -28,6 +28,8 @@ type Case = {
   readonly fault: FaultyRelay.RelayFault
   /** Reset every connection once the calls are pending. */
   readonly cut?: true
+  /** Issue the calls only once the fault has engaged: a chunk went each way, so both readers are paused. */
+  readonly engaged?: true
   readonly outcomes: ReadonlyArray<"Success" | "Disconnected">
 }
 
@@ -36,7 +38,7 @@ const cases: ReadonlyArray<Case> = [
   { name: "drop", fault: { _tag: "Drop" }, outcomes: ["Success", "Disconnected"] },
   { name: "blackhole", fault: { _tag: "Blackhole" }, outcomes: ["Disconnected"] },
   { name: "half-open", fault: { _tag: "HalfOpen" }, outcomes: ["Disconnected"] },
-  { name: "slow reader", fault: { _tag: "SlowReader", pauseMillis: 1500 }, outcomes: ["Success", "Disconnected"] },
+  { name: "slow reader", fault: { _tag: "SlowReader", pauseMillis: 1500 }, engaged: true, outcomes: ["Disconnected"] },
   { name: "reset", fault: { _tag: "Blackhole" }, cut: true, outcomes: ["Disconnected"] }
 ]
 
@@ -85,7 +87,14 @@ describe("network faults", () => {
         yield* proxyWorks
         for (let round = 0; round < rounds; round++) {
           for (const c of cases) {
+            const forwarded = Effect.map(
+              Effect.forEach(relays, (r) => r.stats),
+              (all) => all.reduce((n, s) => n + s.forwarded, 0)
+            )
+            const before = yield* forwarded
             yield* setFault(c.fault)
+            // Keep-alive pings flow both ways every interval, so two chunks pass within about one interval.
+            if (c.engaged) yield* eventually(forwarded, (n) => n >= before + 2, "5 seconds")
             const calls = yield* Effect.forEach(
               Array.from({ length: callsPerFault }, () => undefined),
               () =>
