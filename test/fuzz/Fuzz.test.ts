@@ -29,11 +29,15 @@ const hostile = (port: number, bytes: Uint8Array) =>
   }).pipe(Effect.timeout("5 seconds"))
 
 /** The typed reason in a log line about a closed link or a refused handshake. */
-const closeReason = (line: string): string | undefined =>
-  /handshake refused \((\w+)\)/.exec(line)?.[1] ??
-  (line.includes("link closed")
+const closeReason = (line: string): string | undefined => {
+  const refused = /handshake refused \((\w+)\)/.exec(line)?.[1]
+  // The frame layer reads ahead: an oversize length right after the Hello fails the handshake's transport.
+  if (refused !== undefined)
+    return refused === "Transport" && line.includes("over the limit") ? "FrameTooLarge" : refused
+  return line.includes("link closed")
     ? /\b(Eof|Reset|DecodeError|FrameTooLarge|Inactivity|WriteQueueFull|WriteFailed|Defect)\b/.exec(line)?.[1]
-    : undefined)
+    : undefined
+}
 
 describe("bad frames on a live node", () => {
   it.live(
