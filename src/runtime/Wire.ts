@@ -68,8 +68,31 @@ const decodeText = Schema.decodeUnknownResult(codec)
 const utf8Encoder = new TextEncoder()
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
 
-/** Encodes a frame into its payload bytes. */
-export const encode = (frame: Frame): Uint8Array => utf8Encoder.encode(encodeText(frame))
+/**
+ * Encodes a frame into its payload bytes. Proxy frames take a direct path: their fields are an integer,
+ * strings and a value that is already the JSON of an operation's codec, so `JSON.stringify` gives
+ * exactly the codec's text at a tenth of the cost (they are the proxy's hot path). Every other frame
+ * goes through the Schema codec.
+ */
+export const encode = (frame: Frame): Uint8Array => {
+  switch (frame._tag) {
+    case "ProxyRequest":
+      return utf8Encoder.encode(
+        JSON.stringify({
+          _tag: frame._tag,
+          requestId: frame.requestId,
+          operation: frame.operation,
+          payload: frame.payload
+        })
+      )
+    case "ProxyResponse":
+      return utf8Encoder.encode(
+        JSON.stringify({ _tag: frame._tag, requestId: frame.requestId, outcome: frame.outcome, value: frame.value })
+      )
+    default:
+      return utf8Encoder.encode(encodeText(frame))
+  }
+}
 
 /** Decodes payload bytes into a frame. */
 export const decode = (payload: Uint8Array): Result.Result<Frame, WireDecodeError> =>

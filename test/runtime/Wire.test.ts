@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Result } from "effect"
+import { Result, Schema } from "effect"
 import * as fc from "fast-check"
 import * as Wire from "../../src/runtime/Wire.ts"
 import { seeded } from "../../src/testing/SeededRng.ts"
@@ -85,6 +85,32 @@ describe("Wire", () => {
         assert.isTrue(Result.isSuccess(r) || r.failure._tag === "WireDecodeError")
       }),
       { seed: 3, numRuns: 2000 }
+    )
+  })
+
+  it("proxy frames, encoded on their direct path, are exactly what the Schema codec writes (property)", () => {
+    const codec = Schema.encodeSync(Schema.fromJsonString(Schema.toCodecJson(Wire.Frame)))
+    const utf8 = new TextDecoder()
+    const proxyFrame = fc.oneof(
+      fc
+        .record({ requestId: fc.nat(), operation: fc.string(), payload: fc.jsonValue() })
+        .map((f) => new Wire.ProxyRequest(f)),
+      fc
+        .record({
+          requestId: fc.nat(),
+          outcome: fc.constantFrom("success" as const, "failure" as const, "rejected" as const),
+          value: fc.jsonValue()
+        })
+        .map((f) => new Wire.ProxyResponse(f))
+    )
+    fc.assert(
+      fc.property(proxyFrame, (frame) => {
+        const direct = Wire.encode(frame)
+        assert.deepStrictEqual(JSON.parse(utf8.decode(direct)), JSON.parse(codec(frame)))
+        // Both texts decode to the same frame (JSON itself, on either path, turns -0 into 0).
+        assert.deepStrictEqual(decodeOk(direct), decodeOk(new TextEncoder().encode(codec(frame))))
+      }),
+      { seed: 5, numRuns: 500 }
     )
   })
 })
