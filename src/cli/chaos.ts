@@ -36,7 +36,7 @@ const program = Effect.gen(function* () {
     total = total === undefined ? figures : ProcessCampaign.addFigures(total, figures)
   }
   const seconds = Math.round(((yield* Clock.currentTimeMillis) - started) / 100) / 10
-  yield* Console.log(JSON.stringify({ suite: "process-faults", seed, ...total, seconds }))
+  if (total !== undefined) yield* Console.log(ProcessCampaign.figuresLine(total, { seed, seconds }))
 })
 
 NodeRuntime.runMain(program)

@@ -106,6 +106,16 @@ const emptyFigures = (): CampaignFigures => ({
   leaks: 0
 })
 
+/** The one-line summary every suite prints: the common figures first, then this suite's own. */
+export const figuresLine = (figures: CampaignFigures, extra: Readonly<Record<string, unknown>> = {}): string =>
+  JSON.stringify({
+    suite: "process-faults",
+    faults: figures.kills + figures.pauses,
+    requests: figures.probes + figures.reconfigurations + figures.unlocks,
+    ...figures,
+    ...extra
+  })
+
 /** Adds two sets of figures. */
 export const addFigures = (a: CampaignFigures, b: CampaignFigures): CampaignFigures => {
   const outcomes: Record<string, number> = { ...a.probeOutcomes }
@@ -138,256 +148,261 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
   const options = { ...defaultOptions, ...partial }
   const seed = options.seed
   const failed = (detail: string) => new CampaignFailed({ seed, detail })
-  const dir = mkdtempSync(join(tmpdir(), `tq-chaos-${seed}-`))
-  return Effect.gen(function* () {
-    const ids = sledIds(options.pool)
-    const rack = yield* ProcessRack.make({
-      dir,
-      ids,
-      apiAfterCommit: (i) => i >= initialSize,
-      link: { pingIntervalMs: options.pingIntervalMs, inactivityTimeoutMs: options.inactivityTimeoutMs },
-      logLevel: "All"
-    })
-    const indexOf = new Map(ids.map((id, i) => [id.key, i] as const))
-    const requestTimeout = Duration.millis(options.inactivityTimeoutMs * 2)
-    const clients = yield* Effect.forEach(rack.sleds, (s) =>
-      MemberClient.fromHttp(s.apiUrl, { timeout: requestTimeout })
-    )
-    const apis = yield* Effect.forEach(rack.sleds, (s) =>
-      HttpApiClient.make(NodeApi, { baseUrl: s.apiUrl }).pipe(Effect.provide(FetchHttpClient.layer))
-    )
-    /** A sled's API client while its current process has its API open. */
-    const clientOf = (id: BaseboardId.BaseboardId) => {
-      const i = indexOf.get(id.key)
-      return i !== undefined && Option.isSome(rack.apiNow(i)) ? Option.fromNullishOr(clients[i]) : Option.none()
-    }
-    const driver = yield* Reconfigurator.make({
-      rackId,
-      store: Ledger.file({ paths: [join(dir, "driver.json")], schema: Reconfigurator.DriverState }),
-      clientOf,
-      options: { pollInterval: "25 millis", coordinatorTimeout: "2 seconds", deadline: "45 seconds" }
-    })
-    let figures: CampaignFigures = { ...emptyFigures(), campaigns: 1 }
-    const count = (f: (c: CampaignFigures) => Partial<CampaignFigures>) =>
-      Effect.sync(() => {
-        figures = { ...figures, ...f(figures) }
+  const campaign = (dir: string) =>
+    Effect.gen(function* () {
+      const ids = sledIds(options.pool)
+      const rack = yield* ProcessRack.make({
+        dir,
+        ids,
+        apiAfterCommit: (i) => i >= initialSize,
+        link: { pingIntervalMs: options.pingIntervalMs, inactivityTimeoutMs: options.inactivityTimeoutMs },
+        logLevel: "All"
       })
-    yield* Effect.forkScoped(
-      Stream.runForEach(driver.events, (e) =>
-        e._tag === "Aborted"
-          ? Effect.andThen(
-              count((c) => ({ aborted: c.aborted + 1 })),
-              options.log(`  epoch ${e.epoch} aborted: ${e.reason}`)
-            )
-          : Effect.void
-      ),
-      { startImmediately: true }
-    )
-    const started = new Set<number>()
-    const startSled = (i: number) =>
-      Effect.andThen(
-        Effect.sync(() => started.add(i)),
-        rack.start(i).pipe(Effect.mapError((e) => failed(e.message)))
+      const indexOf = new Map(ids.map((id, i) => [id.key, i] as const))
+      const requestTimeout = Duration.millis(options.inactivityTimeoutMs * 2)
+      const clients = yield* Effect.forEach(rack.sleds, (s) =>
+        MemberClient.fromHttp(s.apiUrl, { timeout: requestTimeout })
       )
-
-    // ---- the first configuration -------------------------------------------------------------
-    let members = ids.slice(0, initialSize)
-    yield* Effect.forEach(members, (id) => startSled(indexOf.get(id.key) ?? 0), { concurrency: "unbounded" })
-    yield* Effect.forEach(members, (id) => rack.api(indexOf.get(id.key) ?? 0), { discard: true }).pipe(
-      Effect.mapError((e) => failed(e.message))
-    )
-
-    /** Drives the rack to `target`; a failed attempt (a deadline passed under faults) resumes, at most 3 times. */
-    const driveTo = (target: ReadonlyArray<BaseboardId.BaseboardId>) =>
-      Effect.gen(function* () {
-        yield* count((c) => ({ reconfigurations: c.reconfigurations + 1 }))
-        let attempt = yield* Effect.result(driver.reconfigure(target))
-        for (let i = 0; i < 3 && attempt._tag === "Failure"; i++) {
-          yield* options.log(`  driver: ${attempt.failure.message}; resuming`)
-          attempt = yield* Effect.result(Effect.map(driver.resume, Option.getOrThrow))
-        }
-        if (attempt._tag === "Failure") {
-          yield* count((c) => ({ hung: c.hung + 1 }))
-          return yield* failed(`the driver could not finish: ${attempt.failure.message}`)
-        }
-        return attempt.success
-      })
-
-    yield* driveTo(members)
-    yield* options.log(`  epoch 1 committed: ${members.map(String).join(", ")}`)
-
-    // ---- rounds: a membership change under faults and probes ---------------------------------
-    const live = () => members.map((id) => indexOf.get(id.key) ?? 0).filter((i) => rack.state(i) !== "stopped")
-    const pauseMs = Math.round(options.inactivityTimeoutMs * 1.5)
-
-    /** One fault on a random member: kill -9 and restart, or a pause longer than the inactivity timeout. */
-    const fault = Effect.gen(function* () {
-      yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, 400)))
-      const candidates = live()
-      if (candidates.length === 0) return
-      const victim = candidates[yield* Random.nextIntBetween(0, candidates.length - 1)] ?? 0
-      if (yield* Random.nextBoolean) {
-        yield* options.log(`  fault: kill -9 ${ids[victim]}`)
-        yield* count((c) => ({ kills: c.kills + 1 }))
-        yield* rack.kill(victim)
-        yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(100, 1000)))
-        yield* startSled(victim)
-      } else {
-        yield* options.log(`  fault: SIGSTOP ${ids[victim]} for ${pauseMs} ms`)
-        yield* count((c) => ({ pauses: c.pauses + 1 }))
-        yield* rack.pause(victim)
-        yield* Effect.sleep(Duration.millis(pauseMs))
-        yield* rack.resume(victim)
+      const apis = yield* Effect.forEach(rack.sleds, (s) =>
+        HttpApiClient.make(NodeApi, { baseUrl: s.apiUrl }).pipe(Effect.provide(FetchHttpClient.layer))
+      )
+      /** A sled's API client while its current process has its API open. */
+      const clientOf = (id: BaseboardId.BaseboardId) => {
+        const i = indexOf.get(id.key)
+        return i !== undefined && Option.isSome(rack.apiNow(i)) ? Option.fromNullishOr(clients[i]) : Option.none()
       }
-    })
-
-    const probeBound = pauseMs + options.inactivityTimeoutMs * 3 + 2000
-    /** One proxied Status from a random member with an API to a random other sled of the rack. */
-    const probe = (targets: ReadonlyArray<BaseboardId.BaseboardId>) =>
-      Effect.gen(function* () {
-        const sources = live().filter((i) => Option.isSome(rack.apiNow(i)))
-        const source = sources[yield* Random.nextIntBetween(0, Math.max(0, sources.length - 1))]
-        const others = targets.filter((id) => indexOf.get(id.key) !== source)
-        const destination = others[yield* Random.nextIntBetween(0, Math.max(0, others.length - 1))]
-        const api = source === undefined ? undefined : apis[source]
-        if (api === undefined || destination === undefined) return yield* Effect.sleep("50 millis")
-        const t0 = yield* Clock.currentTimeMillis
-        const outcome = yield* api.proxyStatus({ payload: { destination } }).pipe(
-          Effect.provide(FetchHttpClient.layer),
-          Effect.as("Success"),
-          Effect.catch((e) =>
-            Effect.succeed(
-              e._tag === "HttpClientError" && e.reason._tag === "TransportError" ? "Unreachable" : String(e._tag)
-            )
-          ),
-          Effect.timeoutOrElse({ duration: Duration.millis(probeBound), orElse: () => Effect.succeed("Hung") })
-        )
-        const millis = (yield* Clock.currentTimeMillis) - t0
-        yield* count((c) => ({
-          probes: c.probes + 1,
-          probeOutcomes: { ...c.probeOutcomes, [outcome]: (c.probeOutcomes[outcome] ?? 0) + 1 },
-          hung: c.hung + (outcome === "Hung" ? 1 : 0),
-          maxMillisToDisconnected:
-            outcome === "Disconnected" ? Math.max(c.maxMillisToDisconnected, millis) : c.maxMillisToDisconnected
-        }))
-        if (!typedOutcomes.has(outcome)) {
-          return yield* failed(`a proxied Status from ${ids[source ?? 0]} to ${destination} ended in ${outcome}`)
-        }
+      const driver = yield* Reconfigurator.make({
+        rackId,
+        store: Ledger.file({ paths: [join(dir, "driver.json")], schema: Reconfigurator.DriverState }),
+        clientOf,
+        options: { pollInterval: "25 millis", coordinatorTimeout: "2 seconds", deadline: "45 seconds" }
       })
-
-    for (let round = 1; round <= options.rounds; round++) {
-      // Add a sled that never ran, remove a member (never below the minimum: removed sleds are retired), or,
-      // when neither is possible, rotate the secret: a new epoch with the same members.
-      const spares = ids.filter((_, i) => !started.has(i))
-      const changes = [
-        ...(spares.length > 0 ? (["add"] as const) : []),
-        ...(members.length > minimumSize ? (["remove"] as const) : [])
-      ]
-      const change = changes.length === 0 ? "rotate" : changes[yield* Random.nextIntBetween(0, changes.length - 1)]
-      const added = change === "add" ? spares[0] : undefined
-      const removed = change === "remove" ? members[yield* Random.nextIntBetween(0, members.length - 1)] : undefined
-      const target = added !== undefined ? [...members, added] : members.filter((m) => m.key !== removed?.key)
-      yield* options.log(
-        `round ${round}: ${added !== undefined ? `add ${added}` : removed !== undefined ? `remove ${removed}` : "rotate the secret"}`
-      )
-      if (added !== undefined) yield* startSled(indexOf.get(added.key) ?? 0)
-      const probes = yield* Effect.forkChild(
-        Effect.forever(Effect.andThen(probe([...members, ...(added === undefined ? [] : [added])]), Effect.yieldNow)),
+      let figures: CampaignFigures = { ...emptyFigures(), campaigns: 1 }
+      const count = (f: (c: CampaignFigures) => Partial<CampaignFigures>) =>
+        Effect.sync(() => {
+          figures = { ...figures, ...f(figures) }
+        })
+      yield* Effect.forkScoped(
+        Stream.runForEach(driver.events, (e) =>
+          e._tag === "Aborted"
+            ? Effect.andThen(
+                count((c) => ({ aborted: c.aborted + 1 })),
+                options.log(`  epoch ${e.epoch} aborted: ${e.reason}`)
+              )
+            : Effect.void
+        ),
         { startImmediately: true }
       )
-      // One or two faults per round, one after the other, so a threshold of members stays up.
-      const faults = yield* Effect.forkChild(Effect.andThen(fault, Effect.when(fault, Random.nextBoolean)), {
-        startImmediately: true
-      })
-      const plan = yield* driveTo(target).pipe(
-        Effect.onError(() => Effect.andThen(Fiber.interrupt(faults), Fiber.interrupt(probes)))
-      )
-      yield* Fiber.join(faults)
-      yield* Fiber.interrupt(probes)
-      // A probe that failed (rather than being interrupted) fails the campaign.
-      const probeExit = yield* Fiber.await(probes)
-      if (probeExit._tag === "Failure" && !Cause.hasInterruptsOnly(probeExit.cause)) {
-        return yield* failed(`a probe failed: ${String(probeExit.cause)}`)
-      }
-      members = plan.members.map((m) => m.id)
-      yield* options.log(`  epoch ${plan.epoch} committed (${plan.members.length} members)`)
-      if (removed !== undefined) yield* rack.kill(indexOf.get(removed.key) ?? 0)
-      yield* count((c) => ({ rounds: c.rounds + 1 }))
-    }
+      const started = new Set<number>()
+      const startSled = (i: number) =>
+        Effect.andThen(
+          Effect.sync(() => started.add(i)),
+          rack.start(i).pipe(Effect.mapError((e) => failed(e.message)))
+        )
 
-    // ---- every member unlocks the same secret -----------------------------------------------
-    const unlocked = yield* Effect.forEach(
-      members,
-      (id) => {
-        const i = indexOf.get(id.key) ?? 0
-        return Effect.gen(function* () {
-          if (rack.state(i) === "stopped") yield* startSled(i)
-          const api = apis[i]
-          if (api === undefined) return yield* failed(`no API client for ${id}`)
-          yield* rack.api(i).pipe(Effect.mapError((e) => failed(e.message)))
-          const loaded = yield* api.loadLatestRackSecret().pipe(
-            Effect.provide(FetchHttpClient.layer),
-            Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s._tag === "Loaded" }),
-            Effect.timeoutOption("30 seconds"),
-            Effect.mapError((e) => failed(`${id} could not load the secret: ${e.message}`))
-          )
-          if (Option.isNone(loaded) || loaded.value._tag !== "Loaded") {
-            yield* count((c) => ({ hung: c.hung + 1 }))
-            return yield* failed(`${id} did not unlock within 30 s`)
+      // ---- the first configuration -------------------------------------------------------------
+      let members = ids.slice(0, initialSize)
+      yield* Effect.forEach(members, (id) => startSled(indexOf.get(id.key) ?? 0), { concurrency: "unbounded" })
+      yield* Effect.forEach(members, (id) => rack.api(indexOf.get(id.key) ?? 0), { discard: true }).pipe(
+        Effect.mapError((e) => failed(e.message))
+      )
+
+      /** Drives the rack to `target`; a failed attempt (a deadline passed under faults) resumes, at most 3 times. */
+      const driveTo = (target: ReadonlyArray<BaseboardId.BaseboardId>) =>
+        Effect.gen(function* () {
+          yield* count((c) => ({ reconfigurations: c.reconfigurations + 1 }))
+          let attempt = yield* Effect.result(driver.reconfigure(target))
+          for (let i = 0; i < 3 && attempt._tag === "Failure"; i++) {
+            yield* options.log(`  driver: ${attempt.failure.message}; resuming`)
+            attempt = yield* Effect.result(Effect.map(driver.resume, Option.getOrThrow))
           }
-          yield* count((c) => ({ unlocks: c.unlocks + 1 }))
-          return { epoch: loaded.value.epoch, fingerprint: loaded.value.fingerprint }
+          if (attempt._tag === "Failure") {
+            yield* count((c) => ({ hung: c.hung + 1 }))
+            return yield* failed(`the driver could not finish: ${attempt.failure.message}`)
+          }
+          return attempt.success
         })
-      },
-      { concurrency: "unbounded" }
-    )
-    const unlockedSet = new Set(unlocked.map((u) => `${u.epoch}/${u.fingerprint}`))
-    if (unlockedSet.size !== 1) return yield* failed(`members unlocked different secrets: ${[...unlockedSet]}`)
 
-    // ---- stop everything, then audit what is on disk -----------------------------------------
-    yield* Effect.forEach(rack.sleds, (s) => Effect.andThen(rack.resume(s.index), rack.kill(s.index)), {
-      discard: true
-    })
-    const exits = rack.unexpectedExits()
-    if (exits.length > 0) return yield* failed(`processes exited on their own: ${exits.join("; ")}`)
-    const states = new Map<string, PersistentState>()
-    for (const i of started) {
-      const sled = rack.sleds[i]
-      if (sled === undefined) continue
-      const loaded = yield* Ledger.file({ paths: sled.ledgerPaths, schema: PersistentState }).load.pipe(
-        Effect.mapError((e) => failed(`${sled.id}: ${e.message}`))
+      yield* driveTo(members)
+      yield* options.log(`  epoch 1 committed: ${members.map(String).join(", ")}`)
+
+      // ---- rounds: a membership change under faults and probes ---------------------------------
+      const live = () => members.map((id) => indexOf.get(id.key) ?? 0).filter((i) => rack.state(i) !== "stopped")
+      const pauseMs = Math.round(options.inactivityTimeoutMs * 1.5)
+
+      /** One fault on a random member: kill -9 and restart, or a pause longer than the inactivity timeout. */
+      const fault = Effect.gen(function* () {
+        yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, 400)))
+        const candidates = live()
+        if (candidates.length === 0) return
+        const victim = candidates[yield* Random.nextIntBetween(0, candidates.length - 1)] ?? 0
+        if (yield* Random.nextBoolean) {
+          yield* options.log(`  fault: kill -9 ${ids[victim]}`)
+          yield* count((c) => ({ kills: c.kills + 1 }))
+          yield* rack.kill(victim)
+          yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(100, 1000)))
+          yield* startSled(victim)
+        } else {
+          yield* options.log(`  fault: SIGSTOP ${ids[victim]} for ${pauseMs} ms`)
+          yield* count((c) => ({ pauses: c.pauses + 1 }))
+          yield* rack.pause(victim)
+          yield* Effect.sleep(Duration.millis(pauseMs))
+          yield* rack.resume(victim)
+        }
+      })
+
+      const probeBound = pauseMs + options.inactivityTimeoutMs * 3 + 2000
+      /** One proxied Status from a random member with an API to a random other sled of the rack. */
+      const probe = (targets: ReadonlyArray<BaseboardId.BaseboardId>) =>
+        Effect.gen(function* () {
+          const sources = live().filter((i) => Option.isSome(rack.apiNow(i)))
+          const source = sources[yield* Random.nextIntBetween(0, Math.max(0, sources.length - 1))]
+          const others = targets.filter((id) => indexOf.get(id.key) !== source)
+          const destination = others[yield* Random.nextIntBetween(0, Math.max(0, others.length - 1))]
+          const api = source === undefined ? undefined : apis[source]
+          if (api === undefined || destination === undefined) return yield* Effect.sleep("50 millis")
+          const t0 = yield* Clock.currentTimeMillis
+          const outcome = yield* api.proxyStatus({ payload: { destination } }).pipe(
+            Effect.provide(FetchHttpClient.layer),
+            Effect.as("Success"),
+            Effect.catch((e) =>
+              Effect.succeed(
+                e._tag === "HttpClientError" && e.reason._tag === "TransportError" ? "Unreachable" : String(e._tag)
+              )
+            ),
+            Effect.timeoutOrElse({ duration: Duration.millis(probeBound), orElse: () => Effect.succeed("Hung") })
+          )
+          const millis = (yield* Clock.currentTimeMillis) - t0
+          yield* count((c) => ({
+            probes: c.probes + 1,
+            probeOutcomes: { ...c.probeOutcomes, [outcome]: (c.probeOutcomes[outcome] ?? 0) + 1 },
+            hung: c.hung + (outcome === "Hung" ? 1 : 0),
+            maxMillisToDisconnected:
+              outcome === "Disconnected" ? Math.max(c.maxMillisToDisconnected, millis) : c.maxMillisToDisconnected
+          }))
+          if (!typedOutcomes.has(outcome)) {
+            return yield* failed(`a proxied Status from ${ids[source ?? 0]} to ${destination} ended in ${outcome}`)
+          }
+        })
+
+      for (let round = 1; round <= options.rounds; round++) {
+        // Add a sled that never ran, remove a member (never below the minimum: removed sleds are retired), or,
+        // when neither is possible, rotate the secret: a new epoch with the same members.
+        const spares = ids.filter((_, i) => !started.has(i))
+        const changes = [
+          ...(spares.length > 0 ? (["add"] as const) : []),
+          ...(members.length > minimumSize ? (["remove"] as const) : [])
+        ]
+        const change = changes.length === 0 ? "rotate" : changes[yield* Random.nextIntBetween(0, changes.length - 1)]
+        const added = change === "add" ? spares[0] : undefined
+        const removed = change === "remove" ? members[yield* Random.nextIntBetween(0, members.length - 1)] : undefined
+        const target = added !== undefined ? [...members, added] : members.filter((m) => m.key !== removed?.key)
+        yield* options.log(
+          `round ${round}: ${added !== undefined ? `add ${added}` : removed !== undefined ? `remove ${removed}` : "rotate the secret"}`
+        )
+        if (added !== undefined) yield* startSled(indexOf.get(added.key) ?? 0)
+        const probes = yield* Effect.forkChild(
+          Effect.forever(Effect.andThen(probe([...members, ...(added === undefined ? [] : [added])]), Effect.yieldNow)),
+          { startImmediately: true }
+        )
+        // One or two faults per round, one after the other, so a threshold of members stays up.
+        const faults = yield* Effect.forkChild(Effect.andThen(fault, Effect.when(fault, Random.nextBoolean)), {
+          startImmediately: true
+        })
+        const plan = yield* driveTo(target).pipe(
+          Effect.onError(() => Effect.andThen(Fiber.interrupt(faults), Fiber.interrupt(probes)))
+        )
+        yield* Fiber.join(faults)
+        yield* Fiber.interrupt(probes)
+        // A probe that failed (rather than being interrupted) fails the campaign.
+        const probeExit = yield* Fiber.await(probes)
+        if (probeExit._tag === "Failure" && !Cause.hasInterruptsOnly(probeExit.cause)) {
+          return yield* failed(`a probe failed: ${String(probeExit.cause)}`)
+        }
+        members = plan.members.map((m) => m.id)
+        yield* options.log(`  epoch ${plan.epoch} committed (${plan.members.length} members)`)
+        if (removed !== undefined) yield* rack.kill(indexOf.get(removed.key) ?? 0)
+        yield* count((c) => ({ rounds: c.rounds + 1 }))
+      }
+
+      // ---- every member unlocks the same secret -----------------------------------------------
+      const unlocked = yield* Effect.forEach(
+        members,
+        (id) => {
+          const i = indexOf.get(id.key) ?? 0
+          return Effect.gen(function* () {
+            if (rack.state(i) === "stopped") yield* startSled(i)
+            const api = apis[i]
+            if (api === undefined) return yield* failed(`no API client for ${id}`)
+            yield* rack.api(i).pipe(Effect.mapError((e) => failed(e.message)))
+            const loaded = yield* api.loadLatestRackSecret().pipe(
+              Effect.provide(FetchHttpClient.layer),
+              Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s._tag === "Loaded" }),
+              Effect.timeoutOption("30 seconds"),
+              Effect.mapError((e) => failed(`${id} could not load the secret: ${e.message}`))
+            )
+            if (Option.isNone(loaded) || loaded.value._tag !== "Loaded") {
+              yield* count((c) => ({ hung: c.hung + 1 }))
+              return yield* failed(`${id} did not unlock within 30 s`)
+            }
+            yield* count((c) => ({ unlocks: c.unlocks + 1 }))
+            return { epoch: loaded.value.epoch, fingerprint: loaded.value.fingerprint }
+          })
+        },
+        { concurrency: "unbounded" }
       )
-      if (Option.isSome(loaded)) states.set(sled.id.key, loaded.value)
-    }
-    const report = LedgerAudit.audit(states, yield* driver.state)
-    yield* count((c) => ({ invariantChecks: c.invariantChecks + report.invariantChecks, lost: c.lost + report.lost }))
-    if (report.violations.length > 0) {
-      return yield* failed(report.violations.map((v) => `${v.invariant}: ${v.detail}`).join("; "))
-    }
-    const [only] = unlocked
-    const latest = Math.max(...report.fingerprints.keys())
-    if (only === undefined || report.fingerprints.get(latest) !== only.fingerprint || only.epoch !== latest) {
-      return yield* failed("the secret the members unlocked is not the one their ledgers' shares recombine to")
-    }
+      const unlockedSet = new Set(unlocked.map((u) => `${u.epoch}/${u.fingerprint}`))
+      if (unlockedSet.size !== 1) return yield* failed(`members unlocked different secrets: ${[...unlockedSet]}`)
 
-    // ---- the logs: no defect, no secret --------------------------------------------------------
-    const lines = rack.sleds.flatMap((s) =>
-      started.has(s.index)
-        ? readFileSync(s.logPath, "utf8")
-            .split("\n")
-            .filter((l) => l !== "")
-        : []
-    )
-    const defects = lines.filter((l) => defectPattern.test(l))
-    const leaks = report.secretForms.filter((form) => lines.some((l) => l.includes(form)))
-    yield* count((c) => ({ logLines: c.logLines + lines.length, defects: defects.length, leaks: leaks.length }))
-    if (defects.length > 0) return yield* failed(`a node logged a defect: ${defects[0]}`)
-    if (leaks.length > 0) return yield* failed(`${leaks.length} secret or share encodings appear in the logs`)
-    return figures
-  }).pipe(
-    Effect.scoped,
-    Random.withSeed(seed),
-    Effect.tap(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))),
-    Effect.tapError((e) => options.log(`campaign ${seed} failed; its files are kept in ${dir}: ${e.message}`))
+      // ---- stop everything, then audit what is on disk -----------------------------------------
+      yield* Effect.forEach(rack.sleds, (s) => Effect.andThen(rack.resume(s.index), rack.kill(s.index)), {
+        discard: true
+      })
+      const exits = rack.unexpectedExits()
+      if (exits.length > 0) return yield* failed(`processes exited on their own: ${exits.join("; ")}`)
+      const states = new Map<string, PersistentState>()
+      for (const i of started) {
+        const sled = rack.sleds[i]
+        if (sled === undefined) continue
+        const loaded = yield* Ledger.file({ paths: sled.ledgerPaths, schema: PersistentState }).load.pipe(
+          Effect.mapError((e) => failed(`${sled.id}: ${e.message}`))
+        )
+        if (Option.isSome(loaded)) states.set(sled.id.key, loaded.value)
+      }
+      const report = LedgerAudit.audit(states, yield* driver.state)
+      yield* count((c) => ({ invariantChecks: c.invariantChecks + report.invariantChecks, lost: c.lost + report.lost }))
+      if (report.violations.length > 0) {
+        return yield* failed(report.violations.map((v) => `${v.invariant}: ${v.detail}`).join("; "))
+      }
+      const [only] = unlocked
+      const latest = Math.max(...report.fingerprints.keys())
+      if (only === undefined || report.fingerprints.get(latest) !== only.fingerprint || only.epoch !== latest) {
+        return yield* failed("the secret the members unlocked is not the one their ledgers' shares recombine to")
+      }
+
+      // ---- the logs: no defect, no secret --------------------------------------------------------
+      const lines = rack.sleds.flatMap((s) =>
+        started.has(s.index)
+          ? readFileSync(s.logPath, "utf8")
+              .split("\n")
+              .filter((l) => l !== "")
+          : []
+      )
+      const defects = lines.filter((l) => defectPattern.test(l))
+      const leaks = report.secretForms.filter((form) => lines.some((l) => l.includes(form)))
+      yield* count((c) => ({ logLines: c.logLines + lines.length, defects: defects.length, leaks: leaks.length }))
+      if (defects.length > 0) return yield* failed(`a node logged a defect: ${defects[0]}`)
+      if (leaks.length > 0) return yield* failed(`${leaks.length} secret or share encodings appear in the logs`)
+      return figures
+    }).pipe(Effect.scoped)
+  // Each run gets a fresh directory, removed on success and kept for inspection on failure.
+  return Effect.sync(() => mkdtempSync(join(tmpdir(), `tq-chaos-${seed}-`))).pipe(
+    Effect.flatMap((dir) =>
+      campaign(dir).pipe(
+        Effect.tap(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))),
+        Effect.tapError((e) => options.log(`campaign ${seed} failed; its files are kept in ${dir}: ${e.message}`))
+      )
+    ),
+    Random.withSeed(seed)
   )
 }

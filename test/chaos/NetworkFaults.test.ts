@@ -139,7 +139,11 @@ describe("network faults", () => {
             figures.maxRecoveryMillis = Math.max(figures.maxRecoveryMillis, (yield* Clock.currentTimeMillis) - cleared)
           }
         }
-        console.log(JSON.stringify({ suite: "network-faults", rounds, inactivityMs, ...figures, byFault }))
+        // Checked: every call's outcome and time, and the recovery after every fault.
+        const invariantChecks = figures.requests + figures.faults
+        console.log(
+          JSON.stringify({ suite: "network-faults", rounds, inactivityMs, ...figures, invariantChecks, byFault })
+        )
         assert.deepStrictEqual({ lost: figures.lost, hung: figures.hung }, { lost: 0, hung: 0 })
         assert.strictEqual(figures.requests, rounds * cases.length * callsPerFault)
         assert.isAtLeast(figures.disconnected, rounds * 3 * callsPerFault)

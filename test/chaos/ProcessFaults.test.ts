@@ -15,7 +15,7 @@ describe("process faults", () => {
     () =>
       Effect.gen(function* () {
         const figures = yield* ProcessCampaign.runCampaign({ seed: 11, rounds })
-        console.log(JSON.stringify({ suite: "process-faults", ...figures }))
+        console.log(ProcessCampaign.figuresLine(figures))
         assert.strictEqual(figures.rounds, rounds)
         assert.isAtLeast(figures.kills + figures.pauses, rounds)
         assert.strictEqual(figures.reconfigurations, rounds + 1)

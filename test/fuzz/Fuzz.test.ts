@@ -84,7 +84,18 @@ describe("bad frames on a live node", () => {
         }
         const closed = Object.values(reasons).reduce((a, b) => a + b, 0)
         console.log(
-          JSON.stringify({ suite: "bad-frames", cases, inputs: [...labels].sort(), closed, reasons, lost: 0, hung: 0 })
+          JSON.stringify({
+            suite: "bad-frames",
+            faults: cases,
+            requests: cases,
+            // One per hostile connection (closed), then: every reason logged, the good link, no leftover link or request.
+            invariantChecks: cases + 4,
+            inputs: [...labels].sort(),
+            closed,
+            reasons,
+            lost: 0,
+            hung: 0
+          })
         )
         // Every hostile connection was closed for a reason the node logged, and nothing else was.
         assert.strictEqual(closed, cases)
@@ -128,7 +139,15 @@ describe("bad bodies on the HTTP API", () => {
         assert.isBelow(status, 500, `${path} answered ${status} to ${body.slice(0, 80)}`)
       }
       console.log(
-        JSON.stringify({ suite: "bad-bodies", bodies: bodies.length, statuses: Object.fromEntries(statuses), lost: 0 })
+        JSON.stringify({
+          suite: "bad-bodies",
+          faults: bodies.length,
+          requests: bodies.length,
+          invariantChecks: bodies.length + 1,
+          statuses: Object.fromEntries(statuses),
+          lost: 0,
+          hung: 0
+        })
       )
       assert.isTrue((statuses.get(400) ?? 0) > 0)
     })
