@@ -1,9 +1,10 @@
 /**
  * `TrustQuorumNode`: the public service of one trust-quorum node — a scoped constructor and a `Layer`.
  *
- * `make` loads the ledger (a corrupt ledger refuses to start rather than boot as new), starts the
- * NodeTask and the connection manager in the caller's scope, and returns methods whose error channels
- * are flat unions of tagged errors, so `Effect.catchTag` works on every protocol and runtime error.
+ * `make` loads the ledger (a corrupt ledger refuses to start rather than boot as new), rewrites every copy
+ * with what it loaded (restoring redundancy at once), starts the NodeTask and the connection manager in
+ * the caller's scope, and returns methods whose error channels are flat unions of tagged errors, so
+ * `Effect.catchTag` works on every protocol and runtime error.
  * Closing the scope stops the node: links close, and pending and later calls fail with `NodeStopped`.
  */
 import { Context, Duration, Effect, Layer, Option, Result, type Scope, type SubscriptionRef } from "effect"
@@ -117,6 +118,15 @@ export const make = <E>(
 ): Effect.Effect<TrustQuorumNodeShape, E | TransportError, Scope.Scope> =>
   Effect.gen(function* () {
     const loaded = yield* config.ledger.load
+    // Rewrite every copy with the state just loaded, so a copy that was stale, corrupt or missing is current
+    // again now rather than at the next change of state (which may be far off), when one more disk fault
+    // could lose it. A failure is logged; the node's first write would stop it anyway.
+    if (Option.isSome(loaded)) {
+      yield* config.ledger.save(loaded.value).pipe(
+        Effect.tapError((e) => Effect.logError("the ledger could not be rewritten at start", e.message)),
+        Effect.ignore
+      )
+    }
     const node = new Node({
       id: config.id,
       persistentState: Option.getOrElse(loaded, () => PersistentState.empty),

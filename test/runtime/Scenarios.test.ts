@@ -2,7 +2,7 @@
  * omicron's trust-quorum integration scenarios, over real sockets on 127.0.0.1 (mutual TLS unless
  * noted) with file ledgers in a temporary directory; every wait is on an observed state, bounded.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -14,6 +14,7 @@ import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import * as Wire from "../../src/runtime/Wire.ts"
+import * as PersistentStateModule from "../../src/types/PersistentState.ts"
 import { PersistentState } from "../../src/types/PersistentState.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
 
@@ -176,6 +177,32 @@ describe("ledger faults at startup", () => {
         })
       )
       assert.strictEqual(error._tag, "LedgerCorrupt")
+    })
+  )
+
+  it.live("a node starting over one stale and one bit-flipped copy rewrites both with the newest state", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const paths = [join(dir, "a.json"), join(dir, "b.json"), join(dir, "c.json")]
+      const [a, b, c] = paths
+      if (!a || !b || !c) throw new Error("paths")
+      const ledger = Ledger.file({ paths, schema: PersistentState })
+      yield* ledger.save(PersistentStateModule.empty)
+      const stale = readFileSync(b, "utf8")
+      yield* ledger.save(PersistentStateModule.empty)
+      writeFileSync(b, stale)
+      writeFileSync(c, readFileSync(c, "utf8").replace('"generation":2', '"generation":7'))
+      yield* TrustQuorumNode.make({
+        id: sled(0),
+        listen: { host: "127.0.0.1", port: 0 },
+        transport: Transport.tcp,
+        ledger: Ledger.file({ paths, schema: PersistentState })
+      })
+      // Every copy, read alone, is valid and at the generation after the newest one (2).
+      for (const path of paths) {
+        assert.isTrue(Option.isSome(yield* Ledger.file({ paths: [path], schema: PersistentState }).load))
+        assert.match(readFileSync(path, "utf8"), /"generation":3,/)
+      }
     })
   )
 
