@@ -1,8 +1,9 @@
 /**
  * A process-fault campaign: a rack of real node processes (mutual TLS, file ledgers, a short link
- * inactivity timeout) that the control-plane driver grows and shrinks, one membership change per
- * round, while sleds are killed with SIGKILL and restarted, or paused with SIGSTOP for longer than the
- * inactivity timeout and resumed, and proxied `Status` probes run between random pairs the whole time.
+ * inactivity timeout, each reached through a `FaultyRelay`) that the control-plane driver grows and
+ * shrinks, one membership change per round, while sleds are killed with SIGKILL and restarted, or paused
+ * with SIGSTOP for longer than the inactivity timeout and resumed, or the whole peer network goes silent
+ * for as long, and proxied `Status` probes run between random pairs the whole time.
  *
  * After the rounds every sled comes back, every member of the latest committed configuration must
  * unlock the same secret, and then, from the ledgers on disk and the driver's saved progress, the
@@ -43,6 +44,8 @@ export interface CampaignFigures {
   readonly rounds: number
   readonly kills: number
   readonly pauses: number
+  /** Whole-network outages: every relay black-holes for longer than the inactivity timeout. */
+  readonly outages: number
   readonly reconfigurations: number
   readonly aborted: number
   readonly probes: number
@@ -92,6 +95,7 @@ const emptyFigures = (): CampaignFigures => ({
   rounds: 0,
   kills: 0,
   pauses: 0,
+  outages: 0,
   reconfigurations: 0,
   aborted: 0,
   probes: 0,
@@ -110,7 +114,7 @@ const emptyFigures = (): CampaignFigures => ({
 export const figuresLine = (figures: CampaignFigures, extra: Readonly<Record<string, unknown>> = {}): string =>
   JSON.stringify({
     suite: "process-faults",
-    faults: figures.kills + figures.pauses,
+    faults: figures.kills + figures.pauses + figures.outages,
     requests: figures.probes + figures.reconfigurations + figures.unlocks,
     ...figures,
     ...extra
@@ -125,6 +129,7 @@ export const addFigures = (a: CampaignFigures, b: CampaignFigures): CampaignFigu
     rounds: a.rounds + b.rounds,
     kills: a.kills + b.kills,
     pauses: a.pauses + b.pauses,
+    outages: a.outages + b.outages,
     reconfigurations: a.reconfigurations + b.reconfigurations,
     aborted: a.aborted + b.aborted,
     probes: a.probes + b.probes,
@@ -156,7 +161,8 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
         ids,
         apiAfterCommit: (i) => i >= initialSize,
         link: { pingIntervalMs: options.pingIntervalMs, inactivityTimeoutMs: options.inactivityTimeoutMs },
-        logLevel: "All"
+        logLevel: "All",
+        relays: true
       })
       const indexOf = new Map(ids.map((id, i) => [id.key, i] as const))
       const requestTimeout = Duration.millis(options.inactivityTimeoutMs * 2)
@@ -236,18 +242,26 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
         const candidates = live()
         if (candidates.length === 0) return
         const victim = candidates[yield* Random.nextIntBetween(0, candidates.length - 1)] ?? 0
-        if (yield* Random.nextBoolean) {
+        const kind = yield* Random.nextIntBetween(0, 2)
+        if (kind === 0) {
           yield* options.log(`  fault: kill -9 ${ids[victim]}`)
           yield* count((c) => ({ kills: c.kills + 1 }))
           yield* rack.kill(victim)
           yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(100, 1000)))
           yield* startSled(victim)
-        } else {
+        } else if (kind === 1) {
           yield* options.log(`  fault: SIGSTOP ${ids[victim]} for ${pauseMs} ms`)
           yield* count((c) => ({ pauses: c.pauses + 1 }))
           yield* rack.pause(victim)
           yield* Effect.sleep(Duration.millis(pauseMs))
           yield* rack.resume(victim)
+        } else {
+          // The whole peer network goes silent (every relay black-holes) for longer than the inactivity timeout.
+          yield* options.log(`  fault: network outage for ${pauseMs} ms`)
+          yield* count((c) => ({ outages: c.outages + 1 }))
+          yield* rack.setNetworkFault({ _tag: "Blackhole" })
+          yield* Effect.sleep(Duration.millis(pauseMs))
+          yield* rack.setNetworkFault({ _tag: "Pass" })
         }
       })
 

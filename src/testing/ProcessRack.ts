@@ -3,9 +3,11 @@
  * `tq node run` OS process with its own config, mutual-TLS certificates from a throwaway rack CA, two
  * file-ledger copies and a log file that collects everything the process prints, across restarts.
  *
- * Sleds can be started, killed with SIGKILL, paused with SIGSTOP and resumed with SIGCONT. A process
- * that exits without being killed is recorded as an unexpected exit. Closing the scope kills every
- * process (resuming paused ones first so nothing is left stopped).
+ * Sleds can be started, killed with SIGKILL, paused with SIGSTOP and resumed with SIGCONT. With
+ * `relays`, every sled is reached only through a `FaultyRelay` in this process (it advertises the
+ * relay's address), so the whole peer network can be faulted. A process that exits without being killed
+ * is recorded as an unexpected exit. Closing the scope kills every process (resuming paused ones first
+ * so nothing is left stopped) and closes the relays.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, mkdirSync, writeFileSync } from "node:fs"
@@ -16,6 +18,7 @@ import { Deferred, Effect, Option, Schema, type Scope } from "effect"
 import type { NodeConfig } from "../cli/NodeConfig.ts"
 import * as RackPki from "../runtime/RackPki.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
+import * as FaultyRelay from "./FaultyRelay.ts"
 
 /** A sled process did not reach the expected state in time, or could not be started. */
 export class SledProcessError extends Schema.TaggedError<SledProcessError>()("SledProcessError", {
@@ -49,6 +52,8 @@ export interface ProcessRackOptions {
   readonly apiAfterCommit?: (index: number) => boolean
   readonly link?: NodeConfig["link"]
   readonly logLevel?: NodeConfig["logLevel"]
+  /** Put a fault-injecting relay in front of every sled's peer port (default false). */
+  readonly relays?: boolean
 }
 
 export interface ProcessRack {
@@ -66,6 +71,8 @@ export interface ProcessRack {
   readonly resume: (index: number) => Effect.Effect<void>
   /** Processes that exited without being killed: `sled: exit code / signal`. */
   readonly unexpectedExits: () => ReadonlyArray<string>
+  /** Applies `fault` to every relay (the whole peer network); nothing without `relays`. */
+  readonly setNetworkFault: (fault: FaultyRelay.RelayFault) => Effect.Effect<void>
 }
 
 const tqScript = fileURLToPath(new URL("../cli/tq.ts", import.meta.url))
@@ -105,6 +112,12 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
     yield* RackPki.writeRack(join(dir, "certs"), options.ids.map(String))
     const peerPorts = yield* Effect.forEach(options.ids, () => freePort)
     const apiPorts = yield* Effect.forEach(options.ids, () => freePort)
+    const relays =
+      options.relays === true
+        ? yield* Effect.forEach(peerPorts, (port) => FaultyRelay.make({ host: "127.0.0.1", port }))
+        : []
+    /** Where peers reach sled `i`: its relay, or its peer port. */
+    const reachAt = (i: number) => relays[i]?.address ?? { host: "127.0.0.1", port: peerPorts[i] ?? 0 }
     const sleds: Array<Sled> = options.ids.map((id, index) => {
       const stem = RackPki.fileStem(String(id))
       const home = join(dir, `sled${index + 1}`)
@@ -121,7 +134,8 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
           ca: join(dir, "certs", "ca.pem")
         },
         ledger: ledgerPaths,
-        peers: peerPorts.filter((_, j) => j !== index).map((port) => ({ host: "127.0.0.1", port })),
+        ...(relays.length > 0 ? { advertise: reachAt(index) } : {}),
+        peers: peerPorts.flatMap((_, j) => (j === index ? [] : [reachAt(j)])),
         ...(options.link === undefined ? {} : { link: options.link }),
         ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel })
       }
@@ -238,7 +252,8 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
       kill,
       pause: (index) => signal(index, "SIGSTOP"),
       resume: (index) => signal(index, "SIGCONT"),
-      unexpectedExits: () => unexpected.slice()
+      unexpectedExits: () => unexpected.slice(),
+      setNetworkFault: (fault) => Effect.forEach(relays, (r) => r.setFault(fault), { discard: true })
     }
     return rack
   })

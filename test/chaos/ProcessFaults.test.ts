@@ -11,13 +11,13 @@ const rounds = Number(process.env.TQ_CHAOS_ROUNDS ?? 2)
 
 describe("process faults", () => {
   it.live(
-    "a rack of node processes changes membership under kill -9 and pauses; nothing is lost, hung, defective or leaked",
+    "a rack of node processes changes membership under kill -9, pauses and network outages; nothing is lost, hung, defective or leaked",
     () =>
       Effect.gen(function* () {
         const figures = yield* ProcessCampaign.runCampaign({ seed: 11, rounds })
         console.log(ProcessCampaign.figuresLine(figures))
         assert.strictEqual(figures.rounds, rounds)
-        assert.isAtLeast(figures.kills + figures.pauses, rounds)
+        assert.isAtLeast(figures.kills + figures.pauses + figures.outages, rounds)
         assert.strictEqual(figures.reconfigurations, rounds + 1)
         assert.isAbove(figures.probeOutcomes.Success ?? 0, 0)
         assert.isAbove(figures.unlocks, 2)
