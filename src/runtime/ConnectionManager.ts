@@ -93,6 +93,11 @@ export class HandshakeRefused extends Schema.TaggedError<HandshakeRefused>()("Ha
 
 /** Timing of the manager. */
 export interface ManagerOptions {
+  /**
+   * Time to connect, finish TLS and exchange Hellos, on both sides (default: the smaller of 5 s and the
+   * link inactivity timeout). A dial made while the network is silent fails after it, so links come back
+   * soon after an outage instead of after the transport's own 10 s connect timeout.
+   */
   readonly handshakeTimeout: Duration.Input
   /** First reconnect delay; doubles per failed attempt. */
   readonly backoffBase: Duration.Input
@@ -170,7 +175,15 @@ export const make = <LE extends { readonly message: string }>(args: {
   readonly options?: Partial<ManagerOptions>
 }) =>
   Effect.gen(function* () {
-    const options = { ...defaultManagerOptions, ...args.options }
+    const inactivity = Duration.fromInputUnsafe(
+      args.options?.link?.inactivityTimeout ?? Link.defaultLinkOptions.inactivityTimeout
+    )
+    const defaultHandshake = Duration.fromInputUnsafe(defaultManagerOptions.handshakeTimeout)
+    const options = {
+      ...defaultManagerOptions,
+      handshakeTimeout: Duration.isLessThan(inactivity, defaultHandshake) ? inactivity : defaultHandshake,
+      ...args.options
+    }
     const listener = yield* args.transport.listen(args.listen)
     const advertised = args.advertise ?? listener.address
     const self = new Wire.Hello({ id: args.id, listenAddress: advertised, protocolVersion: Wire.protocolVersion })
@@ -236,9 +249,13 @@ export const make = <LE extends { readonly message: string }>(args: {
         let failures = 0
         while (true) {
           const started = yield* Clock.currentTimeMillis
-          const linked = yield* Effect.scoped(
-            Effect.flatMap(args.transport.dial(address), (conn) => serve(conn, "outbound"))
-          ).pipe(
+          const dialed = args.transport.dial(address).pipe(
+            Effect.timeoutOrElse({
+              duration: options.handshakeTimeout,
+              orElse: () => Effect.fail(new HandshakeRefused({ reason: "Timeout", detail: "not connected in time" }))
+            })
+          )
+          const linked = yield* Effect.scoped(Effect.flatMap(dialed, (conn) => serve(conn, "outbound"))).pipe(
             Effect.catch((e) =>
               Effect.as(
                 Effect.logDebug("dial failed", e.message).pipe(

@@ -267,6 +267,45 @@ describe("a misbehaving peer closes only its own link", () => {
   )
 })
 
+describe("dialing into a silent network", () => {
+  it.live("a dial that stalls in the TLS handshake gives up after the handshake timeout and is retried", () =>
+    Effect.gen(function* () {
+      // A peer address that accepts TCP and then says nothing, as a black-holed network does.
+      let accepted = 0
+      const silent = yield* Effect.acquireRelease(
+        Effect.callback<net.Server>((resume) => {
+          const server = net.createServer((socket) => {
+            accepted++
+            socket.on("error", () => undefined)
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.sync(() => server.close())
+      )
+      const address = silent.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const ca = yield* RackPki.makeRackCa()
+      const node = yield* TrustQuorumNode.make({
+        id: sled(0),
+        listen: { host: "127.0.0.1", port: 0 },
+        // Advertised above any port, so this node is the one that dials.
+        advertise: { host: "127.0.0.1", port: 65535 },
+        transport: Transport.tls(yield* RackPki.issueNodeCertificate(ca, String(sled(0)))),
+        ledger: Ledger.memory<PersistentState>(),
+        link: { inactivityTimeout: "300 millis" },
+        connections: { backoffBase: "20 millis", backoffCap: "50 millis" }
+      })
+      yield* node.setPeers([{ host: "127.0.0.1", port }])
+      // With the transport's own 10 s connect timeout there would be one attempt; with 300 ms, several.
+      yield* eventually(
+        Effect.sync(() => accepted),
+        (n) => n >= 3,
+        "3 seconds"
+      )
+    })
+  )
+})
+
 describe("identity over mutual TLS", () => {
   it.live("a peer whose certificate names another BaseboardId than its Hello is refused", () =>
     Effect.gen(function* () {
