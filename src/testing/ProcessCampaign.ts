@@ -153,9 +153,9 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
   const options = { ...defaultOptions, ...partial }
   const seed = options.seed
   const failed = (detail: string) => new CampaignFailed({ seed, detail })
+  const ids = sledIds(options.pool)
   const campaign = (dir: string) =>
     Effect.gen(function* () {
-      const ids = sledIds(options.pool)
       const rack = yield* ProcessRack.make({
         dir,
         ids,
@@ -164,6 +164,17 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
         logLevel: "All",
         relays: true
       })
+      // A node process that exits on its own fails the campaign at once, with the reason it printed.
+      return yield* runRounds(dir, rack).pipe(
+        Effect.raceFirst(
+          Effect.flatMap(rack.firstUnexpectedExit, (exit) =>
+            Effect.fail(failed(`a node process exited on its own: ${exit}`))
+          )
+        )
+      )
+    }).pipe(Effect.scoped)
+  const runRounds = (dir: string, rack: ProcessRack.ProcessRack) =>
+    Effect.gen(function* () {
       const indexOf = new Map(ids.map((id, i) => [id.key, i] as const))
       const requestTimeout = Duration.millis(options.inactivityTimeoutMs * 2)
       const clients = yield* Effect.forEach(rack.sleds, (s) =>
@@ -408,7 +419,7 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
       if (defects.length > 0) return yield* failed(`a node logged a defect: ${defects[0]}`)
       if (leaks.length > 0) return yield* failed(`${leaks.length} secret or share encodings appear in the logs`)
       return figures
-    }).pipe(Effect.scoped)
+    })
   // Each run gets a fresh directory, removed on success and kept for inspection on failure.
   return Effect.sync(() => mkdtempSync(join(tmpdir(), `tq-chaos-${seed}-`))).pipe(
     Effect.flatMap((dir) =>

@@ -10,6 +10,7 @@
  * so nothing is left stopped) and closes the relays.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { randomInt } from "node:crypto"
 import { createWriteStream, mkdirSync, writeFileSync } from "node:fs"
 import * as net from "node:net"
 import { join } from "node:path"
@@ -69,22 +70,30 @@ export interface ProcessRack {
   readonly kill: (index: number) => Effect.Effect<void>
   readonly pause: (index: number) => Effect.Effect<void>
   readonly resume: (index: number) => Effect.Effect<void>
-  /** Processes that exited without being killed: `sled: exit code / signal`. */
+  /** Processes that exited without being killed: `sled: exit code / signal: last line of output`. */
   readonly unexpectedExits: () => ReadonlyArray<string>
+  /** Waits for the first process that exits without being killed, and describes it. */
+  readonly firstUnexpectedExit: Effect.Effect<string>
   /** Applies `fault` to every relay (the whole peer network); nothing without `relays`. */
   readonly setNetworkFault: (fault: FaultyRelay.RelayFault) => Effect.Effect<void>
 }
 
 const tqScript = fileURLToPath(new URL("../cli/tq.ts", import.meta.url))
 
-/** A free TCP port on loopback. */
+/**
+ * A free TCP port on loopback, below Linux's ephemeral range (32768–60999). A sled binds its ports long
+ * after they are chosen (a new sled opens its API only once committed, a killed one rebinds on restart),
+ * and a port from the ephemeral range can meanwhile become the local port of some outgoing connection.
+ * The port is random (not seeded: two racks with one seed must not pick the same ports) and checked free.
+ */
 export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
+  const attempt = () => {
+    const port = randomInt(20_000, 32_000)
+    const server = net.createServer()
+    server.once("error", attempt)
+    server.listen(port, "127.0.0.1", () => server.close(() => resume(Effect.succeed(port))))
+  }
+  attempt()
 })
 
 const ListeningLine = Schema.fromJsonString(
@@ -147,6 +156,7 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
 
     const running = new Map<number, Running>()
     const unexpected: Array<string> = []
+    const firstUnexpected = Deferred.makeUnsafe<string>()
     const sledAt = (index: number): Sled => {
       const sled = sleds[index]
       if (sled === undefined) throw new RangeError(`no sled ${index}`)
@@ -174,8 +184,17 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
         }
         running.set(index, entry)
         let buffered = ""
+        let lastLine = ""
+        const remember = (chunk: Buffer) => {
+          const lines = chunk
+            .toString("utf8")
+            .split("\n")
+            .filter((l) => l.trim() !== "")
+          lastLine = lines.at(-1) ?? lastLine
+        }
         child.stdout?.on("data", (chunk: Buffer) => {
           log.write(chunk)
+          remember(chunk)
           buffered += chunk.toString("utf8")
           const lines = buffered.split("\n")
           buffered = lines.pop() ?? ""
@@ -189,11 +208,19 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
             }
           }
         })
-        child.stderr?.on("data", (chunk: Buffer) => log.write(chunk))
+        child.stderr?.on("data", (chunk: Buffer) => {
+          log.write(chunk)
+          remember(chunk)
+        })
         child.on("exit", (code, signal) => {
           log.end()
-          if (!entry.killed) unexpected.push(`${sled.id}: exit ${code ?? signal}`)
+          // The sled is stopped before anyone waiting on its exit hears of it.
           if (running.get(index) === entry) running.delete(index)
+          if (!entry.killed) {
+            const description = `${sled.id}: exit ${code ?? signal}: ${lastLine.slice(0, 300)}`
+            unexpected.push(description)
+            Deferred.doneUnsafe(firstUnexpected, Effect.succeed(description))
+          }
           Deferred.doneUnsafe(entry.exited, Effect.void)
         })
         const ready = yield* Deferred.await(entry.peer).pipe(
@@ -253,6 +280,7 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
       pause: (index) => signal(index, "SIGSTOP"),
       resume: (index) => signal(index, "SIGCONT"),
       unexpectedExits: () => unexpected.slice(),
+      firstUnexpectedExit: Deferred.await(firstUnexpected),
       setNetworkFault: (fault) => Effect.forEach(relays, (r) => r.setFault(fault), { discard: true })
     }
     return rack

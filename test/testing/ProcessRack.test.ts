@@ -1,0 +1,47 @@
+import { mkdtempSync, rmSync } from "node:fs"
+import * as net from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ProcessRack from "../../src/testing/ProcessRack.ts"
+import * as BaseboardId from "../../src/types/BaseboardId.ts"
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "tq-process-rack-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+/** Holds `port` on loopback for the scope, as another program would. */
+const occupy = (port: number) =>
+  Effect.acquireRelease(
+    Effect.callback<net.Server>((resume) => {
+      const server = net.createServer()
+      server.listen(port, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.sync(() => server.close())
+  )
+
+describe("ProcessRack", () => {
+  it.live("a sled whose process exits on its own is reported at once, with the last line it printed", () =>
+    Effect.gen(function* () {
+      const rack = yield* ProcessRack.make({ dir: yield* tempDir, ids: [BaseboardId.make("913-0000019", "EXIT1")] })
+      const [sled] = rack.sleds
+      if (sled === undefined) throw new Error("sled")
+      // Its API port is taken, so the node exits after opening its peer port.
+      yield* occupy(Number(new URL(sled.apiUrl).port))
+      yield* Effect.ignore(rack.start(0))
+      const exit = yield* rack.firstUnexpectedExit.pipe(Effect.timeout("30 seconds"))
+      assert.match(exit, /^913-0000019:EXIT1: exit 1: .*(ServeError|EADDRINUSE)/)
+      assert.deepStrictEqual(rack.unexpectedExits(), [exit])
+      assert.strictEqual(rack.state(0), "stopped")
+    })
+  )
+
+  it.live("ports are chosen below the ephemeral range, so outgoing connections cannot take them", () =>
+    Effect.gen(function* () {
+      const ports = yield* Effect.forEach(Array.from({ length: 20 }), () => ProcessRack.freePort)
+      for (const port of ports) assert.isTrue(port >= 20_000 && port < 32_000, `port ${port}`)
+    })
+  )
+})
