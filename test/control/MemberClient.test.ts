@@ -1,4 +1,3 @@
-import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import * as MemberClient from "../../src/control/MemberClient.ts"
@@ -6,22 +5,7 @@ import { freePort } from "../../src/testing/ProcessRack.ts"
 import { Epoch } from "../../src/types/Epoch.ts"
 import { serveLoneNode } from "../api/serve.ts"
 import { rackId } from "../runtime/rack.ts"
-
-/** A TCP server that accepts connections and never answers. */
-const silentServer = Effect.acquireRelease(
-  Effect.callback<{ readonly server: net.Server; readonly port: number }>((resume) => {
-    const sockets = new Set<net.Socket>()
-    const server = net.createServer((socket) => sockets.add(socket))
-    server.on("close", () => {
-      for (const s of sockets) s.destroy()
-    })
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      resume(Effect.succeed({ server, port: typeof address === "object" && address !== null ? address.port : 0 }))
-    })
-  }),
-  ({ server }) => Effect.sync(() => server.close())
-)
+import { tcpServer } from "../runtime/rawPeer.ts"
 
 describe("MemberClient.fromHttp", () => {
   it.live("talks to a node's API", () =>
@@ -43,7 +27,8 @@ describe("MemberClient.fromHttp", () => {
 
   it.live("a server that never answers fails with RequestTimeout after the timeout", () =>
     Effect.gen(function* () {
-      const { port } = yield* silentServer
+      // A server that accepts connections and never answers.
+      const { port } = yield* tcpServer()
       const client = yield* MemberClient.fromHttp(`http://127.0.0.1:${port}`, { timeout: "200 millis" })
       const error = yield* Effect.flip(client.coordinatorStatus).pipe(Effect.timeout("5 seconds"))
       assert.strictEqual(error._tag, "RequestTimeout")

@@ -4,7 +4,6 @@
  * node keeps serving with no state left behind; every bad body is answered with a 4xx (or the
  * operation's typed error), never a 500. Each suite prints one figures line.
  */
-import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, References, Result } from "effect"
 import * as fc from "fast-check"
@@ -13,20 +12,10 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { serveLoneNode } from "../api/serve.ts"
 import { connected, mesh, restartable, sled } from "../runtime/rack.ts"
+import { sendUntilClosed } from "../runtime/rawPeer.ts"
 import { badInput } from "./inputs.ts"
 
 const cases = Number(process.env.TQ_FUZZ_CASES ?? 25)
-
-/** Sends `bytes` on a raw connection and waits (bounded) until the node closes it. */
-const hostile = (port: number, bytes: Uint8Array) =>
-  Effect.callback<"closed">((resume) => {
-    const socket = net.connect(port, "127.0.0.1")
-    socket.on("error", () => undefined)
-    socket.resume()
-    socket.on("close", () => resume(Effect.succeed("closed")))
-    socket.write(bytes)
-    return Effect.sync(() => socket.destroy())
-  }).pipe(Effect.timeout("5 seconds"))
 
 /** The typed reason in a log line about a closed link or a refused handshake. */
 const closeReason = (line: string): string | undefined => {
@@ -63,7 +52,7 @@ describe("bad frames on a live node", () => {
         const inputs = fc.sample(badInput, { seed: 17, numRuns: cases })
         const labels = new Set<string>()
         for (const [index, input] of inputs.entries()) {
-          const outcome = yield* Effect.result(hostile(target.node.listenAddress.port, input.bytes))
+          const outcome = yield* Effect.result(sendUntilClosed(target.node.listenAddress.port, input.bytes))
           assert.isTrue(Result.isSuccess(outcome), `#${index} ${input.label} was not closed by the node`)
           labels.add(input.label)
         }

@@ -5,14 +5,13 @@
 import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Option, Result, Schedule } from "effect"
-import * as Frame from "../../src/runtime/Frame.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as ProxyOperation from "../../src/runtime/ProxyOperation.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
-import * as Wire from "../../src/runtime/Wire.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
+import { helloFrame } from "./rawPeer.ts"
 
 describe("tq_proxy over mutual TLS", () => {
   it.live("commit, prepare-and-commit and status reach a node through a member's proxy, with typed errors", () =>
@@ -73,10 +72,7 @@ const silentPeer = (port: number, id = sled(3)) =>
       const socket = net.connect(port, "127.0.0.1")
       socket.on("error", () => undefined)
       socket.resume()
-      const hello = Wire.encode(
-        new Wire.Hello({ id, listenAddress: { host: "127.0.0.1", port: 1 }, protocolVersion: 1 })
-      )
-      socket.write(Result.getOrThrow(Frame.encode(hello)))
+      socket.write(helloFrame(id))
       return socket
     }),
     (socket) => Effect.sync(() => socket.destroy())

@@ -3,7 +3,6 @@
  * noted) with file ledgers in a temporary directory; every wait is on an observed state, bounded.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -13,10 +12,10 @@ import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
-import * as Wire from "../../src/runtime/Wire.ts"
 import * as PersistentStateModule from "../../src/types/PersistentState.ts"
 import { PersistentState } from "../../src/types/PersistentState.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
+import { helloFrame, sendUntilClosed, tcpServer } from "./rawPeer.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "tq-scenario-"))),
@@ -231,20 +230,7 @@ describe("ledger faults at startup", () => {
 })
 
 describe("a misbehaving peer closes only its own link", () => {
-  const rawPeer = (port: number, after: Uint8Array) =>
-    Effect.callback<string>((resume) => {
-      const socket = net.connect(port, "127.0.0.1")
-      const hello = Wire.encode(
-        new Wire.Hello({ id: sled(9), listenAddress: { host: "127.0.0.1", port: 1 }, protocolVersion: 1 })
-      )
-      socket.write(Result.getOrThrow(Frame.encode(hello)))
-      socket.write(after)
-      socket.on("close", () => resume(Effect.succeed("closed by the node")))
-      socket.on("error", () => undefined)
-      // Read (and drop) what the node sends, so its close is seen.
-      socket.resume()
-      return Effect.sync(() => socket.destroy())
-    }).pipe(Effect.timeout("5 seconds"))
+  const rawPeer = (port: number, after: Uint8Array) => sendUntilClosed(port, Buffer.concat([helloFrame(), after]))
 
   it.live(
     "an undecodable frame and an oversize frame each close that link; the node and its other links carry on",
@@ -259,8 +245,8 @@ describe("a misbehaving peer closes only its own link", () => {
         if (!target) throw new Error("nodes")
         const port = target.node.listenAddress.port
         const garbage = Result.getOrThrow(Frame.encode(new TextEncoder().encode("{not a frame")))
-        assert.strictEqual(yield* rawPeer(port, garbage), "closed by the node")
-        assert.strictEqual(yield* rawPeer(port, Uint8Array.of(0x00, 0x20, 0x00, 0x00)), "closed by the node")
+        assert.strictEqual(yield* rawPeer(port, garbage), "closed")
+        assert.strictEqual(yield* rawPeer(port, Uint8Array.of(0x00, 0x20, 0x00, 0x00)), "closed")
         const status = yield* target.node.status
         assert.deepStrictEqual(status.connectedPeers.map(String), [String(sled(1))])
       })
@@ -272,18 +258,9 @@ describe("dialing into a silent network", () => {
     Effect.gen(function* () {
       // A peer address that accepts TCP and then says nothing, as a black-holed network does.
       let accepted = 0
-      const silent = yield* Effect.acquireRelease(
-        Effect.callback<net.Server>((resume) => {
-          const server = net.createServer((socket) => {
-            accepted++
-            socket.on("error", () => undefined)
-          })
-          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-        }),
-        (server) => Effect.sync(() => server.close())
-      )
-      const address = silent.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
+      const { port } = yield* tcpServer(() => {
+        accepted++
+      })
       const ca = yield* RackPki.makeRackCa()
       const node = yield* TrustQuorumNode.make({
         id: sled(0),

@@ -13,50 +13,26 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { sled } from "../runtime/rack.ts"
+import { sendUntilClosed, tcpServer } from "../runtime/rawPeer.ts"
 
-/** A relay to `port` that records what clients send; `recorded` is every client byte, in order. */
-const recorder = (port: number) =>
-  Effect.acquireRelease(
-    Effect.callback<{ readonly server: net.Server; readonly port: number; readonly recorded: Array<Buffer> }>(
-      (resume) => {
-        const recorded: Array<Buffer> = []
-        const server = net.createServer((client) => {
-          const upstream = net.connect(port, "127.0.0.1")
-          client.on("data", (d: Buffer) => {
-            recorded.push(Buffer.from(d))
-            upstream.write(d)
-          })
-          upstream.on("data", (d: Buffer) => client.write(d))
-          client.on("close", () => upstream.destroy())
-          upstream.on("close", () => client.destroy())
-          client.on("error", () => undefined)
-          upstream.on("error", () => undefined)
-        })
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resume(
-            Effect.succeed({
-              server,
-              port: typeof address === "object" && address !== null ? address.port : 0,
-              recorded
-            })
-          )
-        })
-      }
-    ),
-    ({ server }) => Effect.sync(() => server.close())
+/** A relay to `port` that records every byte its clients send, in order. */
+const recorder = (port: number) => {
+  const recorded: Array<Buffer> = []
+  return Effect.map(
+    tcpServer((client) => {
+      const upstream = net.connect(port, "127.0.0.1")
+      upstream.on("error", () => undefined)
+      client.on("data", (d: Buffer) => {
+        recorded.push(Buffer.from(d))
+        upstream.write(d)
+      })
+      upstream.on("data", (d: Buffer) => client.write(d))
+      client.on("close", () => upstream.destroy())
+      upstream.on("close", () => client.destroy())
+    }),
+    ({ port }) => ({ port, recorded })
   )
-
-/** Sends `bytes` on a fresh connection to `port`; succeeds when the node closes it. */
-const replay = (port: number, bytes: Buffer) =>
-  Effect.callback<"closed">((resume) => {
-    const socket = net.connect(port, "127.0.0.1")
-    socket.on("error", () => undefined)
-    socket.resume()
-    socket.on("close", () => resume(Effect.succeed("closed")))
-    socket.write(bytes)
-    return Effect.sync(() => socket.destroy())
-  }).pipe(Effect.timeout("5 seconds"))
+}
 
 describe("replayed handshake", () => {
   it.live("the bytes of a legitimate peer's TLS handshake, sent again, are refused and never become a link", () => {
@@ -82,7 +58,7 @@ describe("replayed handshake", () => {
       assert.isAbove(tap.recorded.length, 0)
       const before = lines.filter((l) => l.includes("TLS refused")).length
 
-      const outcome = yield* replay(node.listenAddress.port, Buffer.concat(tap.recorded))
+      const outcome = yield* sendUntilClosed(node.listenAddress.port, Buffer.concat(tap.recorded))
       assert.strictEqual(outcome, "closed")
       yield* Deferred.await(refused).pipe(Effect.timeout("5 seconds"))
       assert.isAbove(lines.filter((l) => l.includes("TLS refused")).length, before)

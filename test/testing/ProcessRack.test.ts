@@ -1,26 +1,16 @@
 import { mkdtempSync, rmSync } from "node:fs"
-import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as ProcessRack from "../../src/testing/ProcessRack.ts"
 import * as BaseboardId from "../../src/types/BaseboardId.ts"
+import { tcpServer } from "../runtime/rawPeer.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "tq-process-rack-"))),
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
-
-/** Holds `port` on loopback for the scope, as another program would. */
-const occupy = (port: number) =>
-  Effect.acquireRelease(
-    Effect.callback<net.Server>((resume) => {
-      const server = net.createServer()
-      server.listen(port, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) => Effect.sync(() => server.close())
-  )
 
 describe("ProcessRack", () => {
   it.live("a sled whose process exits on its own is reported at once, with the last line it printed", () =>
@@ -29,7 +19,7 @@ describe("ProcessRack", () => {
       const [sled] = rack.sleds
       if (sled === undefined) throw new Error("sled")
       // Its API port is taken, so the node exits after opening its peer port.
-      yield* occupy(Number(new URL(sled.apiUrl).port))
+      yield* tcpServer(undefined, Number(new URL(sled.apiUrl).port))
       yield* Effect.ignore(rack.start(0))
       const exit = yield* rack.firstUnexpectedExit.pipe(Effect.timeout("30 seconds"))
       assert.match(exit, /^913-0000019:EXIT1: exit 1: .*(ServeError|EADDRINUSE)/)
