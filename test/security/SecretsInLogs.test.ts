@@ -8,13 +8,9 @@ import { Effect, Layer, Logger, Option, References } from "effect"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
+import { printableForms } from "../../src/testing/LedgerAudit.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, sled } from "../runtime/rack.ts"
-
-const forms = (bytes: Uint8Array): ReadonlyArray<string> => {
-  const b = Buffer.from(bytes)
-  return [b.toString("hex"), b.toString("base64"), b.toString("base64url")]
-}
 
 describe("secrets in logs", () => {
   it.live("no rack secret or key share appears in any log line of a full story", () => {
@@ -50,11 +46,12 @@ describe("secrets in logs", () => {
       const secrets: Array<string> = []
       for (const n of nodes) {
         const loaded = yield* eventually(n.node.loadLatestRackSecret, Option.isSome)
-        if (Option.isSome(loaded)) loaded.value.secret.use((bytes) => secrets.push(...forms(bytes)))
+        if (Option.isSome(loaded)) loaded.value.secret.use((bytes) => secrets.push(...printableForms(bytes)))
       }
       for (const ledger of ledgers) {
         const state = ledger.current()
-        if (Option.isSome(state)) for (const share of state.value.shares.values()) secrets.push(...forms(share.y))
+        if (Option.isSome(state))
+          for (const share of state.value.shares.values()) secrets.push(...printableForms(share.y))
       }
       assert.isAtLeast(secrets.length, 4 * 3 * 2)
       assert.isAbove(lines.length, 5)
