@@ -7,20 +7,11 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Clock, Console, Effect } from "effect"
 import * as ProcessCampaign from "../testing/ProcessCampaign.ts"
+import { intArg } from "./ScriptArgs.ts"
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`)
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback
-  if (!Number.isInteger(v) || v < 0) {
-    console.error(`--${name} takes a non-negative integer`)
-    process.exit(2)
-  }
-  return v
-}
-
-const campaigns = arg("campaigns", 5)
-const rounds = arg("rounds", 6)
-const seed = arg("seed", 1)
+const campaigns = intArg("campaigns", 5)
+const rounds = intArg("rounds", 6)
+const seed = intArg("seed", 1)
 const quiet = process.argv.includes("--quiet")
 
 const program = Effect.gen(function* () {

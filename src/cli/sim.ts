@@ -7,25 +7,16 @@ import * as fc from "fast-check"
 import { testCase } from "../testing/Action.ts"
 import * as EventLog from "../testing/EventLog.ts"
 import { emptyStats, InvariantViolation } from "../testing/Simulation.ts"
+import { intArg } from "./ScriptArgs.ts"
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`)
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback
-  if (!Number.isInteger(v) || v < 0) {
-    console.error(`--${name} takes a non-negative integer`)
-    process.exit(2)
-  }
-  return v
-}
-
-const cases = arg("cases", 1000)
-const seed = arg("seed", Date.now() % 2 ** 31)
+const cases = intArg("cases", 1000)
+const seed = intArg("seed", Date.now() % 2 ** 31)
 const totals = { cases: 0, ...emptyStats() }
 const started = performance.now()
 let failure: string | undefined
 
 const report = fc.check(
-  fc.property(testCase(arg("min", 300), arg("max", 2000)), (c) => {
+  fc.property(testCase(intArg("min", 300), intArg("max", 2000)), (c) => {
     try {
       const { stats } = EventLog.run(c)
       totals.cases++
