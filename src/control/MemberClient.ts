@@ -53,8 +53,8 @@ export const fromNode = (node: TrustQuorumNodeShape): MemberClient => ({
     Effect.mapError(node.proxy.prepareAndCommit(destination, config), tagged)
 })
 
-/** A transport failure (refused, reset, DNS) says the node is unreachable; other failures keep their tag. */
-const httpFailure = (e: unknown): CallFailure =>
+/** An HTTP call's failure: a transport failure (refused, reset, DNS) is `Unreachable`; others keep their tag. */
+export const httpFailure = (e: unknown): CallFailure =>
   typeof e === "object" &&
   e !== null &&
   "_tag" in e &&

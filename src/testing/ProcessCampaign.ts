@@ -120,29 +120,36 @@ export const figuresLine = (figures: CampaignFigures, extra: Readonly<Record<str
     ...extra
   })
 
+/** The figures that add up across campaigns (the rest: outcomes merge by key, the maximum is a maximum). */
+const counts = [
+  "campaigns",
+  "rounds",
+  "kills",
+  "pauses",
+  "outages",
+  "reconfigurations",
+  "aborted",
+  "probes",
+  "unlocks",
+  "invariantChecks",
+  "logLines",
+  "lost",
+  "hung",
+  "defects",
+  "leaks"
+] as const satisfies ReadonlyArray<keyof CampaignFigures>
+
 /** Adds two sets of figures. */
 export const addFigures = (a: CampaignFigures, b: CampaignFigures): CampaignFigures => {
-  const outcomes: Record<string, number> = { ...a.probeOutcomes }
-  for (const [k, v] of Object.entries(b.probeOutcomes)) outcomes[k] = (outcomes[k] ?? 0) + v
-  return {
-    campaigns: a.campaigns + b.campaigns,
-    rounds: a.rounds + b.rounds,
-    kills: a.kills + b.kills,
-    pauses: a.pauses + b.pauses,
-    outages: a.outages + b.outages,
-    reconfigurations: a.reconfigurations + b.reconfigurations,
-    aborted: a.aborted + b.aborted,
-    probes: a.probes + b.probes,
-    probeOutcomes: outcomes,
-    maxMillisToDisconnected: Math.max(a.maxMillisToDisconnected, b.maxMillisToDisconnected),
-    unlocks: a.unlocks + b.unlocks,
-    invariantChecks: a.invariantChecks + b.invariantChecks,
-    logLines: a.logLines + b.logLines,
-    lost: a.lost + b.lost,
-    hung: a.hung + b.hung,
-    defects: a.defects + b.defects,
-    leaks: a.leaks + b.leaks
+  const probeOutcomes: Record<string, number> = { ...a.probeOutcomes }
+  for (const [k, v] of Object.entries(b.probeOutcomes)) probeOutcomes[k] = (probeOutcomes[k] ?? 0) + v
+  const sum: { -readonly [K in keyof CampaignFigures]: CampaignFigures[K] } = {
+    ...a,
+    probeOutcomes,
+    maxMillisToDisconnected: Math.max(a.maxMillisToDisconnected, b.maxMillisToDisconnected)
   }
+  for (const key of counts) sum[key] = a[key] + b[key]
+  return sum
 }
 
 const sledIds = (n: number) =>
@@ -290,11 +297,7 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
           const outcome = yield* api.proxyStatus({ payload: { destination } }).pipe(
             Effect.provide(FetchHttpClient.layer),
             Effect.as("Success"),
-            Effect.catch((e) =>
-              Effect.succeed(
-                e._tag === "HttpClientError" && e.reason._tag === "TransportError" ? "Unreachable" : String(e._tag)
-              )
-            ),
+            Effect.catch((e) => Effect.succeed(MemberClient.httpFailure(e)._tag)),
             Effect.timeoutOrElse({ duration: Duration.millis(probeBound), orElse: () => Effect.succeed("Hung") })
           )
           const millis = (yield* Clock.currentTimeMillis) - t0
