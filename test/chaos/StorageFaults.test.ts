@@ -13,7 +13,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Logger, Option, Result } from "effect"
+import { Deferred, Effect, Logger, Option, Result } from "effect"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import { seeded } from "../../src/testing/SeededRng.ts"
 import { ledgerPaths, WriterState } from "./ledger-writer.ts"
@@ -42,9 +42,9 @@ interface WriterRun {
 }
 
 /**
- * Runs one writer on `dir`, waits (bounded) for its first acknowledgement, SIGKILLs it `delayMs` later
- * and waits (bounded) until it has exited and its stdout is drained. The finalizer kills it on any
- * other way out.
+ * Runs one writer on `dir` that SIGKILLs itself `delayMs` after its first acknowledgement, waits
+ * (bounded) for that acknowledgement and then until it has exited and its stdout is drained. The
+ * finalizer kills it on any other way out.
  */
 const killWriter = (dir: string, delayMs: number) =>
   Effect.gen(function* () {
@@ -58,7 +58,7 @@ const killWriter = (dir: string, delayMs: number) =>
       Effect.sync(() => {
         const child = spawn(
           process.execPath,
-          ["--experimental-strip-types", "--no-warnings", writerScript, dir, String(copies)],
+          ["--experimental-strip-types", "--no-warnings", writerScript, dir, String(copies), String(delayMs)],
           { stdio: ["ignore", "pipe", "pipe"] }
         )
         child.stdout.on("data", (d: Buffer) => {
@@ -90,8 +90,7 @@ const killWriter = (dir: string, delayMs: number) =>
       Effect.orDie
     )
     if (acked.length === 0) return yield* Effect.die(new Error(`writer exited without an ack: ${stderr}`))
-    yield* Effect.sleep(Duration.millis(delayMs))
-    child.kill("SIGKILL")
+    // The writer kills itself `delayMs` after its first acknowledgement, wherever its saves are by then.
     yield* Deferred.await(closed).pipe(Effect.timeout("5 seconds"), Effect.orDie)
     if (stdout !== "") unexpected.push(stdout)
     const run: WriterRun = { acked, signal: child.signalCode, code: child.exitCode, stderr, unexpected }
