@@ -17,6 +17,18 @@ const withDir = <A, E>(f: (dir: string) => Effect.Effect<A, E>) =>
 
 const paths = (dir: string, n = 3) => Array.from({ length: n }, (_, i) => join(dir, `copy${i}.json`))
 
+/** Two copies saved at generations 1 then 2; `stale` is copy a's text at generation 1. */
+const twoGenerations = (dir: string) =>
+  Effect.gen(function* () {
+    const [a, b] = paths(dir, 2)
+    if (!a || !b) throw new Error("paths")
+    const ledger = Ledger.file({ paths: [a, b], schema: State })
+    yield* ledger.save(state(1))
+    const stale = readFileSync(a, "utf8")
+    const second = yield* ledger.save(state(2))
+    return { a, b, stale, second }
+  })
+
 describe("Ledger.file", () => {
   it.live("save then load round-trips through a fresh ledger, bytes included", () =>
     withDir((dir) =>
@@ -44,14 +56,9 @@ describe("Ledger.file", () => {
   it.live("the generation grows per save and a stale copy never wins", () =>
     withDir((dir) =>
       Effect.gen(function* () {
-        const [a, b] = paths(dir, 2)
-        if (!a || !b) throw new Error("paths")
-        const ledger = Ledger.file({ paths: [a, b], schema: State })
-        yield* ledger.save(state(1))
-        const old = readFileSync(a, "utf8")
-        const r = yield* ledger.save(state(2))
-        assert.strictEqual(r.generation, 2)
-        writeFileSync(a, old)
+        const { a, b, stale, second } = yield* twoGenerations(dir)
+        assert.strictEqual(second.generation, 2)
+        writeFileSync(a, stale)
         const loaded = yield* Ledger.file({ paths: [a, b], schema: State }).load
         assert.isTrue(Option.isSome(loaded) && loaded.value.n === 2)
         // A new ledger over the same files continues after the highest generation it saw.
@@ -87,12 +94,7 @@ describe("Ledger.file", () => {
   it.live("a stale copy whose generation was bit-flipped upward fails its checksum and never wins", () =>
     withDir((dir) =>
       Effect.gen(function* () {
-        const [a, b] = paths(dir, 2)
-        if (!a || !b) throw new Error("paths")
-        const ledger = Ledger.file({ paths: [a, b], schema: State })
-        yield* ledger.save(state(1))
-        const stale = readFileSync(a, "utf8")
-        yield* ledger.save(state(2))
+        const { a, b, stale } = yield* twoGenerations(dir)
         // Copy a goes back to generation 1's state, with its generation raised above the real newest (2).
         writeFileSync(a, stale.replace('"generation":1', '"generation":9'))
         const loaded = yield* Ledger.file({ paths: [a, b], schema: State }).load
