@@ -362,7 +362,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
               new Wire.ProxyRequest({
                 requestId,
                 operation: operation.tag,
-                payload: ProxyOperation.encodePayload(operation, payload)
+                payload: operation.json.encodePayload(payload)
               })
             )
           }

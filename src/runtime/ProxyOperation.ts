@@ -92,12 +92,6 @@ export const Status = declare({
 
 const issueText = (e: Schema.SchemaError): string => e.message.split("\n")[0] ?? "invalid"
 
-/** The payload of a request, as JSON. */
-export const encodePayload = <P>(
-  op: { readonly json: Pick<JsonCodecs<P, unknown, unknown>, "encodePayload"> },
-  payload: P
-): unknown => op.json.encodePayload(payload)
-
 /** The wire outcome of running an operation at the destination. */
 export type Outcome =
   | { readonly outcome: "success"; readonly value: unknown }
