@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Option, Stream } from "effect"
@@ -9,6 +7,7 @@ import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
 import { connected, mesh, rackId, secrets, sled, startNode } from "../runtime/rack.ts"
+import { tempDir } from "../runtime/tempDir.ts"
 
 const rack = (count: number) =>
   Effect.gen(function* () {
@@ -21,11 +20,6 @@ const rack = (count: number) =>
     yield* connected(nodes, count - 1)
     return nodes
   })
-
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "tq-driver-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
 
 const fast = { pollInterval: "10 millis", deadline: "20 seconds" } as const
 
@@ -88,7 +82,7 @@ describe("Reconfigurator against real nodes", () => {
   it.live("a driver restarted mid-commit resumes from its file store and finishes", () =>
     Effect.gen(function* () {
       const nodes = yield* rack(4)
-      const dir = yield* tempDir
+      const dir = yield* tempDir("driver")
       const store = () => Ledger.file({ paths: [join(dir, "driver.json")], schema: Reconfigurator.DriverState })
       const clientOf = (id: BaseboardId) =>
         Option.map(Option.fromNullishOr(nodes.find((n) => n.node.id.key === id.key)), (n) =>

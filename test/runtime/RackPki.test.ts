@@ -1,21 +1,15 @@
 import { X509Certificate } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import * as RackPki from "../../src/runtime/RackPki.ts"
+import { tempDir } from "./tempDir.ts"
 
 const may2030 = Date.UTC(2030, 4, 1, 12, 0, 0)
 const day = 86_400_000
-
-/** A temporary directory removed when the test's scope closes. */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "tq-pki-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
 
 describe("RackPki", () => {
   it.effect("the rack CA is a self-signed CA certificate valid for a year from the clock's time", () =>
@@ -133,7 +127,7 @@ describe("RackPki", () => {
 
   it.live("writeRack writes a CA and per-node credentials that readNodeCredentials loads back", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("pki")
       const { ca, nodes } = yield* RackPki.writeRack(dir, ["913:1", "913:a/b"])
       assert.strictEqual(readFileSync(join(dir, "ca.pem"), "utf8"), ca.certPem)
       assert.strictEqual(statSync(join(dir, "ca.key")).mode & 0o777, 0o600)
@@ -147,7 +141,7 @@ describe("RackPki", () => {
 
   it.live("readNodeCredentials refuses a certificate file that binds another identity", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("pki")
       const { nodes } = yield* RackPki.writeRack(dir, ["913:1", "913:2"])
       writeFileSync(join(dir, "913_1.pem"), nodes[1]?.certPem ?? "")
       const error = yield* Effect.flip(RackPki.readNodeCredentials(dir, "913:1"))

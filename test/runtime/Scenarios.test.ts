@@ -2,8 +2,7 @@
  * omicron's trust-quorum integration scenarios, over real sockets on 127.0.0.1 (mutual TLS unless
  * noted) with file ledgers in a temporary directory; every wait is on an observed state, bounded.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Result } from "effect"
@@ -16,16 +15,12 @@ import * as PersistentStateModule from "../../src/types/PersistentState.ts"
 import { PersistentState } from "../../src/types/PersistentState.ts"
 import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
 import { helloFrame, sendUntilClosed, tcpServer } from "./rawPeer.ts"
-
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "tq-scenario-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
+import { tempDir } from "./tempDir.ts"
 
 /** A rack of `n` restartable TLS nodes with two file-ledger copies each. */
 const tlsRack = (n: number) =>
   Effect.gen(function* () {
-    const dir = yield* tempDir
+    const dir = yield* tempDir("scenario")
     const ca = yield* RackPki.makeRackCa()
     return yield* Effect.forEach(
       Array.from({ length: n }, (_, i) => i),
@@ -164,7 +159,7 @@ describe("scenarios over mutual TLS", () => {
 describe("ledger faults at startup", () => {
   it.live("a corrupt ledger refuses to start with LedgerCorrupt instead of booting as new", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("scenario")
       const path = join(dir, "ledger.json")
       writeFileSync(path, '{"format":"effect-trust-quorum/ledger/v2","generation":3,"checksum":"00","state":{}}')
       const error = yield* Effect.flip(
@@ -181,7 +176,7 @@ describe("ledger faults at startup", () => {
 
   it.live("a node starting over one stale and one bit-flipped copy rewrites both with the newest state", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("scenario")
       const paths = [join(dir, "a.json"), join(dir, "b.json"), join(dir, "c.json")]
       const [a, b, c] = paths
       if (!a || !b || !c) throw new Error("paths")
@@ -207,7 +202,7 @@ describe("ledger faults at startup", () => {
 
   it.live("one unwritable ledger path is reported, and the node keeps working", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
+      const dir = yield* tempDir("scenario")
       writeFileSync(join(dir, "not-a-dir"), "x")
       const ledger = Ledger.file({
         paths: [join(dir, "ok.json"), join(dir, "not-a-dir", "ledger.json")],

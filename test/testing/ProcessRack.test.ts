@@ -1,21 +1,17 @@
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as ProcessRack from "../../src/testing/ProcessRack.ts"
 import * as BaseboardId from "../../src/types/BaseboardId.ts"
 import { tcpServer } from "../runtime/rawPeer.ts"
-
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "tq-process-rack-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
+import { tempDir } from "../runtime/tempDir.ts"
 
 describe("ProcessRack", () => {
   it.live("a sled whose process exits on its own is reported at once, with the last line it printed", () =>
     Effect.gen(function* () {
-      const rack = yield* ProcessRack.make({ dir: yield* tempDir, ids: [BaseboardId.make("913-0000019", "EXIT1")] })
+      const rack = yield* ProcessRack.make({
+        dir: yield* tempDir("process-rack"),
+        ids: [BaseboardId.make("913-0000019", "EXIT1")]
+      })
       const [sled] = rack.sleds
       if (sled === undefined) throw new Error("sled")
       // Its API port is taken, so the node exits after opening its peer port.
