@@ -114,7 +114,14 @@ export class Coordinator {
     rng: Rng | undefined
   ): Result.Result<Coordinator, ConfigurationError> {
     const created = newConfiguration(
-      { rackId: msg.rackId, epoch: msg.epoch, members: msg.members, threshold: msg.threshold, coordinator: ctx.id },
+      {
+        rackId: msg.rackId,
+        epoch: msg.epoch,
+        members: msg.members,
+        threshold: msg.threshold,
+        coordinator: ctx.id,
+        authorization: { lastCommittedEpoch: msg.lastCommittedEpoch, signature: msg.signature }
+      },
       rng
     )
     if (Result.isFailure(created)) return Result.fail(created.failure)
@@ -253,7 +260,8 @@ export class Coordinator {
       coordinator: this.#config.coordinator,
       members: this.#config.members,
       threshold: this.#config.threshold,
-      encryptedRackSecrets: Option.some(new EncryptedRackSecrets({ salt, data }))
+      encryptedRackSecrets: Option.some(new EncryptedRackSecrets({ salt, data })),
+      authorization: this.#config.authorization
     })
     this.#enterPrepare(ctx)
   }

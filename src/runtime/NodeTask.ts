@@ -6,10 +6,14 @@
  * closure never overtakes its last frame. After each event the task persists the state if the protocol
  * changed it, then replies, then hands the outgoing envelopes to the current links without waiting —
  * persist → reply → send, so nothing is acknowledged that is not durable. A failed persist stops the
- * node: the pending and every later request fail with `NodeStopped`.
+ * node: the pending and every later request fail with `NodeStopped`. Every peer message the protocol
+ * refused is logged with its sender and reason: a hostile one (forged, unauthorized, malformed) as a
+ * warning, rate-limited so a flood cannot fill the log; a routine one (a duplicate, a late
+ * acknowledgement) at debug level.
  */
 import { Clock, Deferred, Effect, Exit, Metric, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
 import type { Node } from "../protocol/Node.ts"
+import { hostileDropReasons } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
@@ -17,6 +21,7 @@ import { type Address, compareAddress, formatAddress, type ManagerEvent } from "
 import type { LinkCloseReason, LinkHandle } from "./Link.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
 import { metrics, ProxyTracker } from "./ProxyTracker.ts"
+import * as RateLimitedLog from "./RateLimitedLog.ts"
 import { Busy, Disconnected, type InvalidResponse, NodeStopped } from "./RuntimeError.ts"
 import * as Wire from "./Wire.ts"
 
@@ -115,6 +120,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     /** Proxy answers produced by the current event, sent after it is persisted. */
     let replies: Array<{ readonly link: LinkEntry; readonly frame: Wire.ProxyResponse }> = []
     const current = new Map<string, number>()
+    const refusals = RateLimitedLog.make({ subject: "refused peer messages" })
     const committedEpoch = yield* SubscriptionRef.make(
       Option.fromNullishOr(PersistentState.latestCommittedEpoch(node.ctx.persistentState))
     )
@@ -248,6 +254,20 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       }
     })
 
+    /** Logs the peer messages the last event made the protocol refuse. */
+    const logDrops = Effect.gen(function* () {
+      const { drops, overflow } = node.ctx.drainDrops()
+      for (const { from, kind, reason } of drops) {
+        const annotations = { peer: from.toString(), message: kind }
+        if (hostileDropReasons.has(reason)) {
+          yield* refusals.warn(reason, `refused a ${kind} from ${from.toString()}: ${reason}`, annotations)
+        } else {
+          yield* Effect.logDebug(`ignored a ${kind}: ${reason}`).pipe(Effect.annotateLogs({ ...annotations, reason }))
+        }
+      }
+      if (overflow > 0) yield* refusals.warn("Overflow", `${overflow} more refused messages in one event`, {})
+    })
+
     const step = (event: NodeEvent) =>
       Effect.gen(function* () {
         if (event._tag === "Api") {
@@ -259,6 +279,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         } else {
           yield* onLinkEvent(event)
           yield* persist
+          yield* logDrops
         }
         if (stopped === undefined) yield* send
         yield* Metric.update(metrics.inFlight, tracker.size)

@@ -70,7 +70,7 @@ export const Commit = declare({
   payload: CommitRequest,
   success: CommitStatus,
   error: ProtocolError.CommitError,
-  serve: (node, request: CommitRequest) => node.commitConfiguration(request.rackId, request.epoch)
+  serve: (node, request: CommitRequest) => node.commitConfiguration(request.rackId, request.epoch, request.proof)
 })
 
 export const PrepareAndCommit = declare({
@@ -78,7 +78,7 @@ export const PrepareAndCommit = declare({
   payload: PrepareAndCommitRequest,
   success: CommitStatus,
   error: ProtocolError.PrepareAndCommitError,
-  serve: (node, request: PrepareAndCommitRequest) => node.prepareAndCommit(request.config)
+  serve: (node, request: PrepareAndCommitRequest) => node.prepareAndCommit(request.config, request.proof)
 })
 
 export const Status = declare({

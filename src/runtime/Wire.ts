@@ -14,7 +14,7 @@ import { BaseboardId } from "../types/BaseboardId.ts"
 import { PeerMsg } from "../types/PeerMsg.ts"
 
 /** The version of this wire protocol; a peer speaking another version is refused at the handshake. */
-export const protocolVersion = 1
+export const protocolVersion = 2
 
 /** A listen address as carried in the handshake. */
 export const ListenAddress = Schema.Struct({

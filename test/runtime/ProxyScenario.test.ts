@@ -80,7 +80,7 @@ const silentPeer = (port: number, id = sled(3)) =>
 
 describe("a destination that dies or goes silent mid-request", () => {
   const start = Effect.gen(function* () {
-    const origin = yield* restartable(0, Transport.tcp, Ledger.memory<PersistentState>())
+    const origin = yield* restartable(0, Transport.insecureTcp, Ledger.memory<PersistentState>())
     const socket = yield* silentPeer(origin.node.listenAddress.port)
     yield* eventually(origin.node.status, (s) => s.connectedPeers.length === 1)
     return { origin, socket }
@@ -115,7 +115,7 @@ describe("a burst of proxied requests", () => {
     Effect.gen(function* () {
       // Admission wide enough that all 256 reach the link at once: more than its 32 protocol slots.
       const nodes = yield* Effect.forEach([0, 1], (i) =>
-        restartable(i, Transport.tcp, Ledger.memory<PersistentState>(), { maxPendingApi: 512 })
+        restartable(i, Transport.insecureTcp, Ledger.memory<PersistentState>(), { maxPendingApi: 512 })
       )
       yield* mesh(nodes)
       yield* connected(nodes, 1)
@@ -144,7 +144,7 @@ describe("a burst of proxied requests", () => {
   it.live("one proxied-call effect run again is a new request: Disconnected before the link, a status after", () =>
     Effect.gen(function* () {
       const nodes = yield* Effect.forEach([0, 1], (i) =>
-        restartable(i, Transport.tcp, Ledger.memory<PersistentState>())
+        restartable(i, Transport.insecureTcp, Ledger.memory<PersistentState>())
       )
       const [a, b] = nodes
       if (!a || !b) throw new Error("nodes")

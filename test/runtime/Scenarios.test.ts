@@ -166,7 +166,7 @@ describe("ledger faults at startup", () => {
         TrustQuorumNode.make({
           id: sled(0),
           listen: { host: "127.0.0.1", port: 0 },
-          transport: Transport.tcp,
+          transport: Transport.insecureTcp,
           ledger: Ledger.file({ paths: [path], schema: PersistentState })
         })
       )
@@ -189,7 +189,7 @@ describe("ledger faults at startup", () => {
       yield* TrustQuorumNode.make({
         id: sled(0),
         listen: { host: "127.0.0.1", port: 0 },
-        transport: Transport.tcp,
+        transport: Transport.insecureTcp,
         ledger: Ledger.file({ paths, schema: PersistentState })
       })
       // Every copy, read alone, is valid and at the generation after the newest one (2).
@@ -209,7 +209,7 @@ describe("ledger faults at startup", () => {
         schema: PersistentState
       })
       const nodes = yield* Effect.forEach([0, 1, 2], (i) =>
-        restartable(i, Transport.tcp, i === 0 ? ledger : Ledger.memory<PersistentState>())
+        restartable(i, Transport.insecureTcp, i === 0 ? ledger : Ledger.memory<PersistentState>())
       )
       yield* mesh(nodes)
       yield* connected(nodes, 2)
@@ -232,7 +232,7 @@ describe("a misbehaving peer closes only its own link", () => {
     () =>
       Effect.gen(function* () {
         const nodes = yield* Effect.forEach([0, 1], (i) =>
-          restartable(i, Transport.tcp, Ledger.memory<PersistentState>())
+          restartable(i, Transport.insecureTcp, Ledger.memory<PersistentState>())
         )
         yield* mesh(nodes)
         yield* connected(nodes, 1)
@@ -304,7 +304,7 @@ describe("identity over mutual TLS", () => {
 
   it.live("after its scope closes, a node answers every call with NodeStopped", () =>
     Effect.gen(function* () {
-      const node = yield* restartable(0, Transport.tcp, Ledger.memory<PersistentState>())
+      const node = yield* restartable(0, Transport.insecureTcp, Ledger.memory<PersistentState>())
       const handle = node.node
       yield* node.stop
       const error = yield* Effect.flip(handle.status)
