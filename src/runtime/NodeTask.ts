@@ -197,6 +197,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             else if (frame._tag === "ProxyRequest") {
               // Served exactly like a local API call: the answer leaves after the state is persisted.
               const { outcome, value } = ProxyOperation.serve(frame.operation, frame.payload, node, view)
+              if (ProxyOperation.isUnauthorized(outcome, value)) {
+                const peer = entry.peer.toString()
+                yield* refusals.warn(
+                  "NotAuthorized",
+                  `refused a proxied ${frame.operation} from ${peer}: not signed by the authority key`,
+                  { peer, message: `ProxyRequest(${frame.operation})` }
+                )
+              }
               replies.push({
                 link: entry,
                 frame: new Wire.ProxyResponse({ requestId: frame.requestId, outcome, value })
