@@ -49,7 +49,7 @@ const rack = () => committedRack({ size: 5 })
 const everyKind = (c: TestCluster, config: Configuration.Configuration): ReadonlyArray<PeerMsgKind> => [
   new Prepare({ config, share: shareOf(c.node(1), 1) }),
   new PrepareAck({ epoch: 1 }),
-  new GetShare({ epoch: 1 }),
+  new GetShare({ epoch: 1, proof: c.proof(1) }),
   new ShareReply({ epoch: 1, share: shareOf(c.node(0), 1) }),
   new ExpungedReply({ config, proof: proofOf(config) }),
   new CommitAdvance({ config, proof: proofOf(config) })
@@ -263,7 +263,7 @@ describe("peer messages: PrepareAck", () => {
 describe("peer messages: GetShare (reference §5.5, responder)", () => {
   it("a member asking for an epoch committed here gets this node's share, as a copy", () => {
     const { c } = rack()
-    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1 })))
+    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1, proof: c.proof(1) })))
     const [reply, ...rest] = c.node(1).ctx.drainEnvelopes()
     assert.deepStrictEqual(rest, [])
     const kind = reply?.msg.kind
@@ -278,8 +278,8 @@ describe("peer messages: GetShare (reference §5.5, responder)", () => {
   it("a member behind the latest commit gets CommitAdvance with it; a node removed from it gets Expunged(latest)", () => {
     const { c } = rack()
     const two = c.commitEpoch(0, second([0, 1, 2], 2))
-    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1 })))
-    c.node(1).handle(sled(3), peerMsg(new GetShare({ epoch: 1 })))
+    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1, proof: c.proof(1) })))
+    c.node(1).handle(sled(3), peerMsg(new GetShare({ epoch: 1, proof: c.proof(1) })))
     const out = c.node(1).ctx.drainEnvelopes()
     assert.deepStrictEqual(summary(out), [
       ["2", "CommitAdvance"],
@@ -294,7 +294,7 @@ describe("peer messages: GetShare (reference §5.5, responder)", () => {
 
   it("a non-member of the asked epoch's configuration gets Expunged with that committed configuration", () => {
     const { c } = rack()
-    c.node(1).handle(sled(4), peerMsg(new GetShare({ epoch: 1 })))
+    c.node(1).handle(sled(4), peerMsg(new GetShare({ epoch: 1, proof: c.proof(1) })))
     const [reply] = c.node(1).ctx.drainEnvelopes()
     assert.isTrue(reply?.msg.kind._tag === "Expunged" && reply.msg.kind.config.epoch === 1)
   })
@@ -303,23 +303,26 @@ describe("peer messages: GetShare (reference §5.5, responder)", () => {
     const c = new TestCluster(5)
     c.connectAll()
     c.prepareEpoch(0, first)
-    c.node(1).handle(sled(4), peerMsg(new GetShare({ epoch: 1 })))
+    c.node(1).handle(sled(4), peerMsg(new GetShare({ epoch: 1, proof: c.proof(1) })))
     assert.deepStrictEqual(kinds(c.node(1)), [])
     assert.deepStrictEqual(reasons(c.node(1)), ["GetShareUnknownEpoch"])
   })
 
   it("an epoch this node holds no share of gets silence", () => {
     const { c } = rack()
-    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 5 })))
+    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 5, proof: c.proof(1) })))
     assert.deepStrictEqual(kinds(c.node(1)), [])
     assert.deepStrictEqual(reasons(c.node(1)), ["GetShareUnknownEpoch"])
   })
 
-  it("a share that is only prepared, not committed, is served", () => {
+  it("a share that is only prepared, not committed, is served against the epoch's commit proof only", () => {
     const c = new TestCluster(4)
     c.connectAll()
     c.prepareEpoch(0, first)
-    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1 })))
+    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1, proof: forged })))
+    assert.deepStrictEqual(kinds(c.node(1)), [])
+    assert.deepStrictEqual(reasons(c.node(1)), ["GetShareUnproven"])
+    c.node(1).handle(sled(2), peerMsg(new GetShare({ epoch: 1, proof: c.proof(1) })))
     assert.deepStrictEqual(kinds(c.node(1)), ["Share"])
   })
 })

@@ -46,7 +46,7 @@ describe("scenario: a node removed by a reconfiguration", () => {
     assert.isTrue(
       reconfigure._tag === "DecommissionedSled" && reconfigure.epoch === 2 && reconfigure.lastCommittedEpoch === 1
     )
-    removed.handle(sled(0), peerMsg(new GetShare({ epoch: 1 })))
+    removed.handle(sled(0), peerMsg(new GetShare({ epoch: 1, proof: c.proof(1) })))
     removed.handle(sled(0), peerMsg(new ExpungedReply({ config: two, proof: proofOf(two) })))
     assert.deepStrictEqual(removed.ctx.envelopes, [])
     // Loading is not blocked, but nobody answers an expunged node any more.

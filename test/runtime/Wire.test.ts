@@ -31,7 +31,7 @@ const frames: ReadonlyArray<Wire.Frame> = [
     protocolVersion: 1
   }),
   new Wire.Ping({}),
-  new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new GetShare({ epoch: 1 }) }) }),
+  new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new GetShare({ epoch: 1, proof: new Uint8Array(64) }) }) }),
   new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new Prepare({ config: configuration, share }) }) }),
   new Wire.ProxyRequest({ requestId: 7, operation: "Status", payload: {} }),
   new Wire.ProxyResponse({ requestId: 7, outcome: "failure", value: { _tag: "NotPrepared", epoch: 2 } })
