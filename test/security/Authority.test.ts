@@ -327,6 +327,71 @@ describe("authority attacks over mutual TLS", () => {
   )
 
   it.live(
+    "2. wedging a member: a configuration re-split by its own coordinator, planted at a member that missed its Prepare, does not keep the control plane's signed PrepareAndCommit from committing the real one",
+    () => {
+      const logs = logCapture()
+      return Effect.gen(function* () {
+        const { members } = yield* startRack([1, 2, 3, 4])
+        const [a, b, c, late] = [member(members, 1), member(members, 2), member(members, 3), member(members, 4)]
+        yield* commitEpoch({ coordinator: a, epoch: 1, members, threshold: 2, lastCommittedEpoch: null })
+        // Sled 4 is down while epoch 2 is prepared and committed at the others (K + Z = 2 + 0 acks suffice).
+        yield* late.stop
+        const config2 = yield* prepareEpoch({
+          coordinator: a,
+          epoch: 2,
+          members,
+          threshold: 2,
+          lastCommittedEpoch: 1,
+          acks: 3
+        })
+        const proof2 = yield* commitAt(config2, [a, b, c])
+        const secret = yield* unlockAll([a, b, c], 2)
+
+        // Whoever holds the coordinator's certificate and disk re-splits epoch 2 under the control plane's
+        // genuine reconfiguration signature and prepares sled 4 with it before the control plane reaches it.
+        yield* a.stop
+        yield* late.start
+        yield* meshAll([b, c, late])
+        const resplit = craftConfiguration({
+          epoch: 2,
+          members: config2.memberIds,
+          threshold: config2.threshold,
+          coordinator: a.id,
+          lastCommittedEpoch: 1,
+          authorization: config2.authorization
+        })
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const peer = yield* rawPeer(a.credentials, late)
+            yield* peer.send(prepareFrame(resplit, late.id))
+            // Nothing in the Prepare tells it apart from the coordinator's honest one: it is stored.
+            yield* peer.next((f) => (f._tag === "Peer" && f.msg.kind._tag === "PrepareAck" ? f : undefined))
+          })
+        )
+
+        // The control plane's PrepareAndCommit carries the commit signature over the real configuration:
+        // it must win over a prepared configuration the control plane never signed a commit of.
+        const committed = yield* eventually(
+          late.node.prepareAndCommit(config2, proof2),
+          (s) => s === "Committed",
+          "5 seconds"
+        )
+        assert.strictEqual(committed, "Committed")
+        const state = Option.getOrUndefined(late.ledger.current())
+        assert.isTrue(state !== undefined && state.configs.get(2) !== undefined)
+        assert.isTrue(
+          Decision.verifyCommit(authority.publicKey, state?.configs.get(2) ?? resplit.configuration, proof2)
+        )
+        assert.strictEqual(yield* unlockAll([b, c, late], 2), secret)
+        yield* a.start
+        yield* meshAll(members)
+        yield* commitEpoch({ coordinator: b, epoch: 3, members, threshold: 2, lastCommittedEpoch: 2 })
+        yield* unlockAll(members, 3)
+      }).pipe(Effect.scoped, Effect.provide(logs.layer))
+    }
+  )
+
+  it.live(
     "3. fabricating an epoch: a new sled is not captured into a made-up rack, and a forged or replayed commit proof — proxied, or in a CommitAdvance — commits nothing",
     () => {
       const logs = logCapture()

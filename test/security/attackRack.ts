@@ -162,8 +162,11 @@ export const prepareEpoch = (args: {
   readonly members: ReadonlyArray<Member>
   readonly threshold: number
   readonly lastCommittedEpoch: number | null
+  /** Acknowledgements to wait for (default: every member's). */
+  readonly acks?: number
 }) =>
   Effect.gen(function* () {
+    const acks = args.acks ?? args.members.length
     yield* args.coordinator.node.reconfigure(
       Decision.reconfigureMsg(authority, {
         rackId,
@@ -176,8 +179,7 @@ export const prepareEpoch = (args: {
     )
     const status = yield* eventually(
       args.coordinator.node.coordinatorStatus,
-      (s) =>
-        Option.isSome(s) && s.value.config.epoch === args.epoch && s.value.ackedPrepares.length === args.members.length
+      (s) => Option.isSome(s) && s.value.config.epoch === args.epoch && s.value.ackedPrepares.length >= acks
     )
     if (Option.isNone(status)) return yield* Effect.die("the coordinator stopped coordinating")
     return status.value.config
