@@ -19,6 +19,7 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import * as Wire from "../../src/runtime/Wire.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
+import * as Configuration from "../../src/types/Configuration.ts"
 import * as Decision from "../../src/types/Decision.ts"
 import { CommitAdvance, ExpungedReply, GetShare } from "../../src/types/PeerMsg.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
@@ -377,10 +378,17 @@ describe("authority attacks over mutual TLS", () => {
           "5 seconds"
         )
         assert.strictEqual(committed, "Committed")
-        const state = Option.getOrUndefined(late.ledger.current())
-        assert.isTrue(state !== undefined && state.configs.get(2) !== undefined)
+        // The real configuration replaced the planted one, and the equivocation stays visible as an alarm.
+        const stored = Option.getOrUndefined(late.ledger.current())?.configs.get(2)
+        assert.isTrue(stored !== undefined && Configuration.equals(stored, config2))
+        const alarms = (yield* late.node.status).alarms
+        assert.strictEqual(alarms.length, 1)
+        const [alarm] = alarms
         assert.isTrue(
-          Decision.verifyCommit(authority.publicKey, state?.configs.get(2) ?? resplit.configuration, proof2)
+          alarm?._tag === "MismatchedConfigurations" &&
+            alarm.from === "Nexus" &&
+            Configuration.equals(alarm.config1, resplit.configuration) &&
+            Configuration.equals(alarm.config2, config2)
         )
         assert.strictEqual(yield* unlockAll([b, c, late], 2), secret)
         yield* a.start
