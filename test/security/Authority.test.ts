@@ -21,7 +21,7 @@ import * as Wire from "../../src/runtime/Wire.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
 import * as Configuration from "../../src/types/Configuration.ts"
 import * as Decision from "../../src/types/Decision.ts"
-import { CommitAdvance, ExpungedReply, GetShare } from "../../src/types/PeerMsg.ts"
+import { CommitAdvance, ExpungedReply, GetShare, Prepare } from "../../src/types/PeerMsg.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { CommitRequest, PrepareAndCommitRequest } from "../../src/types/Request.ts"
 import { runScript } from "../examples/script.ts"
@@ -42,6 +42,7 @@ import {
   prepareFrame,
   type RawPeer,
   rawPeer,
+  shareOf,
   snapshot,
   startRack,
   unlockAll
@@ -353,20 +354,29 @@ describe("authority attacks over mutual TLS", () => {
         yield* a.stop
         yield* late.start
         yield* meshAll([b, c, late])
-        const resplit = craftConfiguration({
+        const resplitArgs = {
           epoch: 2,
           members: config2.memberIds,
           threshold: config2.threshold,
           coordinator: a.id,
-          lastCommittedEpoch: 1,
-          authorization: config2.authorization
-        })
+          lastCommittedEpoch: 1
+        }
+        const resplit = craftConfiguration({ ...resplitArgs, authorization: config2.authorization })
         yield* Effect.scoped(
           Effect.gen(function* () {
             const peer = yield* rawPeer(a.credentials, late)
+            // The real configuration with a share that is not sled 4's: refused, nothing stored.
+            yield* peer.send(peerFrame(new Prepare({ config: config2, share: shareOf(resplit, late.id) })))
+            yield* logs.awaitRefusal(late.id, a.id, "PrepareShareMismatch")
+            assert.deepStrictEqual((yield* late.node.status).persistentState.configs, [1])
             yield* peer.send(prepareFrame(resplit, late.id))
             // Nothing in the Prepare tells it apart from the coordinator's honest one: it is stored.
             yield* peer.next((f) => (f._tag === "Peer" && f.msg.kind._tag === "PrepareAck" ? f : undefined))
+            // But only once: another split of the same epoch meets the configuration now stored.
+            yield* peer.send(
+              prepareFrame(craftConfiguration({ ...resplitArgs, authorization: config2.authorization }), late.id)
+            )
+            yield* logs.awaitRefusal(late.id, a.id, "PrepareConfigurationMismatch")
           })
         )
 
@@ -604,6 +614,15 @@ describe("authority attacks over mutual TLS", () => {
             yield* logs.awaitRefusal(a.id, stranger, "CommitAdvanceOutOfBounds")
             yield* peer.send(advance(2 ** 40 - 1))
             yield* logs.awaitRefusal(a.id, stranger, "CommitAdvanceUnauthorized")
+            const farPrepare = craftConfiguration({
+              epoch: 2 ** 40,
+              members: [...ids(members), stranger],
+              threshold: 2,
+              coordinator: stranger,
+              lastCommittedEpoch: 1
+            })
+            yield* peer.send(prepareFrame(farPrepare, a.id))
+            yield* logs.awaitRefusal(a.id, stranger, "PrepareOutOfBounds")
           })
         )
         // A Prepare whose share is 600 KB: the frame fits the 1 MiB limit, but a share is 32 bytes.
