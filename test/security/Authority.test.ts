@@ -1,10 +1,12 @@
 /**
  * The attacks of issue 11, each against a rack of real nodes over mutual TLS whose decisions the control
- * plane signed. The attacker holds one valid rack certificate — a sled that never was a member, or one
- * that was removed (with its disk) — completes mutual TLS and the `Hello` as a raw peer, and writes the
- * frames of the attack. Each test asserts that the attack has no effect (persisted state, shares,
- * expunged flag exactly as before), that the node logged a warning naming the attacker and the rule that
- * refused it, and that the rack still commits a new signed epoch that every member unlocks.
+ * plane signed. The attacker holds one valid rack certificate — a sled that never was a member, one that
+ * was removed (with its disk), or the coordinator of a committed epoch (with its disk) — completes mutual
+ * TLS and the `Hello` as a raw peer, and writes the frames of the attack. Each test asserts that the
+ * attack has no effect (persisted state, shares, expunged flag exactly as before), that the node logged a
+ * warning naming the attacker and the rule that refused it, and that the rack still commits a new signed
+ * epoch that every member unlocks. The last two tests show that plain TCP is never reached by omission.
+ * SECURITY.md maps each promise of the threat model to the test behind it.
  */
 import { writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
@@ -97,6 +99,7 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): Option.Option<E> =>
 /** The refusal a forged commit proof must meet. */
 const notAuthorized = (epoch: number) => ({ _tag: "NotAuthorized", decision: "Commit", epoch, reason: "Signature" })
 
+/** The fields of a typed error that a refusal is compared on. */
 const tagged = (error: Option.Option<{ readonly _tag: string }>) =>
   Option.map(error, (e) => ({
     _tag: e._tag,
@@ -658,7 +661,9 @@ describe("authority attacks over mutual TLS", () => {
       }).pipe(Effect.scoped, Effect.provide(logs.layer))
     }
   )
+})
 
+describe("plain TCP by omission", () => {
   it.live(
     "6. plain TCP by omission: a node config without tls is refused with a ConfigError unless it says insecure, by the loader and by `tq node run`",
     () =>
