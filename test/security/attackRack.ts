@@ -14,7 +14,7 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import * as Wire from "../../src/runtime/Wire.ts"
 import * as TestAuthority from "../../src/testing/TestAuthority.ts"
-import type { BaseboardId } from "../../src/types/BaseboardId.ts"
+import * as BaseboardId from "../../src/types/BaseboardId.ts"
 import * as Configuration from "../../src/types/Configuration.ts"
 import * as Decision from "../../src/types/Decision.ts"
 import { PeerMsg, type PeerMsgKind, Prepare } from "../../src/types/PeerMsg.ts"
@@ -49,7 +49,7 @@ export const logCapture = () => {
   })
   const layer = Layer.mergeAll(Logger.layer([logger]), Layer.succeed(References.MinimumLogLevel, "Debug"))
   /** The warnings node `at` logged about peer `peer` for `reason`. */
-  const refusals = (at: BaseboardId, peer: BaseboardId, reason: string) =>
+  const refusals = (at: BaseboardId.BaseboardId, peer: BaseboardId.BaseboardId, reason: string) =>
     lines.filter(
       (l) =>
         l.level === "Warn" &&
@@ -60,7 +60,7 @@ export const logCapture = () => {
         l.message.includes(reason)
     )
   /** Waits (at most 5 s) until node `at` warned about `peer` for `reason`; returns those warnings. */
-  const awaitRefusal = (at: BaseboardId, peer: BaseboardId, reason: string) =>
+  const awaitRefusal = (at: BaseboardId.BaseboardId, peer: BaseboardId.BaseboardId, reason: string) =>
     eventually(
       Effect.sync(() => refusals(at, peer, reason)),
       (found) => found.length > 0,
@@ -83,7 +83,7 @@ export const logCapture = () => {
 /** One node of the rack: stoppable and restartable over the same ledger and certificate. */
 export interface Member {
   readonly index: number
-  readonly id: BaseboardId
+  readonly id: BaseboardId.BaseboardId
   readonly ledger: Ledger.MemoryLedger<PersistentState>
   readonly credentials: RackPki.NodeCredentials
   readonly node: TrustQuorumNode.TrustQuorumNodeShape
@@ -235,9 +235,9 @@ export const snapshot = (m: Member) =>
 export const craftConfiguration = (args: {
   readonly rackId?: RackId
   readonly epoch: number
-  readonly members: ReadonlyArray<BaseboardId>
+  readonly members: ReadonlyArray<BaseboardId.BaseboardId>
   readonly threshold: number
-  readonly coordinator: BaseboardId
+  readonly coordinator: BaseboardId.BaseboardId
   readonly lastCommittedEpoch: number | null
   readonly signer?: SigningKey
   readonly authorization?: Configuration.Authorization
@@ -267,7 +267,7 @@ export const craftConfiguration = (args: {
 }
 
 /** `id`'s share in a crafted configuration. */
-export const shareOf = (crafted: Configuration.NewConfiguration, id: BaseboardId): Share => {
+export const shareOf = (crafted: Configuration.NewConfiguration, id: BaseboardId.BaseboardId): Share => {
   const share = crafted.shares.get(id.key)
   if (share === undefined) throw new Error(`${id} holds no share of the crafted configuration`)
   return share
@@ -278,14 +278,14 @@ export const peerFrame = (kind: PeerMsgKind, rack: RackId = rackId): Wire.Frame 
   new Wire.Peer({ msg: new PeerMsg({ rackId: rack, kind }) })
 
 /** A `Prepare` of a crafted configuration, carrying `to`'s share. */
-export const prepareFrame = (crafted: Configuration.NewConfiguration, to: BaseboardId): Wire.Frame =>
+export const prepareFrame = (crafted: Configuration.NewConfiguration, to: BaseboardId.BaseboardId): Wire.Frame =>
   peerFrame(new Prepare({ config: crafted.configuration, share: shareOf(crafted, to) }), crafted.configuration.rackId)
 
 // ---- the attacker -----------------------------------------------------------------------------------
 
 /** A raw peer connected to one node over mutual TLS, past the `Hello`. */
 export interface RawPeer {
-  readonly id: BaseboardId
+  readonly id: BaseboardId.BaseboardId
   /** Writes a frame as an honest encoder would. */
   readonly send: (frame: Wire.Frame) => Effect.Effect<void, Transport.LinkError>
   /** Writes any payload bytes as one frame (what a hostile encoder produces). */
@@ -301,8 +301,8 @@ export interface RawPeer {
 /** Dials `target` holding `credentials`, completes mutual TLS and the `Hello`; the link lives in the current scope. */
 export const rawPeer = (credentials: RackPki.NodeCredentials, target: Member) =>
   Effect.gen(function* () {
-    const id = sled(Number(credentials.identity.slice(credentials.identity.indexOf(":") + 1)))
-    assert.strictEqual(id.toString(), credentials.identity)
+    const id = BaseboardId.fromString(credentials.identity)
+    if (id === undefined) return yield* Effect.die(`not an identity: ${credentials.identity}`)
     const conn = yield* Transport.tls(credentials).dial(target.node.listenAddress)
     yield* conn.write(
       Wire.encode(
