@@ -9,8 +9,8 @@
  * node: the pending and every later request fail with `NodeStopped`. Every peer message the protocol
  * refused is logged with its sender and reason: a hostile one (forged, unauthorized, malformed) as a
  * warning, rate-limited so a flood cannot fill the log; a routine one (a duplicate, a late
- * acknowledgement) at debug level. A proxied request refused as unauthorized or undecodable, and a link
- * closed because its peer sent a frame that does not decode or is too large, are warned the same way.
+ * acknowledgement) at debug level. A proxied request refused as unauthorized, and a link closed because
+ * its peer sent a frame that does not decode or is too large, are warned the same way.
  */
 import { Clock, Deferred, Effect, Exit, Metric, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
 import type { Node } from "../protocol/Node.ts"
@@ -198,17 +198,12 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             else if (frame._tag === "ProxyRequest") {
               // Served exactly like a local API call: the answer leaves after the state is persisted.
               const { outcome, value } = ProxyOperation.serve(frame.operation, frame.payload, node, view)
-              const refused = proxyRefusal(outcome, value)
-              if (refused !== undefined) {
-                // The operation's name is the peer's text: quoted and cut, never written raw into the log.
-                const operation = JSON.stringify(frame.operation).slice(0, 40)
+              if (ProxyOperation.isUnauthorized(outcome, value)) {
+                const peer = entry.peer.toString()
                 yield* refusals.warn(
-                  refused,
-                  `refused a proxied ${operation} from ${entry.peer.toString()}: ${refused}`,
-                  {
-                    peer: entry.peer.toString(),
-                    message: "ProxyRequest"
-                  }
+                  "NotAuthorized",
+                  `refused a proxied ${frame.operation} from ${peer}: not signed by the authority key`,
+                  { peer, message: `ProxyRequest(${frame.operation})` }
                 )
               }
               replies.push({
@@ -432,17 +427,6 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     }
     return handle
   })
-
-/**
- * Why a proxied request counts as a hostile refusal, if it does: a decision whose signature or bounds
- * the authority rules refused, or a request that does not decode. Routine failures (`NotPrepared`,
- * `Superseded`, …) are answers to a confused control plane, not attacks.
- */
-const proxyRefusal = (outcome: string, value: unknown): "NotAuthorized" | "ProxyRequestRejected" | undefined => {
-  if (outcome === "rejected") return "ProxyRequestRejected"
-  const tag = typeof value === "object" && value !== null && "_tag" in value ? value._tag : undefined
-  return outcome === "failure" && tag === "NotAuthorized" ? "NotAuthorized" : undefined
-}
 
 const addressOf = (formatted: string): Address => {
   const i = formatted.lastIndexOf(":")
