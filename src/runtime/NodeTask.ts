@@ -10,16 +10,22 @@
  * refused is logged with its sender and reason: a hostile one (forged, unauthorized, malformed) as a
  * warning, rate-limited so a flood cannot fill the log; a routine one (a duplicate, a late
  * acknowledgement) at debug level. A proxied request refused as unauthorized, and a link closed because
- * its peer sent a frame that does not decode or is too large, are warned the same way.
+ * its peer sent a frame that does not decode or is too large, are warned the same way. The node's
+ * network-config replica (`NetworkConfigReplica`) runs inside the same loop, at three points: a link
+ * comes up, a peer pushes a config, the API updates it.
  */
 import { Clock, Deferred, Effect, Exit, Metric, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
 import type { Node } from "../protocol/Node.ts"
 import { hostileDropReasons } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Epoch } from "../types/Epoch.ts"
+import type { NetworkConfig, NetworkConfigSummary, UpdateNetworkConfigError } from "../types/NetworkConfig.ts"
+import { summary as networkConfigSummary } from "../types/NetworkConfig.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import { type Address, compareAddress, formatAddress, type ManagerEvent } from "./ConnectionManager.ts"
+import * as Ledger from "./Ledger.ts"
 import type { LinkCloseReason, LinkHandle } from "./Link.ts"
+import * as NetworkConfigReplica from "./NetworkConfigReplica.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
 import { metrics, ProxyTracker } from "./ProxyTracker.ts"
 import * as RateLimitedLog from "./RateLimitedLog.ts"
@@ -65,6 +71,8 @@ export interface TaskView {
   readonly connections: ReadonlyArray<ConnectionInfo>
   /** Requests this node forwarded and is still waiting on. */
   readonly proxiedRequests: number
+  /** The network config this node holds, if any. */
+  readonly networkConfig: NetworkConfigSummary | undefined
 }
 
 /** The handle on a running NodeTask. */
@@ -86,6 +94,12 @@ export interface NodeTaskHandle {
   /** The sink for the connection manager's events. */
   readonly sink: (event: ManagerEvent) => Effect.Effect<void>
   readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
+  /** Checks, persists and broadcasts a network config (a failed write stops the node). */
+  readonly updateNetworkConfig: (
+    config: NetworkConfig
+  ) => Effect.Effect<void, UpdateNetworkConfigError | Busy | NodeStopped>
+  /** The network config held; changes after each durable adoption or update. */
+  readonly networkConfig: SubscriptionRef.SubscriptionRef<Option.Option<NetworkConfig>>
   /** The durable copies written by the last save, against the configured number. */
   readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
 }
@@ -100,6 +114,11 @@ export interface NodeTaskOptions {
   readonly eventCapacity?: number
   /** Proxied requests in flight at once; more fail with `Busy` (default 256). */
   readonly maxInFlightProxied?: number
+  /** The network-config ledger and what was loaded from it (default: in memory, empty). */
+  readonly networkConfig?: {
+    readonly ledger: NetworkConfigReplica.NetworkConfigLedger<unknown>
+    readonly loaded: Option.Option<NetworkConfig>
+  }
 }
 
 interface LinkEntry extends ConnectionInfo {
@@ -126,9 +145,30 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       Option.fromNullishOr(PersistentState.latestCommittedEpoch(node.ctx.persistentState))
     )
 
+    const networkConfig = yield* NetworkConfigReplica.make({
+      ledger: options.networkConfig?.ledger ?? Ledger.memory<NetworkConfig>(),
+      loaded: options.networkConfig?.loaded ?? Option.none(),
+      host: {
+        authority: node.ctx.policy.authority,
+        rackId: () => PersistentState.rackId(node.ctx.persistentState),
+        links: () => Array.from(current.values(), (id) => links.get(id)?.handle).filter((h) => h !== undefined),
+        refusals
+      }
+    })
+    /** A network-config write that reached no copy stops the node, like a failed protocol persist. */
+    const stopOnNetworkConfigWrite = (e: NetworkConfigReplica.PersistFailure) =>
+      Effect.gen(function* () {
+        stopped = new NodeStopped({ reason: `network-config ledger write failed: ${e.message}` })
+        yield* Effect.logError("stopping: the network-config ledger could not be written", e.message)
+      })
+
     const view: TaskView = {
       get proxiedRequests() {
         return tracker.size
+      },
+      get networkConfig() {
+        const config = networkConfig.current()
+        return config === undefined ? undefined : networkConfigSummary(config)
       },
       get connections() {
         return Array.from(links.values(), ({ handle: _, ...info }) => ({
@@ -178,6 +218,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             const existing = currentLink(event.peer)
             if (existing === undefined) {
               current.set(event.peer.key, event.connectionId)
+              networkConfig.onLinkUp(event.handle)
               node.onConnect(event.peer)
               return
             }
@@ -186,7 +227,10 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             current.set(event.peer.key, winner.connectionId)
             yield* closeLink(loser, "Replaced", `link ${winner.connectionId} to the same peer was kept`)
             // Safe to repeat: on_connect only re-sends what is owed to the peer.
-            if (winner === entry) node.onConnect(event.peer)
+            if (winner === entry) {
+              networkConfig.onLinkUp(event.handle)
+              node.onConnect(event.peer)
+            }
             return
           }
           case "LinkFrame": {
@@ -213,6 +257,8 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             } else if (frame._tag === "ProxyResponse") {
               const answered = tracker.answer(frame.requestId, entry.peer.key, frame.outcome, frame.value)
               yield* Metric.update(answered ? metrics.completed : metrics.lateResponses, 1)
+            } else if (frame._tag === "NetworkConfig") {
+              yield* networkConfig.receive(entry.peer, frame.config).pipe(Effect.catch(stopOnNetworkConfigWrite))
             }
             return
           }
@@ -329,26 +375,15 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       })
     )
 
-    const call = <A, E>(
-      f: (node: Node, task: TaskView) => Result.Result<A, E>
+    /** Queues an API event built around the caller's Deferred and waits for it. */
+    const submit = <A, E>(
+      apply: (deferred: Deferred.Deferred<A, E | NodeStopped>) => ApiEvent["apply"]
     ): Effect.Effect<A, E | Busy | NodeStopped> =>
       Effect.suspend((): Effect.Effect<A, E | Busy | NodeStopped> => {
         if (stopped !== undefined) return Effect.fail(stopped)
         if (pendingApi >= maxPendingApi) return Effect.fail(new Busy({ limit: maxPendingApi }))
         const deferred = Deferred.makeUnsafe<A, E | NodeStopped>()
-        const event: ApiEvent = {
-          _tag: "Api",
-          apply: (n, t) => {
-            const result = f(n, t)
-            return {
-              reply: Deferred.done(
-                deferred,
-                Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
-              ).pipe(Effect.asVoid),
-              abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
-            }
-          }
-        }
+        const event: ApiEvent = { _tag: "Api", apply: apply(deferred) }
         pendingApi++
         if (!Queue.offerUnsafe(events, event)) {
           pendingApi--
@@ -356,6 +391,38 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         }
         return Deferred.await(deferred)
       })
+
+    const call = <A, E>(
+      f: (node: Node, task: TaskView) => Result.Result<A, E>
+    ): Effect.Effect<A, E | Busy | NodeStopped> =>
+      submit<A, E>((deferred) => (n, t) => {
+        const result = f(n, t)
+        return {
+          reply: Deferred.done(
+            deferred,
+            Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
+          ).pipe(Effect.asVoid),
+          abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
+        }
+      })
+
+    /** A network-config update runs as an API event: its own write happens in the loop, before the reply. */
+    const updateNetworkConfig = (config: NetworkConfig) =>
+      submit<void, UpdateNetworkConfigError>((deferred) => () => ({
+        reply: networkConfig.update(config).pipe(
+          Effect.flatMap((result) =>
+            Deferred.done(deferred, Result.isSuccess(result) ? Exit.void : Exit.fail(result.failure))
+          ),
+          Effect.catch((e) =>
+            Effect.andThen(
+              stopOnNetworkConfigWrite(e),
+              Effect.suspend(() => Deferred.fail(deferred, stopped ?? new NodeStopped({ reason: e.message })))
+            )
+          ),
+          Effect.asVoid
+        ),
+        abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
+      }))
 
     const proxy = <P, A, E>(
       operation: ProxyOperation.Operation<string, P, A, E>,
@@ -423,6 +490,8 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       proxy,
       sink: (event) => (stopped === undefined ? Queue.offer(events, event).pipe(Effect.asVoid) : Effect.void),
       committedEpoch,
+      updateNetworkConfig,
+      networkConfig: networkConfig.changes,
       ledgerCopies: Effect.sync(() => ledgerCopies)
     }
     return handle

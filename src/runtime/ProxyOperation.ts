@@ -7,6 +7,7 @@
  */
 import { Exit, Result, Schema } from "effect"
 import type { Node } from "../protocol/Node.ts"
+import type { NetworkConfigSummary } from "../types/NetworkConfig.ts"
 import * as ProtocolError from "../types/ProtocolError.ts"
 import { CommitRequest, PrepareAndCommitRequest } from "../types/Request.ts"
 import { CommitStatus, NodeStatus } from "../types/Status.ts"
@@ -18,7 +19,17 @@ type Codec<A> = Schema.Codec<A, unknown, never, never>
 export interface ServeContext {
   /** Requests this node itself has forwarded and not yet seen answered. */
   readonly proxiedRequests: number
+  /** The network config the node holds, if any. */
+  readonly networkConfig?: NetworkConfigSummary | undefined
 }
+
+/** A node's status: the protocol's summary and what the runtime adds. */
+export const statusOf = (node: Node, context: ServeContext): NodeStatus =>
+  new NodeStatus({
+    ...node.status(),
+    proxiedRequests: context.proxiedRequests,
+    ...(context.networkConfig === undefined ? {} : { networkConfig: context.networkConfig })
+  })
 
 /** What declares a proxyable operation. */
 export interface Declaration<Tag extends string, P, A, E> {
@@ -86,8 +97,7 @@ export const Status = declare({
   payload: Schema.Struct({}),
   success: NodeStatus,
   error: Schema.Never,
-  serve: (node, _: {}, context) =>
-    Result.succeed(new NodeStatus({ ...node.status(), proxiedRequests: context.proxiedRequests }))
+  serve: (node, _: {}, context) => Result.succeed(statusOf(node, context))
 })
 
 const issueText = (e: Schema.SchemaError): string => e.message.split("\n")[0] ?? "invalid"

@@ -4,10 +4,11 @@
  * `make` loads the ledger (a corrupt ledger refuses to start rather than boot as new), rewrites every copy
  * with what it loaded (restoring redundancy at once), starts the NodeTask and the connection manager in
  * the caller's scope, and returns methods whose error channels are flat unions of tagged errors, so
- * `Effect.catchTag` works on every protocol and runtime error.
+ * `Effect.catchTag` works on every protocol and runtime error. The network config is loaded from its own
+ * ledger before the connection manager starts, so a restarted node pushes what it held to its first peer.
  * Closing the scope stops the node: links close, and pending and later calls fail with `NodeStopped`.
  */
-import { Context, Duration, Effect, Layer, Option, Result, type Scope, type SubscriptionRef } from "effect"
+import { Context, Duration, Effect, Layer, Option, Result, type Scope, SubscriptionRef } from "effect"
 import type { PublicKey, Signature } from "../crypto/AuthorityKey.ts"
 import type { RackSecret } from "../crypto/RackSecret.ts"
 import type { Rng } from "../gfss/Rng.ts"
@@ -15,6 +16,7 @@ import { Node } from "../protocol/Node.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
 import type { Epoch } from "../types/Epoch.ts"
+import type { NetworkConfig, UpdateNetworkConfigError } from "../types/NetworkConfig.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import type {
   CommitError,
@@ -24,9 +26,11 @@ import type {
 } from "../types/ProtocolError.ts"
 import type { RackId } from "../types/RackId.ts"
 import { CommitRequest, PrepareAndCommitRequest, type ReconfigureMsg } from "../types/Request.ts"
-import { type CommitStatus, type CoordinatorStatus, NodeStatus } from "../types/Status.ts"
+import type { CommitStatus, CoordinatorStatus, NodeStatus } from "../types/Status.ts"
 import * as ConnectionManager from "./ConnectionManager.ts"
+import * as Ledger from "./Ledger.ts"
 import type { LinkOptions } from "./Link.ts"
+import type { NetworkConfigLedger } from "./NetworkConfigReplica.ts"
 import * as NodeTask from "./NodeTask.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
 import { type Busy, type Disconnected, type InvalidResponse, type NodeStopped, ProxyTimeout } from "./RuntimeError.ts"
@@ -37,8 +41,8 @@ export interface NodeLedger<E> extends NodeTask.StateLedger {
   readonly load: Effect.Effect<Option.Option<PersistentState.PersistentState>, E>
 }
 
-/** How to run a node. */
-export interface TrustQuorumNodeConfig<E = never> {
+/** How to run a node; `NE` is the network-config ledger's load error (`LedgerCorrupt` for files). */
+export interface TrustQuorumNodeConfig<E = never, NE = never> {
   readonly id: BaseboardId
   /** The peer (bootstrap network) address; port 0 picks a free port, exposed as `listenAddress`. */
   readonly listen: ConnectionManager.Address
@@ -55,6 +59,12 @@ export interface TrustQuorumNodeConfig<E = never> {
    */
   readonly authority: PublicKey
   readonly ledger: NodeLedger<E>
+  /**
+   * Where the network config is kept: `Ledger.file({ paths, schema: NetworkConfig })` (same durability and
+   * fail-closed rules as `ledger`). Default: in memory — a restarted node then holds none until a peer
+   * pushes it one.
+   */
+  readonly networkConfigLedger?: NetworkConfigLedger<NE>
   /** Randomness for secrets and salts (default: the OS CSPRNG). */
   readonly rng?: Rng
   readonly link?: Partial<LinkOptions>
@@ -91,6 +101,16 @@ export interface TrustQuorumNodeShape {
   readonly proxy: Proxy
   /** The latest committed epoch; changes after each durable commit. */
   readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
+  /**
+   * Replaces the network config: it must be signed by the authority key (`Decision.networkConfig`) and
+   * have a higher generation than the one held (equal is `StaleNetworkConfig` too). Persisted before this
+   * returns, then broadcast to every peer.
+   */
+  readonly updateNetworkConfig: (config: NetworkConfig) => Api<void, UpdateNetworkConfigError>
+  /** The network config held, if any. */
+  readonly networkConfig: Effect.Effect<Option.Option<NetworkConfig>>
+  /** The network config held; changes after each durable update or adoption from a peer. */
+  readonly networkConfigChanges: SubscriptionRef.SubscriptionRef<Option.Option<NetworkConfig>>
   /** Ledger copies written by the last save (fewer than configured means degraded redundancy). */
   readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
 }
@@ -129,10 +149,16 @@ const refusedLoudly = <A, E extends { readonly _tag: string; readonly message: s
     e._tag === "NotAuthorized" ? Effect.logWarning(`refused a request: ${e.message}`) : Effect.void
   )
 
+/** The default network-config ledger: in memory (a memory ledger never fails to load). */
+const inMemory = (): NetworkConfigLedger => {
+  const ledger = Ledger.memory<NetworkConfig>()
+  return { load: Effect.sync(() => ledger.current()), save: ledger.save }
+}
+
 /** Starts a node in the current scope. */
-export const make = <E>(
-  config: TrustQuorumNodeConfig<E>
-): Effect.Effect<TrustQuorumNodeShape, E | TransportError, Scope.Scope> =>
+export const make = <E, NE = never>(
+  config: TrustQuorumNodeConfig<E, NE>
+): Effect.Effect<TrustQuorumNodeShape, E | NE | TransportError, Scope.Scope> =>
   Effect.gen(function* () {
     const loaded = yield* config.ledger.load
     // Rewrite every copy with the state just loaded, so a copy that was stale, corrupt or missing is current
@@ -141,6 +167,15 @@ export const make = <E>(
     if (Option.isSome(loaded)) {
       yield* config.ledger.save(loaded.value).pipe(
         Effect.tapError((e) => Effect.logError("the ledger could not be rewritten at start", e.message)),
+        Effect.ignore
+      )
+    }
+    // Loaded before any link exists: the first frame a peer gets about it is what this node held.
+    const networkConfigLedger: NetworkConfigLedger<NE> = config.networkConfigLedger ?? inMemory()
+    const loadedNetworkConfig = yield* networkConfigLedger.load
+    if (Option.isSome(loadedNetworkConfig)) {
+      yield* networkConfigLedger.save(loadedNetworkConfig.value).pipe(
+        Effect.tapError((e) => Effect.logError("the network-config ledger could not be rewritten at start", e.message)),
         Effect.ignore
       )
     }
@@ -170,7 +205,8 @@ export const make = <E>(
       node,
       listenAddress: manager.advertisedAddress,
       ledger: config.ledger,
-      ...(config.maxPendingApi === undefined ? {} : { maxPendingApi: config.maxPendingApi })
+      ...(config.maxPendingApi === undefined ? {} : { maxPendingApi: config.maxPendingApi }),
+      networkConfig: { ledger: networkConfigLedger, loaded: loadedNetworkConfig }
     })
     sink = task.sink
     yield* Effect.annotateCurrentSpan("node", config.id.toString())
@@ -186,7 +222,7 @@ export const make = <E>(
       loadRackSecret: (epoch) => task.call((n) => n.loadRackSecret(epoch)),
       loadLatestRackSecret: task.call((n) => n.loadLatestRackSecret()),
       clearSecrets: task.call((n) => ok(n.clearSecrets())),
-      status: task.call((n, t) => ok(new NodeStatus({ ...n.status(), proxiedRequests: t.proxiedRequests }))),
+      status: task.call((n, t) => ok(ProxyOperation.statusOf(n, t))),
       connections: task.call((_, t) => ok(t.connections)),
       proxy: {
         commit: (destination, rackId, epoch, proof) =>
@@ -208,6 +244,9 @@ export const make = <E>(
         }
       },
       committedEpoch: task.committedEpoch,
+      updateNetworkConfig: task.updateNetworkConfig,
+      networkConfig: SubscriptionRef.get(task.networkConfig),
+      networkConfigChanges: task.networkConfig,
       ledgerCopies: task.ledgerCopies
     }
     return shape
@@ -218,5 +257,6 @@ export class TrustQuorumNode extends Context.Service<TrustQuorumNode, TrustQuoru
   "effect-trust-quorum/TrustQuorumNode"
 ) {
   /** A layer that runs the node for the layer's lifetime. */
-  static readonly layer = <E>(config: TrustQuorumNodeConfig<E>) => Layer.effect(TrustQuorumNode, make(config))
+  static readonly layer = <E, NE = never>(config: TrustQuorumNodeConfig<E, NE>) =>
+    Layer.effect(TrustQuorumNode, make(config))
 }

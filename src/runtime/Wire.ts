@@ -11,14 +11,16 @@
  */
 import { Result, Schema, SchemaIssue } from "effect"
 import { BaseboardId } from "../types/BaseboardId.ts"
+import { NetworkConfig as SignedNetworkConfig } from "../types/NetworkConfig.ts"
 import { PeerMsg } from "../types/PeerMsg.ts"
 
 /**
  * The version of this wire protocol; a peer speaking another version is refused at the handshake.
  * Version 2: decisions carry the control plane's signatures (configurations their signed
  * reconfiguration, `CommitAdvance` and `Expunged` a commit proof), and shares are exactly 32 bytes.
+ * Version 3: the `NetworkConfig` frame (a version-2 peer would close the link on it).
  */
-export const protocolVersion = 2
+export const protocolVersion = 3
 
 /** A listen address as carried in the handshake. */
 export const ListenAddress = Schema.Struct({
@@ -54,7 +56,12 @@ export class ProxyResponse extends Schema.TaggedClass<ProxyResponse>()("ProxyRes
   value: Schema.Unknown
 }) {}
 
-export const Frame = Schema.Union([Hello, Ping, Peer, ProxyRequest, ProxyResponse])
+/** A node's network config, pushed on every new link and passed on when a higher generation is adopted. */
+export class NetworkConfig extends Schema.TaggedClass<NetworkConfig>()("NetworkConfig", {
+  config: SignedNetworkConfig
+}) {}
+
+export const Frame = Schema.Union([Hello, Ping, Peer, ProxyRequest, ProxyResponse, NetworkConfig])
 export type Frame = typeof Frame.Type
 
 /** A received payload that is not a valid frame. The message names the Schema issue, never payload bytes. */

@@ -10,12 +10,13 @@
  *                     ‖ last committed epoch (optional) ‖ threshold u8 ‖ coordinator id
  *                     ‖ member count u16 ‖ member ids (bytewise order, no duplicates)
  *   commit          = "trust-quorum-v1 commit" ‖ 0x00 ‖ rack id ‖ epoch u64 ‖ configuration digest (32 bytes)
+ *   network config  = "trust-quorum-v1 network-config" ‖ 0x00 ‖ rack id ‖ generation u64 ‖ SHA3-256(blob)
  *   configuration digest = SHA3-256("trust-quorum-v1 configuration" ‖ 0x00 ‖ rack id ‖ epoch u64
  *                     ‖ coordinator id ‖ threshold u8 ‖ member count u16 ‖ (member id ‖ share digest)*
  *                     ‖ encrypted secrets (0x00, or 0x01 ‖ salt (32) ‖ u32 len ‖ data)
  *                     ‖ last committed epoch (optional) ‖ reconfiguration signature (64))
  *
- * The domain prefixes keep a signature of one kind from ever verifying as the other. The commit
+ * The domain prefixes keep a signature of one kind from ever verifying as another. The commit
  * statement covers the exact configuration — share digests, encrypted prior secrets and the signed
  * reconfiguration included — so a commit proof names one configuration and nothing else.
  */
@@ -25,6 +26,7 @@ import type { PublicKey, Signature, SigningKey } from "../crypto/AuthorityKey.ts
 import * as BaseboardId from "./BaseboardId.ts"
 import type { Configuration } from "./Configuration.ts"
 import { type Epoch, toU64Be } from "./Epoch.ts"
+import { blobDigest, NetworkConfig } from "./NetworkConfig.ts"
 import * as RackId from "./RackId.ts"
 import { ReconfigureMsg } from "./Request.ts"
 
@@ -164,4 +166,37 @@ export const reconfigureMsg = (key: SigningKey, r: Reconfiguration): Reconfigure
     members: BaseboardId.sortUnique(r.members),
     threshold: r.threshold,
     signature: signReconfiguration(key, r)
+  })
+
+/** What a network-config signature covers: the rack, the generation and the blob's digest. */
+export interface NetworkConfigDecision {
+  readonly rackId: RackId.RackId
+  readonly generation: number
+  readonly blob: Uint8Array
+}
+
+/** The signed bytes of a network config. */
+export const networkConfigStatement = (c: NetworkConfigDecision): Uint8Array =>
+  new Writer()
+    .domain("trust-quorum-v1 network-config")
+    .bytes(RackId.toBytes(c.rackId))
+    .epoch(c.generation)
+    .bytes(blobDigest(c.blob))
+    .done()
+
+/** The control plane signs a network config for one rack and generation. */
+export const signNetworkConfig = (key: SigningKey, c: NetworkConfigDecision): Signature =>
+  key.sign(networkConfigStatement(c))
+
+/** Whether `c` carries the control plane's signature over its own rack id, generation and blob. */
+export const verifyNetworkConfig = (key: PublicKey, c: NetworkConfig): boolean =>
+  key.verify(networkConfigStatement(c), c.signature)
+
+/** A network config signed by the control plane, ready for `updateNetworkConfig`. */
+export const networkConfig = (key: SigningKey, c: NetworkConfigDecision): NetworkConfig =>
+  new NetworkConfig({
+    rackId: c.rackId,
+    generation: c.generation,
+    blob: c.blob,
+    signature: signNetworkConfig(key, c)
   })

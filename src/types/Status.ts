@@ -1,11 +1,13 @@
 /**
  * What a node reports about itself: the outcome of a commit, the coordinator's progress, and the
- * node status (connected peers, alarms, persisted epochs, in-flight proxied requests).
+ * node status (connected peers, alarms, persisted epochs, in-flight proxied requests, the network
+ * config held).
  */
 import { Schema } from "effect"
 import { Alarm } from "./Alarm.ts"
 import { BaseboardId } from "./BaseboardId.ts"
 import { Configuration } from "./Configuration.ts"
+import { NetworkConfigSummary } from "./NetworkConfig.ts"
 import { NodePersistentStateSummary } from "./PersistentState.ts"
 
 /** `Committed` once the epoch is in the node's commits; `Pending` while it still computes its share. */
@@ -23,5 +25,7 @@ export class NodeStatus extends Schema.Class<NodeStatus>("NodeStatus")({
   connectedPeers: Schema.Array(BaseboardId),
   alarms: Schema.Array(Alarm),
   persistentState: NodePersistentStateSummary,
-  proxiedRequests: Schema.Int
+  proxiedRequests: Schema.Int,
+  /** The network config the node holds (generation, size, digest); absent while it holds none. */
+  networkConfig: Schema.optionalKey(NetworkConfigSummary)
 }) {}
