@@ -6,7 +6,9 @@
  * not verify against the node's authority key (`NotAuthorized`) ⇒ 403, a node in the wrong state
  * (`NotPrepared`, `Superseded`, …) ⇒ 409, `Disconnected` and `NodeStopped` ⇒ 503, `Busy` ⇒ 429, an
  * `InvalidResponse` from a proxied destination ⇒ 502, a body that does not decode ⇒ 400 with the Schema
- * issue (`{ _tag: "BadRequest", part, issue }`). The same
+ * issue (`{ _tag: "BadRequest", part, issue }`). The network config is read and replaced at
+ * `/network-config`: a stale generation or a config for another rack ⇒ 409, a missing or bad authority
+ * signature ⇒ 403, a blob above the limit ⇒ 413, none held ⇒ 404. The same
  * definition yields the OpenAPI document (`/openapi.json`) and a typed client (`HttpApiClient.make`).
  */
 import { Schema } from "effect"
@@ -14,6 +16,13 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Busy, Disconnected, InvalidResponse, NodeStopped } from "../runtime/RuntimeError.ts"
 import { BaseboardId } from "../types/BaseboardId.ts"
 import { Epoch } from "../types/Epoch.ts"
+import {
+  NetworkConfig,
+  NetworkConfigNotAuthorized,
+  NetworkConfigTooLarge,
+  NetworkConfigWrongRack,
+  StaleNetworkConfig
+} from "../types/NetworkConfig.ts"
 import * as ProtocolError from "../types/ProtocolError.ts"
 import { CommitRequest, PrepareAndCommitRequest, ReconfigureMsg } from "../types/Request.ts"
 import { CommitStatus, CoordinatorStatus, NodeStatus } from "../types/Status.ts"
@@ -27,6 +36,13 @@ const status =
 export class NotCoordinating extends Schema.TaggedError<NotCoordinating>()("NotCoordinating", {}) {
   override get message(): string {
     return "this node is not coordinating a reconfiguration"
+  }
+}
+
+/** The node holds no network config yet (a plain 404). */
+export class NoNetworkConfig extends Schema.TaggedError<NoNetworkConfig>()("NoNetworkConfig", {}) {
+  override get message(): string {
+    return "this node holds no network config yet; set one with POST /network-config (`tq network-config set`)"
   }
 }
 
@@ -86,6 +102,21 @@ export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel:
   }),
   HttpApiEndpoint.get("status", "/status", { success: NodeStatus, error: unavailable }),
   HttpApiEndpoint.get("connections", "/connections", { success: Schema.Array(Connection), error: unavailable }),
+  HttpApiEndpoint.get("networkConfig", "/network-config", {
+    success: NetworkConfig,
+    error: [status(404)(NoNetworkConfig), ...unavailable]
+  }),
+  HttpApiEndpoint.post("updateNetworkConfig", "/network-config", {
+    payload: NetworkConfig,
+    success: HttpApiSchema.NoContent,
+    error: [
+      conflict(StaleNetworkConfig),
+      conflict(NetworkConfigWrongRack),
+      status(403)(NetworkConfigNotAuthorized),
+      status(413)(NetworkConfigTooLarge),
+      ...unavailable
+    ]
+  }),
   HttpApiEndpoint.post("proxyCommit", "/proxy/commit", {
     payload: Schema.Struct({ destination: BaseboardId, request: CommitRequest }),
     success: CommitStatus,

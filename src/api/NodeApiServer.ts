@@ -10,7 +10,7 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiError } from "effect/http-api"
 import * as NetAddress from "effect/net/NetAddress"
 import { TrustQuorumNode } from "../runtime/TrustQuorumNode.ts"
-import { NodeApi, NotCoordinating, type RackSecretStatus } from "./NodeApi.ts"
+import { NodeApi, NoNetworkConfig, NotCoordinating, type RackSecretStatus } from "./NodeApi.ts"
 
 /** The handlers, for a `TrustQuorumNode` in context. */
 export const handlers = HttpApiBuilder.group(
@@ -39,6 +39,11 @@ export const handlers = HttpApiBuilder.group(
         ),
       status: () => node.status,
       connections: () => node.connections,
+      networkConfig: () =>
+        Effect.flatMap(node.networkConfig, (c) =>
+          Option.match(c, { onNone: () => Effect.fail(new NoNetworkConfig()), onSome: Effect.succeed })
+        ),
+      updateNetworkConfig: ({ payload }) => node.updateNetworkConfig(payload),
       proxyCommit: ({ payload }) =>
         node.proxy.commit(payload.destination, payload.request.rackId, payload.request.epoch, payload.request.proof),
       proxyPrepareAndCommit: ({ payload }) =>

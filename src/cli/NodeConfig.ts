@@ -1,7 +1,7 @@
 /**
  * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
  * peer and API addresses, its TLS credentials, the control plane's authority public key, its ledger
- * copies and its peers' addresses, plus optional link timing and log level (chaos tests shorten the
+ * copies (and those of its network config) and its peers' addresses, plus optional link timing and log level (chaos tests shorten the
  * inactivity timeout and log everything). A config without `tls` is refused unless it says
  * `"insecure": true`: plain TCP is never reached by omission.
  */
@@ -32,6 +32,11 @@ export const NodeConfig = Schema.Struct({
   authority: Schema.String,
   /** Ledger copies (two or more, on separate disks). */
   ledger: Schema.Array(Schema.String).check(Schema.isMinLength(1)),
+  /**
+   * Network-config ledger copies. Default: beside each ledger copy, `<copy>` with `.json` replaced by
+   * `.network-config.json`.
+   */
+  networkConfigLedger: Schema.optionalKey(Schema.Array(Schema.String).check(Schema.isMinLength(1))),
   /** Peer addresses of the other nodes. */
   peers: Schema.Array(Address),
   /** Link timing: keep-alive ping interval and inactivity timeout, in milliseconds (defaults 1,000 and 10,000). */
@@ -45,6 +50,10 @@ export const NodeConfig = Schema.Struct({
   logLevel: Schema.optionalKey(Schema.Literals(["All", "Trace", "Debug", "Info", "Warn", "Error", "None"]))
 })
 export type NodeConfig = typeof NodeConfig.Type
+
+/** Where a node keeps its network config: the configured copies, else one beside each ledger copy. */
+export const networkConfigLedgerPaths = (config: NodeConfig): ReadonlyArray<string> =>
+  config.networkConfigLedger ?? config.ledger.map((p) => `${p.replace(/\.json$/, "")}.network-config.json`)
 
 /** A config file that cannot be read or does not decode. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {

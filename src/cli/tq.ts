@@ -2,10 +2,11 @@
  * `tq`: the command line of effect-trust-quorum. Run a node (`tq node run --config FILE`), read a
  * node's status directly or through a member's proxy (`tq status --api URL [--via PART:SERIAL]`), add a
  * sled to a rack with the control-plane driver (`tq add-sled …`), create a throwaway rack PKI
- * (`tq certs init DIR --id …`) and replay a simulation event log (`tq replay FILE`). Errors print their
+ * (`tq certs init DIR --id …`), read or replace a node's network config (`tq network-config get|set`, set
+ * signs it with the authority key) and replay a simulation event log (`tq replay FILE`). Errors print their
  * tag and a one-line explanation and exit non-zero.
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Duration, Effect, Layer, Option, References, type Result, Stream, SubscriptionRef } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -22,6 +23,8 @@ import * as Transport from "../runtime/Transport.ts"
 import * as TrustQuorumNode from "../runtime/TrustQuorumNode.ts"
 import * as EventLog from "../testing/EventLog.ts"
 import * as BaseboardId from "../types/BaseboardId.ts"
+import * as Decision from "../types/Decision.ts"
+import { NetworkConfig, summary as networkConfigSummary } from "../types/NetworkConfig.ts"
 import { PersistentState } from "../types/PersistentState.ts"
 import * as NodeConfig from "./NodeConfig.ts"
 
@@ -63,6 +66,7 @@ const serveNode = Effect.fn("serveNode")(
       ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport,
       ledger: Ledger.file({ paths: config.ledger, schema: PersistentState }),
+      networkConfigLedger: Ledger.file({ paths: NodeConfig.networkConfigLedgerPaths(config), schema: NetworkConfig }),
       ...(config.link === undefined
         ? {}
         : {
@@ -186,9 +190,71 @@ const replay = Command.make(
   })
 ).pipe(Command.withDescription("Re-run a simulation event log and print every node after each event"))
 
+const networkConfigGet = Command.make(
+  "get",
+  {
+    api: Flag.String("api").pipe(Flag.withDescription("the base URL of a node's API")),
+    out: Flag.String("out").pipe(Flag.withDescription("write the blob to this file"), Flag.optional)
+  },
+  Effect.fn(function* ({ api, out }) {
+    const client = yield* HttpApiClient.make(NodeApi, { baseUrl: api })
+    const config = yield* client.networkConfig()
+    if (Option.isSome(out)) writeFileSync(out.value, config.blob)
+    yield* Console.log(
+      JSON.stringify(
+        {
+          rackId: config.rackId,
+          ...networkConfigSummary(config),
+          ...(Option.isSome(out) ? { written: out.value } : { blob: Buffer.from(config.blob).toString("base64") })
+        },
+        null,
+        2
+      )
+    )
+  }, Effect.provide(FetchHttpClient.layer))
+).pipe(Command.withDescription("Print the network config a node holds (the blob as base64, or written to --out)"))
+
+const networkConfigSet = Command.make(
+  "set",
+  {
+    api: Flag.String("api").pipe(Flag.withDescription("the base URL of a node's API")),
+    authorityKey: Flag.String("authority-key").pipe(
+      Flag.withDescription("the control plane's authority private key (authority.key from `tq certs init`)")
+    ),
+    rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (UUID)")),
+    generation: Flag.Int("generation").pipe(Flag.withDescription("the new generation: above the one every node holds")),
+    file: Flag.String("file").pipe(Flag.withDescription("the blob: any file, sent as is (at most 256 KiB)"))
+  },
+  Effect.fn(function* ({ api, authorityKey, rackId, generation, file }) {
+    const authority = yield* readKey(authorityKey, SigningKey.fromPem)
+    const blob = yield* Effect.try({
+      try: () => new Uint8Array(readFileSync(file)),
+      catch: (e) => new NodeConfig.ConfigError({ path: file, issue: e instanceof Error ? e.message : String(e) })
+    })
+    const config = yield* Effect.try({
+      try: () => Decision.networkConfig(authority, { rackId, generation, blob }),
+      catch: () =>
+        new NodeConfig.ConfigError({
+          path: file,
+          issue: "expected a rack id (UUID) and a generation between 1 and 2^40"
+        })
+    })
+    const client = yield* HttpApiClient.make(NodeApi, { baseUrl: api })
+    yield* client.updateNetworkConfig({ payload: config })
+    yield* Console.log(
+      `network config generation ${generation} (${blob.length} bytes) stored; the node gossips it to every peer`
+    )
+  }, Effect.provide(FetchHttpClient.layer))
+).pipe(Command.withDescription("Sign a network config with the authority key and store it at a node, which gossips it"))
+
+const networkConfig = Command.make("network-config").pipe(
+  Command.withDescription("The generation-numbered network config every node carries before the rack unlocks"),
+  Command.withSubcommands([networkConfigGet, networkConfigSet])
+)
+
 const tq = Command.make("tq").pipe(
   Command.withDescription("effect-trust-quorum: run nodes, operate a rack, replay simulations"),
-  Command.withSubcommands([node, status, addSled, certs, replay])
+  Command.withSubcommands([node, status, addSled, certs, networkConfig, replay])
 )
 
 const program = tq.pipe(Command.run({ version: "0.1.0" }), Effect.provide(NodeServices.layer))
