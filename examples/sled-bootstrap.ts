@@ -4,9 +4,12 @@
  * peer network — it only talks to the sleds' HTTP APIs.
  *
  * 1. initial configuration (epoch 1); 2. unlock check: every sled loads the same secret (shown as a
- * fingerprint, never the secret); 3. a fifth sled boots with only its peer port; 4. the control plane adds
- * it (epoch 2) and commits it through a member's proxy; 5. once committed, the new sled opens its API;
- * 6. kill -9 a sled and restart it: it unlocks again from its ledger and its peers; 7. a summary.
+ * fingerprint, never the secret); 3. a fifth sled boots with only its peer port; 4. the control plane
+ * sets a signed network config on the four members, and the fifth sled — read through a member's proxy —
+ * receives it by gossip before it is committed; 5. the control plane adds it (epoch 2) and commits it
+ * through a member's proxy; 6. once committed, the new sled opens its API; 7. kill -9 a sled and restart
+ * it: it unlocks again from its ledger and its peers, and holds the network config from its own ledger;
+ * 8. a summary.
  * Ctrl-C (or any failure) kills every child process and removes the temporary directory.
  */
 import { mkdtempSync, rmSync } from "node:fs"
@@ -22,6 +25,7 @@ import * as Reconfigurator from "../src/control/Reconfigurator.ts"
 import * as Ledger from "../src/runtime/Ledger.ts"
 import * as ProcessRack from "../src/testing/ProcessRack.ts"
 import * as BaseboardId from "../src/types/BaseboardId.ts"
+import * as Decision from "../src/types/Decision.ts"
 
 const rackId = "7c3b1f8e-2d4a-4e6b-9f1c-0a5d8e2b4c61"
 const sleds = [1, 2, 3, 4, 5].map((n) => BaseboardId.make("913-0000019", `BRM4222000${n}`))
@@ -54,9 +58,9 @@ const say = (line: string) =>
   })
 const step = (n: number, title: string) =>
   Effect.andThen(
-    say(`\n[${n}/7] ${title}`),
+    say(`\n[${n}/8] ${title}`),
     Effect.sync(() => {
-      current = `step ${n}/7: ${title}`
+      current = `step ${n}/8: ${title}`
     })
   )
 
@@ -132,16 +136,48 @@ const program = Effect.gen(function* () {
   yield* step(3, `a fifth sled, ${newSled.id}, boots with only its peer port (no API yet)`)
   yield* rack.start(newSled.index)
 
-  yield* step(4, "the control plane adds it (epoch 2): its commit goes through a member's proxy")
+  yield* step(4, "the control plane sets a signed network config on the members; the fifth sled gets it by gossip")
+  const networkConfig = Decision.networkConfig(rack.authority, {
+    rackId,
+    generation: 1,
+    blob: new TextEncoder().encode(JSON.stringify({ ntp: ["10.0.0.1"], dns: ["10.0.0.2"], uplinks: 2 }))
+  })
+  const memberApi = (sled: ProcessRack.Sled) => {
+    const api = apis.get(sled.id.key)
+    return api === undefined ? Effect.die(new Error(`no API client for ${sled.id}`)) : Effect.succeed(api)
+  }
+  // Each member gets it from the control plane unless gossip brought it first (then the same generation is stale).
+  for (const sled of first4) {
+    const api = yield* memberApi(sled)
+    const stored = yield* api.updateNetworkConfig({ payload: networkConfig }).pipe(
+      Effect.as("stored"),
+      Effect.catchTag("StaleNetworkConfig", () => Effect.succeed("already had it by gossip")),
+      Effect.provide(FetchHttpClient.layer)
+    )
+    yield* say(`  ${sled.id}: network config generation 1 ${stored}`)
+  }
+  const via = yield* memberApi(all[1] ?? newSled)
+  const gossiped = yield* via
+    .proxyStatus({ payload: { destination: newSled.id } })
+    .pipe(
+      Effect.provide(FetchHttpClient.layer),
+      Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s.networkConfig?.generation === 1 }),
+      Effect.timeout("20 seconds")
+    )
+  yield* say(
+    `  ${newSled.id} (no API; read through ${all[1]?.id}'s proxy): network config generation ${gossiped.networkConfig?.generation}, digest ${gossiped.networkConfig?.digest}, commits [${gossiped.persistentState.commits.join(", ")}] — before it is committed`
+  )
+
+  yield* step(5, "the control plane adds it (epoch 2): its commit goes through a member's proxy")
   const epoch2 = yield* driver.reconfigure(all.map((s) => s.id))
 
-  yield* step(5, "committed, the new sled starts its sled agent: its API opens")
+  yield* step(6, "committed, the new sled starts its sled agent: its API opens")
   yield* say(`  ${newSled.id} API ${yield* connect(newSled)}`)
   yield* say(`  ${newSled.id}: ${yield* fingerprint(newSled)}`)
 
   const victim = all[1]
   if (victim === undefined) return
-  yield* step(6, `kill -9 ${victim.id}, restart it: it unlocks again from its ledger and its peers`)
+  yield* step(7, `kill -9 ${victim.id}, restart it: it unlocks again from its ledger and its peers`)
   yield* rack.kill(victim.index)
   clients.delete(victim.id.key)
   apis.delete(victim.id.key)
@@ -149,10 +185,12 @@ const program = Effect.gen(function* () {
   yield* connect(victim)
   const again = yield* fingerprint(victim)
   yield* say(`  ${victim.id} after restart: ${again}`)
+  const reloaded = yield* (yield* memberApi(victim)).networkConfig().pipe(Effect.provide(FetchHttpClient.layer))
+  yield* say(`  ${victim.id} after restart: network config generation ${reloaded.generation} (from its own ledger)`)
   const expected = yield* fingerprint(all[0] ?? victim)
   if (again !== expected) return yield* Effect.fail(new Error("the restarted sled unlocked a different secret"))
 
-  yield* step(7, "summary")
+  yield* step(8, "summary")
   const rows = [epoch1, epoch2].flatMap((plan) =>
     plan.members.map(
       (m) =>

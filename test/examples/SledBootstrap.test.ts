@@ -13,6 +13,12 @@ describe("examples/sled-bootstrap.ts (npm start)", () => {
         assert.strictEqual(code, 0, output)
         assert.match(output, /\| 2 +\| 913-0000019:BRM42220005 \| proxy /)
         assert.include(output, "all sleds agree on the secret of epoch 2")
+        // The new sled, read through a member's proxy, got the network config by gossip before its commit.
+        assert.match(
+          output,
+          /913-0000019:BRM42220005 \(no API; read through .*\): network config generation 1, digest [0-9a-f]{16}, commits \[\] — before it is committed/
+        )
+        assert.match(output, /after restart: network config generation 1 \(from its own ledger\)/)
         const fingerprints = new Set(output.match(/epoch 2 [0-9a-f]{8}/g) ?? [])
         assert.strictEqual(fingerprints.size, 1)
       }),
@@ -37,7 +43,7 @@ describe("examples/sled-bootstrap.ts on Ctrl-C", () => {
           let signalled = false
           child.stdout.on("data", (d: Buffer) => {
             output += d.toString("utf8")
-            if (!signalled && output.includes("[2/7]")) {
+            if (!signalled && output.includes("[2/8]")) {
               signalled = true
               child.kill("SIGINT")
             }
