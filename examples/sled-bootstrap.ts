@@ -157,13 +157,13 @@ const program = Effect.gen(function* () {
     yield* say(`  ${sled.id}: network config generation 1 ${stored}`)
   }
   const via = yield* memberApi(all[1] ?? newSled)
-  const gossiped = yield* via
-    .proxyStatus({ payload: { destination: newSled.id } })
-    .pipe(
-      Effect.provide(FetchHttpClient.layer),
-      Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s.networkConfig?.generation === 1 }),
-      Effect.timeout("20 seconds")
-    )
+  const gossiped = yield* via.proxyStatus({ payload: { destination: newSled.id } }).pipe(
+    Effect.provide(FetchHttpClient.layer),
+    // Until the member's link to the new sled is up, its proxy answers Disconnected at once.
+    Effect.retry({ schedule: Schedule.spaced("50 millis"), while: (e) => e._tag === "Disconnected" }),
+    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s.networkConfig?.generation === 1 }),
+    Effect.timeout("20 seconds")
+  )
   yield* say(
     `  ${newSled.id} (no API; read through ${all[1]?.id}'s proxy): network config generation ${gossiped.networkConfig?.generation}, digest ${gossiped.networkConfig?.digest}, commits [${gossiped.persistentState.commits.join(", ")}] — before it is committed`
   )
