@@ -75,4 +75,22 @@ describe("TrustQuorumNode over the memory transport", () => {
       assert.strictEqual(String(sled(0)), String(node.node.id))
     })
   )
+
+  it.live("bad epochs and rack ids are refused with InvalidArgument at the boundary; the node keeps answering", () =>
+    Effect.gen(function* () {
+      const node = yield* startNode(0, () => Transport.tcp)
+      for (const epoch of [-5, 1.5, Number.NaN, 2 ** 60]) {
+        const error = yield* Effect.flip(node.node.commit(rackId, epoch)).pipe(Effect.timeout("5 seconds"))
+        assert.strictEqual(error._tag, "InvalidArgument")
+        assert.match(error.message, /^invalid epoch: .*; pass a valid value$/)
+        const load = yield* Effect.flip(node.node.loadRackSecret(epoch)).pipe(Effect.timeout("5 seconds"))
+        assert.strictEqual(load._tag, "InvalidArgument")
+      }
+      const badRack = yield* Effect.flip(node.node.commit("not-a-uuid", 1))
+      assert.strictEqual(badRack._tag, "InvalidArgument")
+      assert.match(badRack.message, /^invalid rack id: /)
+      const status = yield* node.node.status.pipe(Effect.timeout("5 seconds"))
+      assert.deepStrictEqual(status.persistentState.configs, [])
+    })
+  )
 })
