@@ -215,8 +215,9 @@ export const layer = (options: ServeOptions) => {
   )
 }
 
-/** The bound address of the API server in context, as a base URL. */
-export const baseUrl = Effect.gen(function* () {
-  const server = yield* HttpServer.HttpServer
-  return NetAddress.formatUrlUnsafe(server.address, "http")
-})
+/** The bound address of the API server in context, as a base URL (`https` when it serves TLS). */
+export const baseUrl = (scheme: "http" | "https" = "http") =>
+  Effect.gen(function* () {
+    const server = yield* HttpServer.HttpServer
+    return NetAddress.formatUrlUnsafe(server.address, scheme)
+  })

@@ -67,7 +67,7 @@ const serveNode = Effect.fn("serveNode")(
     const api = yield* Layer.build(
       NodeApiServer.layer(config.api).pipe(Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node)))
     )
-    const url = yield* NodeApiServer.baseUrl.pipe(Effect.provide(api))
+    const url = yield* NodeApiServer.baseUrl().pipe(Effect.provide(api))
     yield* emit({ event: "api-listening", id: config.id, url })
     return yield* Effect.never
   },
