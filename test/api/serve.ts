@@ -24,7 +24,7 @@ export const serveApi = (
   })
 
 /** A lone node (sled 0, in-memory network and ledger, `config` overriding) serving its API; returns the URL. */
-export const serveLoneNode = (config: Partial<TrustQuorumNode.TrustQuorumNodeConfig<Ledger.LedgerCorrupt>> = {}) =>
+export const serveLoneNode = (config: Partial<TrustQuorumNode.TrustQuorumNodeConfig<Ledger.LoadError>> = {}) =>
   Effect.gen(function* () {
     const network = Transport.makeMemoryNetwork()
     const node = yield* TrustQuorumNode.make({
