@@ -292,7 +292,8 @@ export const file = <
         const giveUpAt = (yield* Clock.currentTimeMillis) + retryMs
         let failures = yield* writeAll(bytes)
         for (let delay = firstRetryMs; ; delay = Math.min(delay * 2, 1000)) {
-          const transient = failures.length === options.paths.length && failures.every((f) => transientCodes.has(f.reason))
+          const transient =
+            failures.length === options.paths.length && failures.every((f) => transientCodes.has(f.reason))
           if (!transient || (yield* Clock.currentTimeMillis) >= giveUpAt) break
           yield* Effect.logWarning(
             `ledger generation ${next} reached no copy; retrying in ${delay} ms`,

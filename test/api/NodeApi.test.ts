@@ -1,9 +1,9 @@
+import * as https from "node:https"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../../src/api/NodeApi.ts"
-import * as https from "node:https"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
@@ -138,7 +138,10 @@ describe("node HTTP API runtime error statuses", () => {
 })
 
 /** A request's status and body (`init.body` sent as JSON when given). */
-const request = (url: string, init: { readonly method?: string; readonly body?: string; readonly type?: string } = {}) =>
+const request = (
+  url: string,
+  init: { readonly method?: string; readonly body?: string; readonly type?: string } = {}
+) =>
   Effect.promise(async () => {
     const response = await fetch(url, {
       method: init.method ?? "GET",
@@ -153,27 +156,26 @@ describe("node HTTP API bounds and server errors", () => {
     Effect.gen(function* () {
       const url = yield* serveLoneNode()
       const unknown = yield* request(`${url}/nope`)
-      assert.deepStrictEqual([unknown.status, JSON.parse(unknown.body)], [
-        404,
-        { _tag: "NotFound", method: "GET", path: "/nope" }
-      ])
+      assert.deepStrictEqual(
+        [unknown.status, JSON.parse(unknown.body)],
+        [404, { _tag: "NotFound", method: "GET", path: "/nope" }]
+      )
       const wrongMethod = yield* request(`${url}/commit`)
-      assert.deepStrictEqual([wrongMethod.status, wrongMethod.allow, JSON.parse(wrongMethod.body)], [
-        405,
-        "POST",
-        { _tag: "MethodNotAllowed", method: "GET", path: "/commit", allowed: ["POST"] }
-      ])
+      assert.deepStrictEqual(
+        [wrongMethod.status, wrongMethod.allow, JSON.parse(wrongMethod.body)],
+        [405, "POST", { _tag: "MethodNotAllowed", method: "GET", path: "/commit", allowed: ["POST"] }]
+      )
       const text = yield* request(`${url}/commit`, { method: "POST", body: "hello", type: "text/plain" })
-      assert.deepStrictEqual([text.status, JSON.parse(text.body)], [
-        415,
-        { _tag: "UnsupportedMediaType", contentType: "text/plain", expected: "application/json" }
-      ])
+      assert.deepStrictEqual(
+        [text.status, JSON.parse(text.body)],
+        [415, { _tag: "UnsupportedMediaType", contentType: "text/plain", expected: "application/json" }]
+      )
       const huge = JSON.stringify({ rackId: "x".repeat(2 * 1024 * 1024), epoch: 1 })
       const tooLarge = yield* request(`${url}/commit`, { method: "POST", body: huge })
-      assert.deepStrictEqual([tooLarge.status, JSON.parse(tooLarge.body)], [
-        413,
-        { _tag: "PayloadTooLarge", limitBytes: 1024 * 1024 }
-      ])
+      assert.deepStrictEqual(
+        [tooLarge.status, JSON.parse(tooLarge.body)],
+        [413, { _tag: "PayloadTooLarge", limitBytes: 1024 * 1024 }]
+      )
       // The node still answers after refusing it.
       assert.strictEqual((yield* request(`${url}/status`)).status, 200)
     })
@@ -222,10 +224,10 @@ describe("node HTTP API bounds and server errors", () => {
         method: "POST",
         body: JSON.stringify({ destination: { partNumber: "913-0000019", serialNumber: "7" } })
       })
-      assert.deepStrictEqual([answer.status, JSON.parse(answer.body)], [
-        504,
-        { _tag: "ProxyTimeout", destination: String(sled(7)), millis: 300 }
-      ])
+      assert.deepStrictEqual(
+        [answer.status, JSON.parse(answer.body)],
+        [504, { _tag: "ProxyTimeout", destination: String(sled(7)), millis: 300 }]
+      )
       assert.strictEqual((yield* node.status).proxiedRequests, 0)
     })
   )

@@ -162,25 +162,27 @@ describe("Ledger.file bound to its node", () => {
   const rackA = "0123e456-789a-4bcd-8f01-23456789abcd"
   const rackB = "fedcba98-7654-4321-8fed-cba987654321"
 
-  it.live("a copy of another node is refused, named, and neither used nor overwritten, even at a higher generation", () =>
-    withDir((dir) =>
-      Effect.gen(function* () {
-        const [a, b] = paths(dir, 2)
-        if (!a || !b) throw new Error("paths")
-        yield* bound("913:1", [a, b]).save({ rack: rackA, n: 1 })
-        // Node 913:2's ledger, two generations ahead, swapped in at b.
-        const other = bound("913:2", [b])
-        yield* other.save({ rack: rackA, n: 7 })
-        yield* other.save({ rack: rackA, n: 8 })
-        const before = [readFileSync(a, "utf8"), readFileSync(b, "utf8")]
-        const error = yield* Effect.flip(bound("913:1", [a, b]).load)
-        if (error._tag !== "LedgerCorrupt") return assert.fail(error.message)
-        assert.deepStrictEqual(error.foreign, [{ path: b, node: "913:2", rack: rackA }])
-        assert.include(error.message, `${b} (node 913:2, rack ${rackA})`)
-        assert.include(error.message, "not this node's (913:1)")
-        assert.deepStrictEqual([readFileSync(a, "utf8"), readFileSync(b, "utf8")], before)
-      })
-    )
+  it.live(
+    "a copy of another node is refused, named, and neither used nor overwritten, even at a higher generation",
+    () =>
+      withDir((dir) =>
+        Effect.gen(function* () {
+          const [a, b] = paths(dir, 2)
+          if (!a || !b) throw new Error("paths")
+          yield* bound("913:1", [a, b]).save({ rack: rackA, n: 1 })
+          // Node 913:2's ledger, two generations ahead, swapped in at b.
+          const other = bound("913:2", [b])
+          yield* other.save({ rack: rackA, n: 7 })
+          yield* other.save({ rack: rackA, n: 8 })
+          const before = [readFileSync(a, "utf8"), readFileSync(b, "utf8")]
+          const error = yield* Effect.flip(bound("913:1", [a, b]).load)
+          if (error._tag !== "LedgerCorrupt") return assert.fail(error.message)
+          assert.deepStrictEqual(error.foreign, [{ path: b, node: "913:2", rack: rackA }])
+          assert.include(error.message, `${b} (node 913:2, rack ${rackA})`)
+          assert.include(error.message, "not this node's (913:1)")
+          assert.deepStrictEqual([readFileSync(a, "utf8"), readFileSync(b, "utf8")], before)
+        })
+      )
   )
 
   it.live("copies of one node that name two racks are refused, each named with its rack", () =>

@@ -2,7 +2,7 @@
  * omicron's trust-quorum integration scenarios, over real sockets on 127.0.0.1 (mutual TLS unless
  * noted) with file ledgers in a temporary directory; every wait is on an observed state, bounded.
  */
-import { readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Result } from "effect"
@@ -203,11 +203,9 @@ describe("ledger faults at startup", () => {
   it.live("one unwritable ledger path is reported, and the node keeps working", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir("scenario")
-      writeFileSync(join(dir, "not-a-dir"), "x")
-      const ledger = Ledger.file({
-        paths: [join(dir, "ok.json"), join(dir, "not-a-dir", "ledger.json")],
-        schema: PersistentState
-      })
+      // The directory is there (checked at start), but every write of this copy fails: its temp file is a directory.
+      mkdirSync(join(dir, "stuck.json.tmp"))
+      const ledger = Ledger.file({ paths: [join(dir, "ok.json"), join(dir, "stuck.json")], schema: PersistentState })
       const nodes = yield* Effect.forEach([0, 1, 2], (i) =>
         restartable(i, Transport.tcp, i === 0 ? ledger : Ledger.memory<PersistentState>())
       )
