@@ -77,8 +77,9 @@ const descriptors = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
 /** The current link of each peer, by peer. */
 const links = (url: string) =>
   Effect.map(json(`${url}/connections`), (answer) => {
-    const list: ReadonlyArray<{ connectionId: number; peer: { serialNumber: string }; current: boolean }> =
-      JSON.parse(answer.body)
+    const list: ReadonlyArray<{ connectionId: number; peer: { serialNumber: string }; current: boolean }> = JSON.parse(
+      answer.body
+    )
     return list
       .filter((l) => l.current)
       .map((l) => `${l.peer.serialNumber}#${l.connectionId}`)

@@ -4,6 +4,7 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
 import * as Ledger from "../../src/runtime/Ledger.ts"
+import { runScript } from "../examples/script.ts"
 
 const State = Schema.Struct({ n: Schema.Int, secret: Schema.Uint8Array })
 const state = (n: number) => ({ n, secret: new Uint8Array(32).fill(n) })
@@ -228,6 +229,26 @@ describe("Ledger.file bound to its node", () => {
         assert.match(error.message, /create the directories or fix the paths/)
       })
     )
+  )
+})
+
+describe("Ledger.file under transient write failures", () => {
+  it.live(
+    "out of descriptors (ulimit -n 64): the save retries until they come back; without them it fails after its window",
+    () =>
+      Effect.gen(function* () {
+        const { code, output } = yield* runScript(["test/runtime/ledger-emfile.ts"], { descriptorLimit: 64 }).pipe(
+          Effect.timeout("20 seconds")
+        )
+        assert.strictEqual(code, 0, output)
+        const report = JSON.parse(output.trim().split("\n").at(-1) ?? "{}")
+        assert.match(report.warning, /^ledger generation 2 reached no copy; retrying in 10 ms .*a\.json: EMFILE/)
+        assert.deepStrictEqual(report.recovered, { generation: 2, written: 2 })
+        assert.deepStrictEqual(
+          report.gaveUp.map((f: { reason: string }) => f.reason),
+          ["EMFILE", "EMFILE"]
+        )
+      })
   )
 })
 
