@@ -11,7 +11,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
 import * as ProcessRack from "../../src/testing/ProcessRack.ts"
 import { ReconfigureMsg } from "../../src/types/Request.ts"
-import { rackId, reconfigureMsg, sled } from "../runtime/rack.ts"
+import { eventually, rackId, reconfigureMsg, sled } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
 const concurrent = Number(process.env.TQ_FLOOD_CONNECTIONS ?? 600)
@@ -103,7 +103,7 @@ describe("descriptor flood", () => {
         const [url = ""] = urls
         const pid = Option.getOrThrow(rack.pid(0))
         const peerPort = Number(JSON.parse(readFileSync(rack.sleds[0]?.configPath ?? "", "utf8")).peer.port)
-        const before = yield* Effect.repeat(links(url), { until: (l) => l.length === 2 })
+        const before = yield* eventually(links(url), (l) => l.length === 2)
         const quiet = { rss: residentMiB(pid), fds: descriptors(pid), api: yield* latency(url, 20) }
 
         const attack = flood(peerPort, concurrent)
@@ -112,9 +112,11 @@ describe("descriptor flood", () => {
           const body = JSON.stringify(Schema.encodeSync(ReconfigureMsg)(reconfigureMsg(1, [0, 1, 2], 2, null)))
           const reconfigure = yield* json(`${url}/reconfigure`, { method: "POST", body })
           assert.strictEqual(reconfigure.status, 204, reconfigure.body)
-          yield* Effect.repeat(json(`${url}/coordinator-status`), {
-            until: (s) => s.status === 200 && JSON.parse(s.body).ackedPrepares.length === 3
-          })
+          yield* eventually(
+            json(`${url}/coordinator-status`),
+            (s) => s.status === 200 && JSON.parse(s.body).ackedPrepares.length === 3,
+            "20 seconds"
+          )
           for (const member of urls) {
             const commit = yield* json(`${member}/commit`, {
               method: "POST",

@@ -8,7 +8,7 @@ import { closeSync, openSync, readFileSync, readSync } from "node:fs"
 import { Effect, Option, References } from "effect"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { serveApi } from "../api/serve.ts"
-import { connected, mesh, rackId, reconfigureMsg, startNode } from "../runtime/rack.ts"
+import { connected, eventually, mesh, rackId, reconfigureMsg, startNode } from "../runtime/rack.ts"
 
 const unlocks = Number(process.env.UNLOCKS ?? "200")
 
@@ -52,9 +52,7 @@ const main = Effect.gen(function* () {
   const [first] = nodes
   if (first === undefined) return yield* Effect.die("no node")
   yield* first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null))
-  yield* Effect.repeat(first.node.coordinatorStatus, {
-    until: (s) => Option.isSome(s) && s.value.ackedPrepares.length === 3
-  })
+  yield* eventually(first.node.coordinatorStatus, (s) => Option.isSome(s) && s.value.ackedPrepares.length === 3)
   for (const n of nodes) yield* n.node.commit(rackId, 1)
   const url = yield* serveApi(first.node)
   const unlock = Effect.promise(async () => {
@@ -63,7 +61,7 @@ const main = Effect.gen(function* () {
     return /"_tag":"(\w+)"/.exec(body)?.[1]
   })
   // The first unlock collects shares from the peers: poll until it is loaded, then count every unlock.
-  yield* Effect.repeat(unlock, { until: (tag) => tag === "Loaded" })
+  yield* eventually(unlock, (tag) => tag === "Loaded")
   for (let i = 0; i < unlocks; i++) {
     const tag = yield* unlock
     if (tag !== "Loaded") return yield* Effect.die(`unlock ${i}: ${tag}`)
