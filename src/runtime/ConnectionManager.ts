@@ -216,7 +216,7 @@ export const make = <LE extends { readonly message: string }>(args: {
     const gate = new PreAuthGate(options.maxUnauthenticated)
     const refusals = yield* RateLimitedLog.make({
       subject: "peer connections refused",
-      burst: options.refusalLogBurst,
+      perInterval: options.refusalLogBurst,
       interval: options.refusalLogInterval
     })
     const listener = yield* args.transport.listen(args.listen, {
