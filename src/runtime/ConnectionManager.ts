@@ -277,11 +277,10 @@ export const make = <LE extends { readonly message: string }>(args: {
             `a peer at ${conn.remoteAddress} claims this node's own identity ${args.id.toString()} (${error.detail}): another process runs with this node's identity and certificate — stop it or fix its configuration`
           )
         }
-        refusals.record(error.reason, `peer connection refused: ${error.message}`, {
-          connectionId: String(conn.id),
+        return refusals.warn(error.reason, `peer connection refused: ${error.message}`, {
+          connectionId: conn.id,
           remote: conn.remoteAddress
         })
-        return Effect.void
       }).pipe(Effect.andThen(conn.destroy))
 
     /** Runs the handshake, then the link; `authenticated` runs as soon as the handshake is over, either way. */
