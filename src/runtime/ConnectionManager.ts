@@ -14,9 +14,12 @@
  * Before authentication a connection is bounded: at most `maxUnauthenticated` accepted connections may
  * be in their TLS handshake or `Hello` exchange at once (the transport closes the excess at once), each
  * has `handshakeTimeout` to finish, and refusals are logged rate-limited (a summary line per interval).
+ * The bound never exceeds a quarter of the process's open-file limit, so that however long a flood lasts,
+ * three quarters of the descriptors stay reserved for links, the API and ledger writes.
  * A peer that shows up with this node's own identity from another address, or with one identity from
  * two addresses at once, is logged at error level: two processes share an identity.
  */
+import { readFileSync } from "node:fs"
 import { Clock, Duration, Effect, FiberMap, Option, Random, Result, Schema, type Scope } from "effect"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import * as BaseboardIdModule from "../types/BaseboardId.ts"
@@ -150,6 +153,27 @@ export interface ConnectionManager {
   readonly peers: Effect.Effect<ReadonlyArray<Address>>
 }
 
+/** The process's soft open-file limit (`ulimit -n`), where the platform tells it (Linux `/proc`). */
+const descriptorLimit = Effect.try(() => readFileSync("/proc/self/limits", "utf8")).pipe(
+  Effect.map((limits) => Option.map(Option.fromNullishOr(/^Max open files\s+(\d+)/m.exec(limits)?.[1]), Number)),
+  Effect.orElseSucceed(() => Option.none<number>())
+)
+
+/**
+ * The pre-authentication bound actually used: `wanted`, but at most a quarter of the descriptor limit,
+ * so that a flood of silent connections leaves the rest to links, the API and the ledger.
+ */
+const unauthenticatedBound = (wanted: number) =>
+  Effect.gen(function* () {
+    const limit = yield* descriptorLimit
+    if (Option.isNone(limit) || wanted <= Math.floor(limit.value / 4)) return wanted
+    const bound = Math.max(1, Math.floor(limit.value / 4))
+    yield* Effect.logWarning(
+      `maxUnauthenticated ${wanted} lowered to ${bound}: the process may open ${limit.value} files, and three quarters stay reserved for links, the API and the ledger; raise ulimit -n to allow more`
+    )
+    return bound
+  })
+
 /** Exchanges `Hello`s on a fresh connection and checks the peer's identity, version and address. */
 const handshake = (conn: Conn, self: Wire.Hello, timeout: Duration.Input) =>
   Effect.gen(function* () {
@@ -213,7 +237,7 @@ export const make = <LE extends { readonly message: string }>(args: {
       handshakeTimeout: Duration.isLessThan(inactivity, defaultHandshake) ? inactivity : defaultHandshake,
       ...args.options
     }
-    const gate = new PreAuthGate(options.maxUnauthenticated)
+    const gate = new PreAuthGate(yield* unauthenticatedBound(options.maxUnauthenticated))
     const refusals = yield* RateLimitedLog.make({
       subject: "peer connections refused",
       perInterval: options.refusalLogBurst,

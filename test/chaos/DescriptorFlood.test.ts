@@ -16,7 +16,8 @@ import { tempDir } from "../runtime/tempDir.ts"
 
 const concurrent = Number(process.env.TQ_FLOOD_CONNECTIONS ?? 600)
 const descriptorLimit = 256
-const maxUnauthenticated = 64
+/** Configured above a quarter of the descriptor limit: the node lowers it to 64, keeping the rest reserved. */
+const maxUnauthenticated = 100
 
 /** Silent connections to `port`, each reopened when the node closes it, until `stop`. */
 const flood = (port: number, width: number) => {
@@ -129,9 +130,8 @@ describe("descriptor flood", () => {
         }).pipe(Effect.ensuring(Effect.sync(attack.stop)))
 
         const after = { api: yield* latency(url, 20), rss: residentMiB(pid), links: yield* links(url) }
-        const logLines = readFileSync(rack.sleds[0]?.logPath ?? "", "utf8")
-          .split("\n")
-          .filter((l) => l.includes("refused"))
+        const log = readFileSync(rack.sleds[0]?.logPath ?? "", "utf8").split("\n")
+        const logLines = log.filter((l) => l.includes("refused"))
         console.log(
           JSON.stringify({
             suite: "descriptor-flood",
@@ -151,6 +151,10 @@ describe("descriptor flood", () => {
         assert.isAtMost(during.fds, descriptorLimit - 64)
         assert.isAbove(attack.opened(), concurrent)
         assert.deepStrictEqual(rack.unexpectedExits(), [])
+        assert.isTrue(
+          log.some((l) => l.includes("maxUnauthenticated 100 lowered to 64: the process may open 256 files")),
+          "the pre-authentication bound was not lowered to a quarter of the descriptor limit"
+        )
       }),
     60_000
   )
