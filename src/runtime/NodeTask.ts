@@ -389,7 +389,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
                   Exit.fail(
                     reason === "Disconnected"
                       ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
-                      : new NodeStopped({ reason: "shut down while a proxied request was in flight" })
+                      : (stopped ?? new NodeStopped({ reason: "shut down while a proxied request was in flight" }))
                   )
                 )
             })

@@ -4,6 +4,7 @@ import { Node } from "../../src/protocol/Node.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import type { LinkCloseReason } from "../../src/runtime/Link.ts"
 import * as NodeTask from "../../src/runtime/NodeTask.ts"
+import * as ProxyOperation from "../../src/runtime/ProxyOperation.ts"
 import { Peer } from "../../src/runtime/Wire.ts"
 import { newConfiguration } from "../../src/types/Configuration.ts"
 import { PeerMsg, Prepare } from "../../src/types/PeerMsg.ts"
@@ -153,6 +154,12 @@ describe("NodeTask", () => {
         const { handle } = yield* task
         const link = fake(1)
         yield* handle.sink(up(link, "outbound", 4000))
+        // A request forwarded to the peer, waiting for its answer when the task dies.
+        const proxied = yield* Effect.forkChild(Effect.flip(handle.proxy(ProxyOperation.Status, sled(1), {})), {
+          startImmediately: true
+        })
+        yield* handle.call(() => Result.succeed(1))
+        assert.deepStrictEqual(link.sent, ["ProxyRequest"])
         const boom = handle.call((): Result.Result<number, never> => {
           throw new Error("boom in the core")
         })
@@ -168,6 +175,8 @@ describe("NodeTask", () => {
         const stopped = yield* handle.stopped
         assert.strictEqual(stopped.reason, "a defect in the node task: Error: boom in the core")
         assert.deepStrictEqual(link.closed, ["Shutdown"])
+        const proxyError = yield* Fiber.join(proxied)
+        assert.strictEqual(proxyError._tag === "NodeStopped" && proxyError.reason, stopped.reason)
         assert.strictEqual((yield* Effect.flip(handle.call(() => Result.succeed(1))))._tag, "NodeStopped")
         assert.match(yield* logs.line(/^ERROR stopping: a defect in the node task/), /boom in the core/)
       }).pipe(Effect.provide(logs.layer))
