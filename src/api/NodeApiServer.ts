@@ -24,7 +24,6 @@ import { HttpApiBuilder, HttpApiError } from "effect/http-api"
 import * as NetAddress from "effect/net/NetAddress"
 import * as ProxyOperation from "../runtime/ProxyOperation.ts"
 import { TrustQuorumNode } from "../runtime/TrustQuorumNode.ts"
-import { CommitRequest, PrepareAndCommitRequest } from "../types/Request.ts"
 import { NodeApi, NotCoordinating, type RackSecretStatus } from "./NodeApi.ts"
 
 /** How long a proxied call may wait for its destination before the API answers 504 `ProxyTimeout`. */
@@ -45,8 +44,8 @@ export const handlers = HttpApiBuilder.group(
         Effect.flatMap(node.coordinatorStatus, (s) =>
           Option.match(s, { onNone: () => Effect.fail(new NotCoordinating()), onSome: Effect.succeed })
         ),
-      commit: ({ payload }) => node.commit(payload.rackId, payload.epoch),
-      prepareAndCommit: ({ payload }) => node.prepareAndCommit(payload.config),
+      commit: ({ payload }) => node.commit(payload.rackId, payload.epoch, payload.proof),
+      prepareAndCommit: ({ payload }) => node.prepareAndCommit(payload.config, payload.proof),
       loadLatestRackSecret: () =>
         Effect.map(node.loadLatestRackSecret, (loaded) =>
           Option.match(loaded, {
@@ -62,14 +61,9 @@ export const handlers = HttpApiBuilder.group(
       status: () => node.status,
       connections: () => node.connections,
       proxyCommit: ({ payload }) =>
-        node.proxy.call(ProxyOperation.Commit, payload.destination, new CommitRequest(payload.request), { timeout }),
+        node.proxy.call(ProxyOperation.Commit, payload.destination, payload.request, { timeout }),
       proxyPrepareAndCommit: ({ payload }) =>
-        node.proxy.call(
-          ProxyOperation.PrepareAndCommit,
-          payload.destination,
-          new PrepareAndCommitRequest(payload.request),
-          { timeout }
-        ),
+        node.proxy.call(ProxyOperation.PrepareAndCommit, payload.destination, payload.request, { timeout }),
       proxyStatus: ({ payload }) => node.proxy.call(ProxyOperation.Status, payload.destination, {}, { timeout })
     })
   })

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from "node:fs"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer, Option, References, Stream, SubscriptionRef } from "effect"
+import { Console, Duration, Effect, Layer, Option, References, type Result, Stream, SubscriptionRef } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
@@ -16,6 +16,7 @@ import { NodeApi } from "../api/NodeApi.ts"
 import * as NodeApiServer from "../api/NodeApiServer.ts"
 import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
+import { PublicKey, SigningKey } from "../crypto/AuthorityKey.ts"
 import * as Ledger from "../runtime/Ledger.ts"
 import * as RackPki from "../runtime/RackPki.ts"
 import * as Transport from "../runtime/Transport.ts"
@@ -33,6 +34,17 @@ const parseId = (s: string) =>
 /** Prints one JSON line (machine-readable progress for scripts and the example). */
 const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
 
+/** Reads a PEM key file with `parse`; a missing or invalid file is a `ConfigError` naming it. */
+const readKey = <K>(path: string, parse: (pem: string) => Result.Result<K, { readonly message: string }>) =>
+  Effect.try({
+    try: () => readFileSync(path, "utf8"),
+    catch: (e) => new NodeConfig.ConfigError({ path, issue: e instanceof Error ? e.message : String(e) })
+  }).pipe(
+    Effect.flatMap((pem) =>
+      Effect.mapError(Effect.fromResult(parse(pem)), (e) => new NodeConfig.ConfigError({ path, issue: e.message }))
+    )
+  )
+
 /** Runs the node a configuration describes until interrupted; fails with `NodeStopped` if the node stops. */
 const serveNode = Effect.fn("serveNode")(
   function* (config: NodeConfig.NodeConfig) {
@@ -43,9 +55,11 @@ const serveNode = Effect.fn("serveNode")(
           keyPem: readFileSync(config.tls.key, "utf8"),
           caPem: readFileSync(config.tls.ca, "utf8")
         })
-      : Transport.tcp
+      : Transport.insecureTcp
+    const authority = yield* readKey(config.authority, PublicKey.fromPem)
     const node = yield* TrustQuorumNode.make({
       id,
+      authority,
       listen: config.peer,
       ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport,
@@ -139,6 +153,9 @@ const addSled = Command.make(
   "add-sled",
   {
     state: Flag.String("state").pipe(Flag.withDescription("the driver's progress file (created if missing)")),
+    authorityKey: Flag.String("authority-key").pipe(
+      Flag.withDescription("the control plane's authority private key (authority.key from `tq certs init`)")
+    ),
     rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (UUID)")),
     member: Flag.String("member").pipe(
       Flag.withDescription("a node with an API, as part:serial=URL (repeat)"),
@@ -146,7 +163,8 @@ const addSled = Command.make(
     ),
     sled: Flag.String("sled").pipe(Flag.withDescription("the sled to add, as part:serial (repeat)"), Flag.atLeast(1))
   },
-  Effect.fn(function* ({ state, rackId, member, sled }) {
+  Effect.fn(function* ({ state, authorityKey, rackId, member, sled }) {
+    const authority = yield* readKey(authorityKey, SigningKey.fromPem)
     const clients = new Map<string, MemberClient.MemberClient>()
     const ids: Array<BaseboardId.BaseboardId> = []
     for (const m of member) {
@@ -158,6 +176,7 @@ const addSled = Command.make(
     const added = yield* Effect.forEach(sled, parseId)
     const driver = yield* Reconfigurator.make({
       rackId,
+      authority,
       store: Ledger.file({ paths: [state], schema: Reconfigurator.DriverState }),
       clientOf: (id) => Option.fromNullishOr(clients.get(id.key))
     })
@@ -177,7 +196,9 @@ const certsInit = Command.make(
   },
   Effect.fn(function* ({ dir, id }) {
     const { nodes } = yield* RackPki.writeRack(dir, id)
-    yield* Console.log(`wrote a rack CA and ${nodes.length} node certificates to ${dir}`)
+    yield* Console.log(
+      `wrote a rack CA, ${nodes.length} node certificates and the control plane's authority key pair to ${dir} (keep ca.key and authority.key off the nodes)`
+    )
   })
 ).pipe(Command.withDescription("Create a throwaway rack CA and node certificates"))
 

@@ -10,8 +10,10 @@ import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
 import * as ProcessRack from "../../src/testing/ProcessRack.ts"
-import { ReconfigureMsg } from "../../src/types/Request.ts"
-import { eventually, rackId, reconfigureMsg, sled } from "../runtime/rack.ts"
+import * as Decision from "../../src/types/Decision.ts"
+import { CommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
+import { CoordinatorStatus } from "../../src/types/Status.ts"
+import { eventually, rackId, sled } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
 const concurrent = Number(process.env.TQ_FLOOD_CONNECTIONS ?? 600)
@@ -110,19 +112,30 @@ describe("descriptor flood", () => {
         const attack = flood(peerPort, concurrent)
         const during = yield* Effect.gen(function* () {
           // Ledger writes under the flood: the coordinator persists its prepare, every member its commit.
-          const body = JSON.stringify(Schema.encodeSync(ReconfigureMsg)(reconfigureMsg(1, [0, 1, 2], 2, null)))
+          const msg = Decision.reconfigureMsg(rack.authority, {
+            rackId,
+            epoch: 1,
+            lastCommittedEpoch: null,
+            members: [sled(0), sled(1), sled(2)],
+            threshold: 2,
+            coordinator: sled(0)
+          })
+          const body = JSON.stringify(Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(msg))
           const reconfigure = yield* json(`${url}/reconfigure`, { method: "POST", body })
           assert.strictEqual(reconfigure.status, 204, reconfigure.body)
-          yield* eventually(
+          const prepared = yield* eventually(
             json(`${url}/coordinator-status`),
             (s) => s.status === 200 && JSON.parse(s.body).ackedPrepares.length === 3,
             "20 seconds"
           )
+          const { config } = Schema.decodeUnknownSync(Schema.toCodecJson(CoordinatorStatus))(JSON.parse(prepared.body))
+          const commitBody = JSON.stringify(
+            Schema.encodeSync(Schema.toCodecJson(CommitRequest))(
+              new CommitRequest({ rackId, epoch: 1, proof: Decision.signCommit(rack.authority, config) })
+            )
+          )
           for (const member of urls) {
-            const commit = yield* json(`${member}/commit`, {
-              method: "POST",
-              body: JSON.stringify({ rackId, epoch: 1 })
-            })
+            const commit = yield* json(`${member}/commit`, { method: "POST", body: commitBody })
             assert.strictEqual(commit.body, '"Committed"')
           }
           const api = yield* latency(url, 20)

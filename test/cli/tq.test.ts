@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -8,10 +8,11 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
 import * as ProcessRack from "../../src/testing/ProcessRack.ts"
+import * as Decision from "../../src/types/Decision.ts"
 import { ReconfigureMsg } from "../../src/types/Request.ts"
 import { serveApi } from "../api/serve.ts"
 import { runScript } from "../examples/script.ts"
-import { connected, mesh, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
+import { authority, connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
@@ -34,7 +35,16 @@ describe("tq", () => {
       const files = readdirSync(dir).sort()
       rmSync(dir, { recursive: true, force: true })
       assert.strictEqual(code, 0)
-      assert.deepStrictEqual(files, ["913_1.key", "913_1.pem", "913_2.key", "913_2.pem", "ca.key", "ca.pem"])
+      assert.deepStrictEqual(files, [
+        "913_1.key",
+        "913_1.pem",
+        "913_2.key",
+        "913_2.pem",
+        "authority.key",
+        "authority.pub",
+        "ca.key",
+        "ca.pem"
+      ])
     })
   )
 
@@ -79,11 +89,14 @@ describe("tq add-sled", () => {
         Effect.map(serveApi(n.node), (url) => `${n.node.id}=${url}`)
       )
       const dir = mkdtempSync(join(tmpdir(), "tq-add-sled-"))
+      writeFileSync(join(dir, "authority.key"), authority.toPem(), { mode: 0o600 })
       const members = urls.flatMap((u) => ["--member", u])
       const { code, output } = yield* tq(
         "add-sled",
         "--state",
         join(dir, "cp.json"),
+        "--authority-key",
+        join(dir, "authority.key"),
         "--rack-id",
         rackId,
         ...members,
@@ -111,7 +124,18 @@ describe("tq node run", () => {
         const response = await fetch(`${url}/reconfigure`, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify(Schema.encodeSync(ReconfigureMsg)(reconfigureMsg(1, [0, 1, 2], 2, null)))
+          body: JSON.stringify(
+            Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(
+              Decision.reconfigureMsg(rack.authority, {
+                rackId,
+                epoch: 1,
+                lastCommittedEpoch: null,
+                members: [sled(0), sled(1), sled(2)],
+                threshold: 2,
+                coordinator: sled(0)
+              })
+            )
+          )
         })
         return { status: response.status, body: await response.text() }
       })

@@ -8,7 +8,7 @@ import { closeSync, openSync, readFileSync, readSync } from "node:fs"
 import { Effect, Option, References } from "effect"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { serveApi } from "../api/serve.ts"
-import { connected, eventually, mesh, rackId, reconfigureMsg, startNode } from "../runtime/rack.ts"
+import { connected, eventually, mesh, proofOf, rackId, reconfigureMsg, startNode } from "../runtime/rack.ts"
 
 const unlocks = Number(process.env.UNLOCKS ?? "200")
 
@@ -51,9 +51,13 @@ const main = Effect.gen(function* () {
   yield* connected(nodes, 2)
   const [first] = nodes
   if (first === undefined) return yield* Effect.die("no node")
-  yield* first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null))
-  yield* eventually(first.node.coordinatorStatus, (s) => Option.isSome(s) && s.value.ackedPrepares.length === 3)
-  for (const n of nodes) yield* n.node.commit(rackId, 1)
+  yield* first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null, first.node.id))
+  const status = yield* eventually(
+    first.node.coordinatorStatus,
+    (s) => Option.isSome(s) && s.value.ackedPrepares.length === 3
+  )
+  if (Option.isNone(status)) return yield* Effect.die("not coordinating")
+  for (const n of nodes) yield* n.node.commit(rackId, 1, proofOf(status.value.config))
   const url = yield* serveApi(first.node)
   const unlock = Effect.promise(async () => {
     const answer = await fetch(`${url}/rack-secret/load-latest`, { method: "POST" })
