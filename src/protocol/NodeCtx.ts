@@ -45,6 +45,7 @@ export type DropReason =
   | "ShareDuplicate"
   | "ShareNotCollecting"
   | "ExpungedWithoutConfigs"
+  | "ExpungedNeverAMember"
   | "ExpungedForOlderEpoch"
   | "ExpungedUnauthorized"
   | "ExpungedStillAMember"
@@ -69,6 +70,7 @@ export const hostileDropReasons: ReadonlySet<DropReason> = new Set<DropReason>([
   "PrepareForStaleEpoch",
   "ExpungedUnauthorized",
   "ExpungedStillAMember",
+  "ExpungedNeverAMember",
   "CommitAdvanceUnauthorized",
   "CommitAdvanceOutOfBounds",
   "CommitAdvanceMismatchedConfiguration",
