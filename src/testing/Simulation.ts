@@ -180,7 +180,8 @@ export class Simulation {
         st.expunged ? `expunged@${st.expunged.epoch}` : "",
         c ? `coordinating ${c.epoch}/${c.op} acks=${c.ackedPrepares.length}` : "",
         s.node.isComputingKeyShare() ? `computing ${s.node.keyShareComputerEpoch()}` : "",
-        `outbox=${this.#network.get(s.id.key)?.length ?? 0}`
+        `outbox=${this.#network.get(s.id.key)?.length ?? 0}`,
+        this.#isAdversary(s.id) ? "BYZANTINE" : ""
       ]
         .filter((x) => x !== "")
         .join(" ")
@@ -416,8 +417,8 @@ export class Simulation {
 
   /**
    * The adversary forges or replays one message, or makes one proxied call, aimed at a live honest node.
-   * It acts only while alive and while the control plane's latest epoch is not one it coordinates: it
-   * coordinated honestly.
+   * It acts only while alive and while the control plane's latest epoch is not one it coordinates (it
+   * coordinated honestly); a removed member only once the control plane's latest configuration leaves it out.
    */
   #attack(action: Extract<Action, { readonly _tag: "Forge" | "Replay" }>): boolean {
     const adversary = this.adversary
@@ -425,6 +426,7 @@ export class Simulation {
     if (adversary === undefined || self === undefined || !self.alive) return false
     const latest = this.nexus.latest
     if (latest !== undefined && this.#isAdversary(latest.coordinator)) return false
+    if (adversary.profile === "Removed" && latest?.members.some((m) => this.#isAdversary(m)) !== false) return false
     const targets = this.#honest().map((s) => s.id)
     const attacks =
       action._tag === "Replay"

@@ -39,9 +39,9 @@ const mutations: ReadonlyArray<{
   { skip: ["PrepareSignature"], profile: "Outsider", caughtBy: "SameConfigurationPerEpoch" },
   { skip: ["PrepareEpoch", "PrepareConfiguration"], profile: "Member", caughtBy: "CommittedShareUnchanged" },
   { skip: ["PrepareConfiguration"], profile: "Member", caughtBy: "ShareMatchesDigest" },
-  { skip: ["PrepareShare"], profile: "Removed", caughtBy: "ShareMatchesDigest" },
+  { skip: ["PrepareShare"], profile: "Member", caughtBy: "ShareMatchesDigest" },
   { skip: ["CommitProof"], profile: "Member", caughtBy: "CommitsCarryControlPlaneSignature" },
-  { skip: ["CommitAdvanceProof"], profile: "Removed", caughtBy: "NoAlarms" },
+  { skip: ["CommitAdvanceProof"], profile: "Member", caughtBy: "NoAlarms" },
   { skip: ["ExpungedProof"], profile: "Outsider", caughtBy: "ExpungedOnlyWhenRemoved" },
   { skip: ["ExpungedExcludes"], profile: "Outsider", caughtBy: "ExpungedOnlyWhenRemoved" },
   { skip: ["Bounds", "PrepareSignature"], profile: "Removed", caughtBy: "SameConfigurationPerEpoch" }
