@@ -22,12 +22,13 @@ import {
   newConfiguration
 } from "../types/Configuration.ts"
 import type { Epoch } from "../types/Epoch.ts"
-import { GetShare, Prepare } from "../types/PeerMsg.ts"
+import { Prepare } from "../types/PeerMsg.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import * as RackId from "../types/RackId.ts"
 import type { ReconfigureMsg } from "../types/Request.ts"
 import { CoordinatorStatus } from "../types/Status.ts"
 import type { DropReason, NodeCtx } from "./NodeCtx.ts"
+import { askForShare } from "./ShareResponder.ts"
 import { type ShareOutcome, validateShare } from "./Validation.ts"
 
 /** Collecting shares of the last committed (old) configuration. */
@@ -151,7 +152,7 @@ export class Coordinator {
     const op = this.#op
     if (op._tag === "CollectShares") {
       if (op.oldConfig.isMember(peer) && !BaseboardId.equals(peer, ctx.id) && !op.collected.has(peer.key)) {
-        ctx.send(peer, new GetShare({ epoch: op.oldConfig.epoch }))
+        askForShare(ctx, peer, op.oldConfig.epoch)
       }
       return
     }

@@ -219,8 +219,8 @@ export class Node {
           ? "AckNotCoordinating"
           : roles.coordinator.handlePrepareAck(from, kind.epoch)
       case "GetShare": {
-        const reply = answerGetShare(state, from, kind.epoch)
-        if (reply === undefined) return "GetShareUnknownEpoch"
+        const reply = answerGetShare(ctx.policy, state, from, kind.epoch, kind.proof)
+        if (typeof reply === "string") return reply
         ctx.send(from, reply)
         return undefined
       }

@@ -39,6 +39,7 @@ export type DropReason =
   | "AckWrongEpoch"
   | "AckNotAMember"
   | "GetShareUnknownEpoch"
+  | "GetShareUnproven"
   | "ShareWrongEpoch"
   | "ShareNotAMember"
   | "ShareDigestMismatch"
@@ -75,6 +76,7 @@ export const hostileDropReasons: ReadonlySet<DropReason> = new Set<DropReason>([
   "CommitAdvanceOutOfBounds",
   "CommitAdvanceMismatchedConfiguration",
   "ConfigurationForAnotherRack",
+  "GetShareUnproven",
   "ShareDigestMismatch",
   "ShareNotAMember",
   "AckNotAMember"

@@ -30,6 +30,8 @@ export const checks = [
   "ExpungedProof",
   /** The configuration an `Expunged` proves really excludes the receiver. */
   "ExpungedExcludes",
+  /** A share of an epoch not committed here is served only against that epoch's commit proof. */
+  "GetShareProof",
   /** A received configuration has 3..32 members and a threshold of 2..31 below the member count. */
   "Bounds"
 ] as const

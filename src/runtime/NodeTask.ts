@@ -9,7 +9,8 @@
  * node: the pending and every later request fail with `NodeStopped`. Every peer message the protocol
  * refused is logged with its sender and reason: a hostile one (forged, unauthorized, malformed) as a
  * warning, rate-limited so a flood cannot fill the log; a routine one (a duplicate, a late
- * acknowledgement) at debug level.
+ * acknowledgement) at debug level. A proxied request refused as unauthorized, and a link closed because
+ * its peer sent a frame that does not decode or is too large, are warned the same way.
  */
 import { Clock, Deferred, Effect, Exit, Metric, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
 import type { Node } from "../protocol/Node.ts"
@@ -197,6 +198,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             else if (frame._tag === "ProxyRequest") {
               // Served exactly like a local API call: the answer leaves after the state is persisted.
               const { outcome, value } = ProxyOperation.serve(frame.operation, frame.payload, node, view)
+              if (ProxyOperation.isUnauthorized(outcome, value)) {
+                const peer = entry.peer.toString()
+                yield* refusals.warn(
+                  "NotAuthorized",
+                  `refused a proxied ${frame.operation} from ${peer}: not signed by the authority key`,
+                  { peer, message: `ProxyRequest(${frame.operation})` }
+                )
+              }
               replies.push({
                 link: entry,
                 frame: new Wire.ProxyResponse({ requestId: frame.requestId, outcome, value })
@@ -221,6 +230,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             yield* Effect.logDebug("link closed", event.reason, event.detail).pipe(
               Effect.annotateLogs({ connectionId: event.connectionId, peer: entry.peer.toString() })
             )
+            // An authenticated peer that sends what does not decode, or an oversize frame, is hostile or broken.
+            if (event.reason === "DecodeError" || event.reason === "FrameTooLarge") {
+              yield* refusals.warn(
+                event.reason,
+                `closed the link to ${entry.peer.toString()}: ${event.reason} (${event.detail})`,
+                { peer: entry.peer.toString(), connectionId: event.connectionId }
+              )
+            }
             return
           }
         }

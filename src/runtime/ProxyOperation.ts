@@ -127,6 +127,14 @@ export const serve = (tag: string, payload: unknown, node: Node, context: ServeC
     : run(payload, node, context)
 }
 
+/** Whether a served request was refused for want of the control plane's signature (a hostile request, logged). */
+export const isUnauthorized = (outcome: Outcome["outcome"], value: unknown): boolean =>
+  outcome === "failure" &&
+  typeof value === "object" &&
+  value !== null &&
+  "_tag" in value &&
+  value._tag === "NotAuthorized"
+
 /**
  * Origin side: the caller's result from the destination's answer. A value that does not decode with
  * the operation's success or error Schema — or a rejection — becomes `InvalidResponse`.

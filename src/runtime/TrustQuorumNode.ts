@@ -123,6 +123,12 @@ export interface Proxy {
 
 const ok = <A>(a: A): Result.Result<A, never> => Result.succeed(a)
 
+/** A control-plane request refused for want of the authority's signature is logged: someone holds the API port. */
+const refusedLoudly = <A, E extends { readonly _tag: string; readonly message: string }>(call: Effect.Effect<A, E>) =>
+  Effect.tapError(call, (e) =>
+    e._tag === "NotAuthorized" ? Effect.logWarning(`refused a request: ${e.message}`) : Effect.void
+  )
+
 /** Starts a node in the current scope. */
 export const make = <E>(
   config: TrustQuorumNodeConfig<E>
@@ -173,10 +179,10 @@ export const make = <E>(
       id: config.id,
       listenAddress: manager.listenAddress,
       setPeers: manager.setPeers,
-      reconfigure: (msg) => task.call((n) => n.coordinateReconfiguration(msg)),
+      reconfigure: (msg) => refusedLoudly(task.call((n) => n.coordinateReconfiguration(msg))),
       coordinatorStatus: task.call((n) => ok(Option.fromNullishOr(n.coordinatorStatus()))),
-      commit: (rackId, epoch, proof) => task.call((n) => n.commitConfiguration(rackId, epoch, proof)),
-      prepareAndCommit: (c, proof) => task.call((n) => n.prepareAndCommit(c, proof)),
+      commit: (rackId, epoch, proof) => refusedLoudly(task.call((n) => n.commitConfiguration(rackId, epoch, proof))),
+      prepareAndCommit: (c, proof) => refusedLoudly(task.call((n) => n.prepareAndCommit(c, proof))),
       loadRackSecret: (epoch) => task.call((n) => n.loadRackSecret(epoch)),
       loadLatestRackSecret: task.call((n) => n.loadLatestRackSecret()),
       clearSecrets: task.call((n) => ok(n.clearSecrets())),

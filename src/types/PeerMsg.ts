@@ -20,8 +20,12 @@ export class Prepare extends Schema.TaggedClass<Prepare>()("Prepare", { config: 
 /** Member → coordinator: the prepare of `epoch` is durable. */
 export class PrepareAck extends Schema.TaggedClass<PrepareAck>()("PrepareAck", { epoch: Epoch }) {}
 
-/** Ask a member for its share of `epoch`. */
-export class GetShare extends Schema.TaggedClass<GetShare>()("GetShare", { epoch: Epoch }) {}
+/**
+ * Ask a member for its share of `epoch`, showing the control plane's commit signature over that epoch's
+ * configuration: a member that only prepared the epoch serves its share to nobody without it, so a sled
+ * named in an epoch that was later aborted cannot collect K shares of it.
+ */
+export class GetShare extends Schema.TaggedClass<GetShare>()("GetShare", { epoch: Epoch, proof: Signature }) {}
 
 /** The answer to `GetShare`. */
 export class ShareReply extends Schema.TaggedClass<ShareReply>()("Share", { epoch: Epoch, share: Share }) {}

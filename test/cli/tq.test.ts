@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -9,7 +9,7 @@ import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
 import { serveApi } from "../api/serve.ts"
 import { runScript } from "../examples/script.ts"
-import { connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
+import { authority, connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
 
@@ -31,7 +31,16 @@ describe("tq", () => {
       const files = readdirSync(dir).sort()
       rmSync(dir, { recursive: true, force: true })
       assert.strictEqual(code, 0)
-      assert.deepStrictEqual(files, ["913_1.key", "913_1.pem", "913_2.key", "913_2.pem", "ca.key", "ca.pem"])
+      assert.deepStrictEqual(files, [
+        "913_1.key",
+        "913_1.pem",
+        "913_2.key",
+        "913_2.pem",
+        "authority.key",
+        "authority.pub",
+        "ca.key",
+        "ca.pem"
+      ])
     })
   )
 
@@ -76,11 +85,14 @@ describe("tq add-sled", () => {
         Effect.map(serveApi(n.node), (url) => `${n.node.id}=${url}`)
       )
       const dir = mkdtempSync(join(tmpdir(), "tq-add-sled-"))
+      writeFileSync(join(dir, "authority.key"), authority.toPem(), { mode: 0o600 })
       const members = urls.flatMap((u) => ["--member", u])
       const { code, output } = yield* tq(
         "add-sled",
         "--state",
         join(dir, "cp.json"),
+        "--authority-key",
+        join(dir, "authority.key"),
         "--rack-id",
         rackId,
         ...members,

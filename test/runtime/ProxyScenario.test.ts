@@ -10,7 +10,7 @@ import * as ProxyOperation from "../../src/runtime/ProxyOperation.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
-import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
+import { connected, eventually, mesh, proofOf, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
 import { helloFrame } from "./rawPeer.ts"
 
 describe("tq_proxy over mutual TLS", () => {
@@ -26,21 +26,22 @@ describe("tq_proxy over mutual TLS", () => {
       if (!a || !b || !c || !d) throw new Error("nodes")
       yield* mesh(nodes)
       yield* connected(nodes, 3)
-      yield* a.node.reconfigure(reconfigureMsg(1, [0, 1, 2, 3], 3, null))
+      yield* a.node.reconfigure(reconfigureMsg(1, [0, 1, 2, 3], 3, null, a.node.id))
       const status = yield* eventually(
         a.node.coordinatorStatus,
         (s) => Option.isSome(s) && s.value.ackedPrepares.length === 4
       )
       const config = Option.getOrThrow(status).config
-      for (const n of [a, b, c]) assert.strictEqual(yield* n.node.commit(rackId, 1), "Committed")
+      const proof = proofOf(config)
+      for (const n of [a, b, c]) assert.strictEqual(yield* n.node.commit(rackId, 1, proof), "Committed")
 
       const proxy = a.node.proxy
       const dest = sled(3)
-      assert.strictEqual(yield* proxy.commit(dest, rackId, 1), "Committed")
-      assert.strictEqual(yield* proxy.commit(dest, rackId, 1), "Committed")
-      assert.strictEqual(yield* proxy.prepareAndCommit(dest, config), "Committed")
+      assert.strictEqual(yield* proxy.commit(dest, rackId, 1, proof), "Committed")
+      assert.strictEqual(yield* proxy.commit(dest, rackId, 1, proof), "Committed")
+      assert.strictEqual(yield* proxy.prepareAndCommit(dest, config, proof), "Committed")
       const notPrepared = yield* proxy
-        .commit(dest, rackId, 2)
+        .commit(dest, rackId, 2, proof)
         .pipe(Effect.catchTag("NotPrepared", (e) => Effect.succeed(`NotPrepared(${e.epoch})`)))
       assert.strictEqual(notPrepared, "NotPrepared(2)")
       const remote = yield* proxy.status(dest)
