@@ -198,9 +198,14 @@ export class Adversary {
           ? []
           : [send(target, new ExpungedReply({ config, proof: this.#proof(config, variant, state) }))]
       }
-      case "GetShare":
-        // Every epoch up to one past what it knows, the unknown and the never-existing included.
-        return [send(target, new GetShare({ epoch: 1 + (sel % (topEpoch + 2)) }))]
+      case "GetShare": {
+        // Every epoch up to one past what it knows, the unknown and the never-existing included, with
+        // some proof: garbage, another decision's, or the epoch's own when it has it.
+        const epoch = 1 + (sel % (topEpoch + 2))
+        const asked = configs.find((c) => c.epoch === epoch)
+        const proof = asked === undefined ? this.#bytes(64) : this.#proof(asked, variant, state)
+        return [send(target, new GetShare({ epoch, proof }))]
+      }
       case "Oversized": {
         const oversized = this.#oversized(target, base, variant, topEpoch)
         return oversized === undefined ? [] : [send(target, oversized)]
@@ -327,7 +332,7 @@ export class Adversary {
           : new CommitAdvance({ config: huge, proof: this.#bytes(64) })
       }
       default:
-        return new GetShare({ epoch: maxEpoch })
+        return new GetShare({ epoch: maxEpoch, proof: this.#bytes(64) })
     }
   }
 

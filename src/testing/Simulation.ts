@@ -10,8 +10,8 @@
  * own role and forges, replays and oversizes messages while the honest control plane reconfigures,
  * which never picks it as the coordinator of a new epoch. The invariants then hold for the honest
  * nodes, and more are checked: every commit carries the control plane's signature, a committed share
- * never changes, nobody is expunged but by a signed committed configuration that excludes it, and an
- * outsider never holds K genuine shares of an epoch.
+ * never changes, only a removed member is expunged, and the adversary never holds K genuine shares of
+ * an epoch but as a member of a committed one.
  *
  * Randomness comes only from seeded generators derived from the case's seed, so a case replays
  * byte for byte from its seed, first configuration, adversary profile and action list (see `EventLog`).
@@ -671,7 +671,7 @@ export class Simulation {
         )
       }
     }
-    this.#checkOutsiderShares()
+    this.#checkAdversaryShares()
   }
 
   /**
@@ -741,23 +741,22 @@ export class Simulation {
     }
   }
 
-  /** An adversary never holds K genuine shares of an epoch it is not a member of and did not coordinate. */
-  #checkOutsiderShares(): void {
+  /**
+   * The adversary never holds K genuine shares of an epoch it did not coordinate, unless it is a member
+   * of that epoch and the control plane committed it: an outsider learns no secret, and a member no
+   * secret of an epoch that was never committed (whose configuration encrypts every earlier secret).
+   */
+  #checkAdversaryShares(): void {
     const adversary = this.adversary
     if (adversary === undefined) return
     for (const [epoch, xs] of adversary.genuineShares) {
       const config = this.#coordinated.get(epoch)
-      if (
-        config === undefined ||
-        config.isMember(adversary.id) ||
-        BaseboardIdModule.equals(config.coordinator, adversary.id)
-      ) {
-        continue
-      }
+      if (config === undefined || xs.size < config.threshold) continue
       check(
-        xs.size < config.threshold,
-        "OutsiderBelowThreshold",
-        () => `the adversary holds ${xs.size} genuine shares of epoch ${epoch}, whose threshold is ${config.threshold}`
+        BaseboardIdModule.equals(config.coordinator, adversary.id) ||
+          (config.isMember(adversary.id) && this.nexus.configs.get(epoch)?.op === "Committed"),
+        "SharesOnlyOfCommittedMembership",
+        () => `the adversary holds ${xs.size} genuine shares of epoch ${epoch} (threshold ${config.threshold})`
       )
     }
   }

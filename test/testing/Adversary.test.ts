@@ -44,6 +44,7 @@ const mutations: ReadonlyArray<{
   { skip: ["CommitAdvanceProof"], profile: "Member", caughtBy: "NoAlarms" },
   { skip: ["ExpungedProof"], profile: "Outsider", caughtBy: "ExpungedOnlyWhenRemoved" },
   { skip: ["ExpungedExcludes"], profile: "Outsider", caughtBy: "ExpungedOnlyWhenRemoved" },
+  { skip: ["GetShareProof"], profile: "Member", caughtBy: "SharesOnlyOfCommittedMembership" },
   { skip: ["Bounds", "PrepareSignature"], profile: "Removed", caughtBy: "SameConfigurationPerEpoch" }
 ]
 
