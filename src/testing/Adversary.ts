@@ -111,8 +111,8 @@ export class Adversary {
 
   /**
    * One forgery against `targets` (the live honest nodes), built only from `state` (its own persistent
-   * state) and what was delivered to it; empty when it knows too little to build it. A forged `Prepare`
-   * goes to every honest member of its configuration at once (an equivocation), the rest to one target.
+   * state) and what was delivered to it; empty when it knows too little to build it. A planted or
+   * re-authorized configuration goes to every honest member at once (an equivocation), the rest to one.
    */
   forge(
     forgery: Forgery,
