@@ -160,6 +160,13 @@ export interface Owner<A> {
   readonly rackOf: (state: A) => string | undefined
 }
 
+/** Why `dir` cannot hold ledger copies, if it cannot: not a directory, or not writable (rejects if absent). */
+const directoryProblem = async (dir: string): Promise<string | undefined> => {
+  if (!(await fs.stat(dir)).isDirectory()) return `${dir} is not a directory`
+  await fs.access(dir, constants.W_OK)
+  return undefined
+}
+
 /** Checks that there are paths and that each one's directory exists and is writable. */
 const checkPaths = (paths: ReadonlyArray<string>) =>
   Effect.gen(function* () {
@@ -168,11 +175,7 @@ const checkPaths = (paths: ReadonlyArray<string>) =>
     for (const path of paths) {
       const dir = dirname(path)
       const reason = yield* Effect.tryPromise({
-        try: async () => {
-          if (!(await fs.stat(dir)).isDirectory()) return `${dir} is not a directory`
-          await fs.access(dir, constants.W_OK)
-          return undefined
-        },
+        try: () => directoryProblem(dir),
         catch: (e) => `directory ${dir}: ${describeError(e)}`
       }).pipe(Effect.catch((reason) => Effect.succeed(reason)))
       if (reason !== undefined) failures.push({ path, reason })

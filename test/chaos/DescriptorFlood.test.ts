@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from "node:fs"
 import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, Schema } from "effect"
+import { Duration, Effect, Option, Schema } from "effect"
 import * as ProcessRack from "../../src/testing/ProcessRack.ts"
 import * as Decision from "../../src/types/Decision.ts"
 import { CommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
@@ -49,16 +49,16 @@ const flood = (port: number, width: number) => {
 }
 
 const json = (url: string, init?: { readonly method: string; readonly body?: string }) =>
-  Effect.promise(async () => {
-    const started = performance.now()
-    const response = await fetch(url, {
-      method: init?.method ?? "GET",
-      headers: { "content-type": "application/json" },
-      ...(init?.body === undefined ? {} : { body: init.body })
+  Effect.timed(
+    Effect.promise(async () => {
+      const response = await fetch(url, {
+        method: init?.method ?? "GET",
+        headers: { "content-type": "application/json" },
+        ...(init?.body === undefined ? {} : { body: init.body })
+      })
+      return { status: response.status, body: await response.text() }
     })
-    const text = await response.text()
-    return { status: response.status, body: text, ms: performance.now() - started }
-  })
+  ).pipe(Effect.map(([elapsed, answer]) => ({ ...answer, ms: Duration.toMillis(elapsed) })))
 
 /** The median and the worst of `n` status reads, in ms. */
 const latency = (url: string, n: number) =>

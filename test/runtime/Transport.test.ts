@@ -1,7 +1,7 @@
 import * as net from "node:net"
 import * as nodeTls from "node:tls"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Logger, Option, Scope } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber, Logger, Option, Scope } from "effect"
 import * as Frame from "../../src/runtime/Frame.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
@@ -328,10 +328,10 @@ describe("Transport", () => {
           const silent = Effect.callback<number>((resume) => {
             const socket = net.connect(listener.address.port, "127.0.0.1")
             socket.on("error", () => undefined)
-            socket.on("close", () => resume(Effect.sync(() => performance.now())))
+            socket.on("close", () => resume(Clock.currentTimeMillis))
             return Effect.sync(() => socket.destroy())
           })
-          const started = performance.now()
+          const started = yield* Clock.currentTimeMillis
           const [first, second] = yield* Effect.all(
             [silent, silent].map((s) => Effect.forkChild(s, { startImmediately: true }))
           )
