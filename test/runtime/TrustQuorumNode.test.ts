@@ -50,19 +50,24 @@ describe("TrustQuorumNode over the memory transport", () => {
     })
   )
 
-  it.live("a failed ledger write stops the node: the caller gets NodeStopped, never an acknowledgement", () =>
-    Effect.gen(function* () {
-      const transport = memory()
-      const nodes = yield* Effect.forEach([0, 1, 2], (i) => startNode(i, transport))
-      const [first] = nodes
-      if (!first) throw new Error("no nodes")
-      first.ledger.failNextWrites(1)
-      const error = yield* Effect.flip(first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null, first.node.id)))
-      assert.strictEqual(error._tag, "NodeStopped")
-      const later = yield* Effect.flip(first.node.status)
-      assert.strictEqual(later._tag, "NodeStopped")
-      assert.match(later.message, /ledger write failed/)
-    })
+  it.live(
+    "a failed ledger write stops the node: the caller gets NodeStopped, never an acknowledgement; stopped completes",
+    () =>
+      Effect.gen(function* () {
+        const transport = memory()
+        const nodes = yield* Effect.forEach([0, 1, 2], (i) => startNode(i, transport))
+        const [first] = nodes
+        if (!first) throw new Error("no nodes")
+        first.ledger.failNextWrites(1)
+        const error = yield* Effect.flip(first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null, first.node.id)))
+        assert.strictEqual(error._tag, "NodeStopped")
+        const later = yield* Effect.flip(first.node.status)
+        assert.strictEqual(later._tag, "NodeStopped")
+        assert.match(later.message, /ledger write failed/)
+        // The embedding application hears of it without calling anything.
+        const stopped = yield* first.node.stopped.pipe(Effect.timeout("5 seconds"))
+        assert.strictEqual(stopped.reason, later.reason)
+      })
   )
 
   it.live("typed errors reach the caller: commit of an unprepared epoch fails with NotPrepared", () =>
