@@ -6,15 +6,30 @@
  * closure never overtakes its last frame. After each event the task persists the state if the protocol
  * changed it, then replies, then hands the outgoing envelopes to the current links without waiting —
  * persist → reply → send, so nothing is acknowledged that is not durable. A failed persist stops the
- * node: the pending and every later request fail with `NodeStopped`. Every peer message the protocol
- * refused is logged with its sender and reason: a hostile one (forged, unauthorized, malformed) as a
- * warning, rate-limited so a flood cannot fill the log; a routine one (a duplicate, a late
- * acknowledgement) at debug level. A proxied request refused as unauthorized, and a link closed because
- * its peer sent a frame that does not decode or is too large, are warned the same way. The node's
- * network-config replica (`NetworkConfigReplica`) runs inside the same loop, at three points: a link
- * comes up, a peer pushes a config, the API updates it.
+ * node, and so does a defect anywhere in the loop (a bug: the task never dies silently): the stop is
+ * logged at error level, the request being handled, every waiting and every later request fail with
+ * `NodeStopped` (carrying the defect, if any), in-flight proxied requests fail, links close, and
+ * `stopped` completes with the reason. Every peer message the protocol refused is logged with its
+ * sender and reason: a hostile one (forged, unauthorized, malformed) as a warning, rate-limited so a
+ * flood cannot fill the log; a routine one (a duplicate, a late acknowledgement) at debug level. A
+ * proxied request refused as unauthorized, and a link closed because its peer sent a frame that does
+ * not decode or is too large, are warned the same way. The node's network-config replica
+ * (`NetworkConfigReplica`) runs inside the same loop, at three points: a link comes up, a peer pushes a
+ * config, the API updates it.
  */
-import { Clock, Deferred, Effect, Exit, Metric, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  Effect,
+  Exit,
+  Metric,
+  Option,
+  Queue,
+  Result,
+  type Scope,
+  SubscriptionRef
+} from "effect"
 import type { Node } from "../protocol/Node.ts"
 import { hostileDropReasons } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
@@ -52,16 +67,14 @@ export interface ConnectionInfo {
   readonly current: boolean
 }
 
-/** An API request: `apply` runs inside the loop; `reply` and `abort` complete the caller's Deferred. */
+/**
+ * An API request: `apply` runs it inside the loop and returns the reply, sent once the state is
+ * persisted; `abort` fails the caller instead when the node stops first.
+ */
 interface ApiEvent {
   readonly _tag: "Api"
-  readonly apply: (
-    node: Node,
-    task: TaskView
-  ) => {
-    readonly reply: Effect.Effect<void>
-    readonly abort: (error: NodeStopped) => Effect.Effect<void>
-  }
+  readonly apply: (node: Node, task: TaskView) => Effect.Effect<void>
+  readonly abort: (error: NodeStopped) => Effect.Effect<void>
 }
 
 export type NodeEvent = ApiEvent | ManagerEvent
@@ -102,6 +115,8 @@ export interface NodeTaskHandle {
   readonly networkConfig: SubscriptionRef.SubscriptionRef<Option.Option<NetworkConfig>>
   /** The durable copies written by the last save, against the configured number. */
   readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
+  /** Completes with the reason once the task has stopped (a failed write, a defect, or its scope closing). */
+  readonly stopped: Effect.Effect<NodeStopped>
 }
 
 export interface NodeTaskOptions {
@@ -133,6 +148,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     const events = yield* Queue.bounded<NodeEvent>((options.eventCapacity ?? 1024) + maxPendingApi)
     let pendingApi = 0
     let stopped: NodeStopped | undefined
+    const stoppedSignal = Deferred.makeUnsafe<NodeStopped>()
+    /** The first reason wins; later ones (the shutdown after a failure) do not replace it. */
+    const stop = (error: NodeStopped): NodeStopped => {
+      stopped ??= error
+      return stopped
+    }
+    /** The API request being handled, so that a defect while handling it still fails its caller. */
+    let handling: ApiEvent | undefined
     let ledgerCopies: { readonly written: number; readonly configured: number } | undefined
     const links = new Map<number, LinkEntry>()
     const tracker = new ProxyTracker(options.maxInFlightProxied ?? 256)
@@ -140,7 +163,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     /** Proxy answers produced by the current event, sent after it is persisted. */
     let replies: Array<{ readonly link: LinkEntry; readonly frame: Wire.ProxyResponse }> = []
     const current = new Map<string, number>()
-    const refusals = RateLimitedLog.make({ subject: "refused peer messages" })
+    const refusals = yield* RateLimitedLog.make({ subject: "refused peer messages" })
     const committedEpoch = yield* SubscriptionRef.make(
       Option.fromNullishOr(PersistentState.latestCommittedEpoch(node.ctx.persistentState))
     )
@@ -157,10 +180,10 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     })
     /** A network-config write that reached no copy stops the node, like a failed protocol persist. */
     const stopOnNetworkConfigWrite = (e: NetworkConfigReplica.PersistFailure) =>
-      Effect.gen(function* () {
-        stopped = new NodeStopped({ reason: `network-config ledger write failed: ${e.message}` })
-        yield* Effect.logError("stopping: the network-config ledger could not be written", e.message)
-      })
+      Effect.as(
+        Effect.logError("stopping: the network-config ledger could not be written", e.message),
+        stop(new NodeStopped({ reason: `network-config ledger write failed: ${e.message}` }))
+      )
 
     const view: TaskView = {
       get proxiedRequests() {
@@ -295,7 +318,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       const state = node.ctx.persistentState
       const saved = yield* Effect.result(ledger.save(state))
       if (Result.isFailure(saved)) {
-        stopped = new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` })
+        stop(new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` }))
         yield* Effect.logError("stopping: the ledger could not be written", saved.failure.message)
         return
       }
@@ -335,10 +358,12 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       Effect.gen(function* () {
         if (event._tag === "Api") {
           pendingApi--
-          const { reply, abort } = event.apply(node, view)
+          handling = event
+          const reply = event.apply(node, view)
           yield* persist
-          if (stopped !== undefined) return yield* abort(stopped)
+          if (stopped !== undefined) return yield* event.abort(stopped)
           yield* reply
+          handling = undefined
         } else {
           yield* onLinkEvent(event)
           yield* persist
@@ -352,38 +377,59 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         }
       })
 
-    /** Once stopped: fail every waiting request, close every link; later link events are dropped. */
+    /**
+     * Once stopped: fail every waiting request, close every link, then signal `stopped`; later link
+     * events are dropped.
+     */
     const abortAll = (error: NodeStopped) =>
       Effect.gen(function* () {
+        if (handling !== undefined) yield* handling.abort(error)
+        handling = undefined
         for (const event of yield* Queue.clear(events)) {
-          if (event._tag === "Api") yield* event.apply(node, view).abort(error)
+          if (event._tag === "Api") yield* event.abort(error)
         }
         tracker.failAll()
         for (const entry of links.values()) yield* closeLink(entry, "Shutdown", error.reason)
+        Deferred.doneUnsafe(stoppedSignal, Exit.succeed(error))
       })
 
     const loop = Effect.gen(function* () {
       while (stopped === undefined) yield* step(yield* Queue.take(events))
       yield* abortAll(stopped)
-    })
-
-    yield* Effect.forkScoped(loop)
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        stopped ??= new NodeStopped({ reason: "shut down" })
-        yield* abortAll(stopped)
-      })
+    }).pipe(
+      // A defect is a bug in the task or the core: stop loudly rather than leave every caller hanging.
+      Effect.catchDefect((defect) =>
+        Effect.gen(function* () {
+          const error = stop(
+            new NodeStopped({ reason: `a defect in the node task: ${describeDefect(defect)}`, cause: defect })
+          )
+          yield* Effect.logError("stopping: a defect in the node task", Cause.pretty(Cause.die(defect)))
+          yield* abortAll(error)
+        })
+      )
     )
 
-    /** Queues an API event built around the caller's Deferred and waits for it. */
-    const submit = <A, E>(
-      apply: (deferred: Deferred.Deferred<A, E | NodeStopped>) => ApiEvent["apply"]
+    yield* Effect.forkScoped(loop)
+    yield* Effect.addFinalizer(() => abortAll(stop(new NodeStopped({ reason: "shut down" }))))
+
+    const call = <A, E>(
+      f: (node: Node, task: TaskView) => Result.Result<A, E>
     ): Effect.Effect<A, E | Busy | NodeStopped> =>
       Effect.suspend((): Effect.Effect<A, E | Busy | NodeStopped> => {
         if (stopped !== undefined) return Effect.fail(stopped)
         if (pendingApi >= maxPendingApi) return Effect.fail(new Busy({ limit: maxPendingApi }))
         const deferred = Deferred.makeUnsafe<A, E | NodeStopped>()
-        const event: ApiEvent = { _tag: "Api", apply: apply(deferred) }
+        const event: ApiEvent = {
+          _tag: "Api",
+          apply: (n, t) => {
+            const result = f(n, t)
+            return Deferred.done(
+              deferred,
+              Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
+            ).pipe(Effect.asVoid)
+          },
+          abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
+        }
         pendingApi++
         if (!Queue.offerUnsafe(events, event)) {
           pendingApi--
@@ -392,37 +438,38 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         return Deferred.await(deferred)
       })
 
-    const call = <A, E>(
-      f: (node: Node, task: TaskView) => Result.Result<A, E>
-    ): Effect.Effect<A, E | Busy | NodeStopped> =>
-      submit<A, E>((deferred) => (n, t) => {
-        const result = f(n, t)
-        return {
-          reply: Deferred.done(
-            deferred,
-            Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
-          ).pipe(Effect.asVoid),
+    /**
+     * A network-config update is an API event like `call`'s, whose reply does its own write inside the loop
+     * (persist → reply → send); a write that reaches no copy stops the node.
+     */
+    const updateNetworkConfig = (
+      config: NetworkConfig
+    ): Effect.Effect<void, UpdateNetworkConfigError | Busy | NodeStopped> =>
+      Effect.suspend((): Effect.Effect<void, UpdateNetworkConfigError | Busy | NodeStopped> => {
+        if (stopped !== undefined) return Effect.fail(stopped)
+        if (pendingApi >= maxPendingApi) return Effect.fail(new Busy({ limit: maxPendingApi }))
+        const deferred = Deferred.makeUnsafe<void, UpdateNetworkConfigError | NodeStopped>()
+        const event: ApiEvent = {
+          _tag: "Api",
+          apply: () =>
+            networkConfig.update(config).pipe(
+              Effect.flatMap((result) =>
+                Deferred.done(deferred, Result.isSuccess(result) ? Exit.void : Exit.fail(result.failure))
+              ),
+              Effect.catch((e) =>
+                Effect.flatMap(stopOnNetworkConfigWrite(e), (error) => Deferred.fail(deferred, error))
+              ),
+              Effect.asVoid
+            ),
           abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
         }
+        pendingApi++
+        if (!Queue.offerUnsafe(events, event)) {
+          pendingApi--
+          return Effect.fail(new Busy({ limit: maxPendingApi }))
+        }
+        return Deferred.await(deferred)
       })
-
-    /** A network-config update runs as an API event: its own write happens in the loop, before the reply. */
-    const updateNetworkConfig = (config: NetworkConfig) =>
-      submit<void, UpdateNetworkConfigError>((deferred) => () => ({
-        reply: networkConfig.update(config).pipe(
-          Effect.flatMap((result) =>
-            Deferred.done(deferred, Result.isSuccess(result) ? Exit.void : Exit.fail(result.failure))
-          ),
-          Effect.catch((e) =>
-            Effect.andThen(
-              stopOnNetworkConfigWrite(e),
-              Effect.suspend(() => Deferred.fail(deferred, stopped ?? new NodeStopped({ reason: e.message })))
-            )
-          ),
-          Effect.asVoid
-        ),
-        abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
-      }))
 
     const proxy = <P, A, E>(
       operation: ProxyOperation.Operation<string, P, A, E>,
@@ -459,7 +506,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
                   Exit.fail(
                     reason === "Disconnected"
                       ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
-                      : new NodeStopped({ reason: "shut down while a proxied request was in flight" })
+                      : (stopped ?? new NodeStopped({ reason: "shut down while a proxied request was in flight" }))
                   )
                 )
             })
@@ -492,10 +539,15 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       committedEpoch,
       updateNetworkConfig,
       networkConfig: networkConfig.changes,
-      ledgerCopies: Effect.sync(() => ledgerCopies)
+      ledgerCopies: Effect.sync(() => ledgerCopies),
+      stopped: Deferred.await(stoppedSignal)
     }
     return handle
   })
+
+/** A defect's one-line description: its message if it is an Error (never a value's contents). */
+const describeDefect = (defect: unknown): string =>
+  defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect
 
 const addressOf = (formatted: string): Address => {
   const i = formatted.lastIndexOf(":")
