@@ -34,8 +34,12 @@ import type { Node } from "../protocol/Node.ts"
 import { hostileDropReasons } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Epoch } from "../types/Epoch.ts"
-import type { NetworkConfig, NetworkConfigSummary, UpdateNetworkConfigError } from "../types/NetworkConfig.ts"
-import { summary as networkConfigSummary } from "../types/NetworkConfig.ts"
+import {
+  type NetworkConfig,
+  type NetworkConfigSummary,
+  summary as networkConfigSummary,
+  type UpdateNetworkConfigError
+} from "../types/NetworkConfig.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import { type Address, compareAddress, formatAddress, type ManagerEvent } from "./ConnectionManager.ts"
 import * as Ledger from "./Ledger.ts"

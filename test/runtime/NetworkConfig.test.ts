@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Option, Scope, Stream, SubscriptionRef } from "effect"
+import { Effect, Exit, Option, Result, Scope, Stream, SubscriptionRef } from "effect"
+import * as Frame from "../../src/runtime/Frame.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import type { NetworkConfigLedger } from "../../src/runtime/NetworkConfigReplica.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
@@ -85,6 +86,22 @@ const awaitGeneration = (m: Member, generation: number) =>
     }),
     Effect.andThen(generationOf(m))
   )
+
+describe("the NetworkConfig frame", () => {
+  it("a blob at the size bound fits one frame with room to spare, and round-trips through the wire codec", () => {
+    const config = signed(7, new Uint8Array(maxBlobBytes).fill(0xff))
+    const payload = Wire.encode(new Wire.NetworkConfig({ config }))
+    // base64 grows the blob by 4/3: about 342 KiB of a 1 MiB frame.
+    assert.isBelow(payload.length, Frame.maxPayloadBytes / 2)
+    const decoded = Wire.decode(payload)
+    assert.isTrue(Result.isSuccess(decoded) && decoded.success._tag === "NetworkConfig")
+    if (Result.isSuccess(decoded) && decoded.success._tag === "NetworkConfig") {
+      assert.strictEqual(decoded.success.config.generation, 7)
+      assert.deepStrictEqual(decoded.success.config.blob, config.blob)
+      assert.deepStrictEqual(decoded.success.config.signature, config.signature)
+    }
+  })
+})
 
 describe("network-config replication over mutual TLS", () => {
   it.live("a rack converges on the highest generation though nodes join late, restart and miss broadcasts", () =>
