@@ -1,6 +1,5 @@
 /**
- * Benchmark helpers: a node over plain TCP with an in-memory ledger, so the figures measure the runtime and
- * not the disk.
+ * Benchmark helpers: a node with an in-memory ledger, so the figures measure the runtime and not the disk.
  */
 import * as Ledger from "../src/runtime/Ledger.ts"
 import * as Transport from "../src/runtime/Transport.ts"
@@ -9,11 +8,11 @@ import * as BaseboardId from "../src/types/BaseboardId.ts"
 import type { PersistentState } from "../src/types/PersistentState.ts"
 
 /** Starts node `serial` in the current scope; admission wide enough for hundreds of concurrent callers. */
-export const startTcpNode = (serial: string, maxPendingApi = 1024) =>
+export const startNode = (serial: string, transport: Transport.Transport = Transport.tcp, maxPendingApi = 1024) =>
   TrustQuorumNode.make({
     id: BaseboardId.make("913-0000019", serial),
     listen: { host: "127.0.0.1", port: 0 },
-    transport: Transport.tcp,
+    transport,
     ledger: Ledger.memory<PersistentState>(),
     maxPendingApi
   })

@@ -13,7 +13,7 @@ import { Effect, Fiber, Random, Result } from "effect"
 import * as Frame from "../src/runtime/Frame.ts"
 import * as Wire from "../src/runtime/Wire.ts"
 import * as BaseboardId from "../src/types/BaseboardId.ts"
-import { startTcpNode } from "./nodes.ts"
+import { startNode } from "./nodes.ts"
 
 const total = Number(process.env.TQ_SOAK_REQUESTS ?? 1_000_000)
 const inFlight = 256
@@ -25,8 +25,8 @@ const heap = () => {
 }
 
 const soak = Effect.gen(function* () {
-  const a = yield* startTcpNode("0")
-  const b = yield* startTcpNode("1")
+  const a = yield* startNode("0")
+  const b = yield* startNode("1")
   const mesh = Effect.andThen(a.setPeers([b.listenAddress]), b.setPeers([a.listenAddress]))
   yield* mesh
   yield* Effect.repeat(a.status, { until: (s) => s.connectedPeers.length === 1 })
@@ -98,7 +98,7 @@ const silentPeer = (port: number) => {
 const percentile = (xs: Array<number>, p: number) => xs.sort((x, y) => x - y)[Math.floor(xs.length * p)] ?? 0
 
 const timeToDisconnected = Effect.gen(function* () {
-  const a = yield* startTcpNode("0")
+  const a = yield* startNode("0")
   const samples: Array<number> = []
   for (let i = 0; i < 40; i++) {
     const peer = silentPeer(a.listenAddress.port)
