@@ -7,7 +7,7 @@
  * order (so machine load spreads evenly): p50/p99/mean latency with one caller; throughput with 1, 32, 256 and
  * 1,024 callers; p99 latency with 256 callers. After the rounds, the heap per in-flight proxied request (250
  * requests waiting on a silent destination). Reports the median and range over rounds of every figure.
- * Options: `--rounds N` (default 5). Targets: p50 ratio ≤ 1.35 to the raw framed echo over TCP and ≤ 1.5 over
+ * Options: `--rounds N` (default 5); `--only a,b` runs only the named variants (the ratios need both sides). Targets: p50 ratio ≤ 1.35 to the raw framed echo over TCP and ≤ 1.5 over
  * TLS; ≥ 80,000 proxied Status/s at 256 in flight; p99 at 256 in flight ≤ 15 ms; heap ≤ 1.2 KB per request.
  */
 import * as net from "node:net"
@@ -207,7 +207,10 @@ const heapPerRequest = Effect.gen(function* () {
   const during = heap()
   yield* Fiber.interruptAll(fibers)
   socket.destroy()
-  return { bytes_per_request: Math.round((during - before) / heapRequests), gc_forced: typeof globalThis.gc === "function" }
+  return {
+    bytes_per_request: Math.round((during - before) / heapRequests),
+    gc_forced: typeof globalThis.gc === "function"
+  }
 })
 
 const median = (xs: ReadonlyArray<number>) => {
@@ -226,9 +229,18 @@ const summarize = (samples: ReadonlyArray<Sample>) => ({
   p99_us: stat(samples.map((s) => s.p99_us)),
   mean_us: stat(samples.map((s) => s.mean_us)),
   throughput_per_s: Object.fromEntries(
-    inFlight.map((n) => [String(n), stat(samples.map((s) => s.throughput_per_s[String(n)] ?? 0), 0)])
+    inFlight.map((n) => [
+      String(n),
+      stat(
+        samples.map((s) => s.throughput_per_s[String(n)] ?? 0),
+        0
+      )
+    ])
   ),
-  p99_ms_at_256: stat(samples.map((s) => s.p99_ms_at_256), 2),
+  p99_ms_at_256: stat(
+    samples.map((s) => s.p99_ms_at_256),
+    2
+  ),
   failed: Object.fromEntries(
     inFlight.map((n) => [String(n), samples.reduce((sum, s) => sum + (s.failed[String(n)] ?? 0), 0)])
   )
@@ -240,7 +252,7 @@ const ratio = (over: ReadonlyArray<Sample>, under: ReadonlyArray<Sample>) =>
     2
   )
 
-const program = (rounds: number) =>
+const program = (rounds: number, only: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const ca = yield* RackPki.makeRackCa()
     const [tls0, tls1] = yield* Effect.forEach(["913-0000019:0", "913-0000019:1"], (id) =>
@@ -254,7 +266,9 @@ const program = (rounds: number) =>
       "raw-tls": yield* rawEcho(tls0),
       "proxied-tls": yield* proxied([tls0, tls1])
     }
-    const names = Object.keys(variants) as Array<keyof typeof variants>
+    const names = (Object.keys(variants) as Array<keyof typeof variants>).filter(
+      (n) => only.length === 0 || only.includes(n)
+    )
     const samples: Record<string, Array<Sample>> = Object.fromEntries(names.map((n) => [n, []]))
     for (let r = 0; r < rounds; r++) {
       for (let i = 0; i < names.length; i++) {
@@ -298,4 +312,10 @@ const roundsArg = (argv: ReadonlyArray<string>) => {
   return Number.isInteger(n) && n > 0 ? n : 5
 }
 
-export const run = (argv: ReadonlyArray<string>) => Effect.runPromise(Effect.scoped(program(roundsArg(argv))))
+const onlyArg = (argv: ReadonlyArray<string>) => {
+  const i = argv.indexOf("--only")
+  return i >= 0 ? (argv[i + 1] ?? "").split(",") : []
+}
+
+export const run = (argv: ReadonlyArray<string>) =>
+  Effect.runPromise(Effect.scoped(program(roundsArg(argv), onlyArg(argv))))
