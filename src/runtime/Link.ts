@@ -49,8 +49,8 @@ export class LinkClosed extends Schema.TaggedError<LinkClosed>()("LinkClosed", {
 export interface LinkConn {
   readonly read: Effect.Effect<Uint8Array, { readonly reason: string; readonly message: string }>
   readonly write: (payload: Uint8Array) => Effect.Effect<void, { readonly reason: string; readonly message: string }>
-  /** Writes one whole frame now if that needs no waiting; false (nothing written) otherwise. */
-  readonly tryWrite: (payload: Uint8Array) => boolean
+  /** Writes one whole frame (a string as its UTF-8) now if that needs no waiting; false (nothing written) otherwise. */
+  readonly tryWrite: (payload: Uint8Array | string) => boolean
   /**
    * Installs (or with `undefined` removes) a handler offered each frame as it arrives while a read is waiting
    * and nothing is buffered; a frame it returns true for is consumed, any other is read as usual.
@@ -149,9 +149,8 @@ export const make = (args: {
     const { connectionId, conn, sink } = args
     const fastPath = args.fastPath ?? (() => false)
 
+    /** Queues a frame for the writer; a full allowance closes the link. */
     const enqueue = (bytes: Uint8Array, proxy: boolean): boolean => {
-      if (Deferred.isDoneUnsafe(closing)) return false
-      if (idle() && conn.tryWrite(bytes)) return true
       const full = proxy ? proxyQueued >= proxyCapacity : protocolQueued >= capacity
       if (full || !Queue.offerUnsafe(outbound, { bytes, proxy })) {
         const limit = proxy ? `${proxyCapacity} proxy` : `${capacity} protocol`
@@ -166,8 +165,16 @@ export const make = (args: {
     const handle: LinkHandle = {
       connectionId,
       peer: args.peer,
-      offer: (frame) => enqueue(Wire.encode(frame), false),
-      offerProxy: (frame) => enqueue(Wire.encodeProxy(frame), true),
+      offer: (frame) => {
+        if (Deferred.isDoneUnsafe(closing)) return false
+        const bytes = Wire.encode(frame)
+        return (idle() && conn.tryWrite(bytes)) || enqueue(bytes, false)
+      },
+      offerProxy: (frame) => {
+        if (Deferred.isDoneUnsafe(closing)) return false
+        const text = Wire.proxyText(frame)
+        return (idle() && conn.tryWrite(text)) || enqueue(Wire.utf8(text), true)
+      },
       close: (reason, detail) => Effect.sync(() => requestClose(reason, detail))
     }
 

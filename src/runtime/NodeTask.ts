@@ -285,11 +285,19 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       }
     })
 
-    /** The most events a link may have waiting: an equal share among the links that have some (itself included). */
+    /**
+     * Whether one more event of a link fits: room in the link capacity, and the link under its share — the
+     * capacity over the links that have events waiting or are waiting to add one, itself included.
+     */
     const admits = (connectionId: number): boolean => {
+      if (pendingLink >= linkCapacity) return false
       const held = pendingByLink.get(connectionId) ?? 0
-      const sharing = pendingByLink.size + (held === 0 ? 1 : 0)
-      return pendingLink < linkCapacity && held < Math.max(1, Math.floor(linkCapacity / sharing))
+      let sharing = pendingByLink.size + (held === 0 ? 1 : 0)
+      for (const waiter of waiters) {
+        const id = waiter.event.connectionId
+        if (id !== connectionId && !pendingByLink.has(id)) sharing++
+      }
+      return held < Math.max(1, Math.floor(linkCapacity / sharing))
     }
 
     const enqueueLink = (event: ManagerEvent): void => {

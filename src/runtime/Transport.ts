@@ -14,7 +14,8 @@
  *   `Frame.maxPayloadBytes` is refused with `FrameTooLarge` and the connection stays usable. Payloads
  *   are not copied on every path: do not mutate one after writing it.
  * - `tryWrite` writes a frame now when `write` would not wait (nothing waiting for the socket to drain,
- *   under its high-water mark, not ended, within the size limit) and says whether it did.
+ *   under its high-water mark, not ended, within the size limit) and says whether it did. A string payload
+ *   is written as its UTF-8 bytes (on sockets, encoded straight into the write batch).
  * - `onFrame` installs a handler that is offered each frame as it arrives, in order, but only while a read
  *   is waiting and nothing is buffered — so a frame it consumes overtakes nothing; every other frame is
  *   buffered for `read` as usual. The handler runs inside the transport's own callback and must not throw.
@@ -94,7 +95,7 @@ export interface Conn {
   readonly peerIdentity: Option.Option<string>
   readonly read: Effect.Effect<Uint8Array, LinkError>
   readonly write: (payload: Uint8Array) => Effect.Effect<void, LinkError>
-  readonly tryWrite: (payload: Uint8Array) => boolean
+  readonly tryWrite: (payload: Uint8Array | string) => boolean
   readonly onFrame: (handler: FrameHandler | undefined) => void
   readonly destroy: Effect.Effect<void>
 }
@@ -222,6 +223,7 @@ class Inbox {
 
 /** Reading pauses while this many bytes of frames wait to be read, and resumes below half of it. */
 const readHighWater = Frame.maxFrameBytes
+const textEncoder = new TextEncoder()
 /** Small frames are copied into shared write batches of this size; larger ones are written as they are. */
 const batchBytes = 64 * 1024
 const copyLimit = 16 * 1024
@@ -345,8 +347,20 @@ const socketConn = (
 
   const canWriteNow = () => ended === undefined && drainWaiters.length === 0 && !socket.writableNeedDrain
 
-  const tryWrite = (payload: Uint8Array): boolean => {
-    if (payload.length > Frame.maxPayloadBytes || !canWriteNow()) return false
+  const tryWrite = (payload: Uint8Array | string): boolean => {
+    if (!canWriteNow()) return false
+    if (typeof payload === "string") {
+      if (payload.length * 3 > copyLimit) return tryWrite(textEncoder.encode(payload))
+      // Encoded straight into the batch: UTF-8 takes at most 3 bytes per UTF-16 unit.
+      const pending = fill > start
+      reserve(Frame.headerBytes + payload.length * 3)
+      const length = batch.write(payload, fill + Frame.headerBytes)
+      Frame.writeHeader(batch, fill, length)
+      fill += Frame.headerBytes + length
+      if (!pending) queueMicrotask(flush)
+      return true
+    }
+    if (payload.length > Frame.maxPayloadBytes) return false
     append(payload)
     return true
   }
@@ -726,7 +740,8 @@ class MemoryEnd {
   }
 
   /** Sends now if the peer's inbox has room and no write is waiting for it. */
-  tryWrite(payload: Uint8Array, checked: boolean): boolean {
+  tryWrite(text: Uint8Array | string, checked: boolean): boolean {
+    const payload = typeof text === "string" ? textEncoder.encode(text) : text
     if (checked && payload.length > Frame.maxPayloadBytes) return false
     if (this.writeError !== undefined || this.blocked.length > 0 || (this.peer?.inbox.size ?? 0) >= this.capacity)
       return false
