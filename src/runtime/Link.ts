@@ -63,10 +63,13 @@ export interface LinkConn {
 export interface LinkHandle {
   readonly connectionId: number
   readonly peer: BaseboardId
-  /** Queues a protocol frame without waiting. False if the queue is full (the link then closes with `WriteQueueFull`) or the link is closing. */
+  /**
+   * Sends a protocol frame without waiting: written at once when nothing is queued or being written, queued
+   * otherwise. False if the queue is full (the link then closes with `WriteQueueFull`) or the link is closing.
+   */
   readonly offer: (frame: Wire.Frame) => boolean
   /**
-   * Queues a proxy request or answer. Proxy frames have their own allowance (`proxyCapacity`, the
+   * Sends a proxy request or answer, like `offer`. Proxy frames have their own allowance (`proxyCapacity`, the
    * tracker's bound), so a burst of forwarded requests never pushes protocol frames out or closes the link.
    */
   readonly offerProxy: (frame: Wire.ProxyFrame) => boolean

@@ -80,9 +80,10 @@ export interface NodeTaskHandle {
     f: (node: Node, task: TaskView) => Result.Result<A, E>
   ) => Effect.Effect<A, E | Busy | NodeStopped>
   /**
-   * Forwards `operation` to `destination` over its current link and waits for its answer. Fails with
-   * `Disconnected` at once when the destination is not connected, or when the link carrying the request
-   * closes first; `Busy` when too many requests are in flight.
+   * Forwards `operation` to `destination` over its current link and waits for its answer; the caller
+   * registers and writes the request itself, without waiting for the loop. Fails with `Disconnected` at
+   * once when the destination is not connected (as of the last applied link event), or when the link
+   * carrying the request closes first; `Busy` at once when `maxInFlightProxied` requests are in flight.
    */
   readonly proxy: <P, A, E>(
     operation: ProxyOperation.Operation<string, P, A, E>,

@@ -6,7 +6,9 @@
  * vs 10 µs to encode; a 32-member Prepare: 237 µs vs 261 µs), but it is marked unstable and its
  * handling of hostile input is unproven, while `JSON.parse` is hardened native code whose cost is
  * bounded by the 1 MiB frame limit; the Schema decode dominates either way. So: JSON. Every received
- * payload is decoded with the Schema; one that does not decode is a typed `WireDecodeError`, which
+ * payload is decoded with the Schema — except a proxy frame of exactly its shape, which one `JSON.parse`
+ * and a shape check decode to the same value (a property test proves it), since proxy frames are the hot
+ * path and their fields are plain JSON — and one that does not decode is a typed `WireDecodeError`, which
  * closes the link.
  */
 import { Result, Schema, SchemaIssue } from "effect"
