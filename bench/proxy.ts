@@ -2,7 +2,7 @@
  * The proxy against raw echoes over the same sockets, variants interleaved round by round in one process.
  *
  * Variants: `net` — a bare `node:net` echo (68-byte writes, no framing code, no Effect); `raw-tcp` — a framed
- * echo over `Transport.tcp` (no node, no Schema, no tracker); `proxied-tcp` — `nodeA.proxy.status(B)` over TCP;
+ * echo over `Transport.insecureTcp` (no node, no Schema, no tracker); `proxied-tcp` — `nodeA.proxy.status(B)` over TCP;
  * `raw-tls` and `proxied-tls` — the same over mutual TLS 1.3. Each round runs every variant once, in a rotated
  * order (so machine load spreads evenly): p50/p99/mean latency with one caller; throughput with 1, 32, 256 and
  * 1,024 callers; p99 latency with 256 callers. After the rounds, the heap per in-flight proxied request (1,000
@@ -177,7 +177,7 @@ const measure = (caller: Effect.Effect<Op, unknown, Scope.Scope>) =>
 
 /** Bytes of heap per proxied request waiting on a destination that completed the handshake and never answers. */
 const heapPerRequest = Effect.gen(function* () {
-  const a = yield* startNode("0", Transport.tcp)
+  const a = yield* startNode("0", Transport.insecureTcp)
   const silent = BaseboardId.make("913-0000019", "9")
   const socket = yield* Effect.acquireRelease(
     Effect.sync(() => {
@@ -267,8 +267,8 @@ const program = (rounds: number, only: ReadonlyArray<string>) =>
     if (tls0 === undefined || tls1 === undefined) throw new Error("credentials")
     const variants = {
       net: yield* netEcho,
-      "raw-tcp": yield* rawEcho(Transport.tcp),
-      "proxied-tcp": yield* proxied([Transport.tcp, Transport.tcp]),
+      "raw-tcp": yield* rawEcho(Transport.insecureTcp),
+      "proxied-tcp": yield* proxied([Transport.insecureTcp, Transport.insecureTcp]),
       "raw-tls": yield* rawEcho(tls0),
       "proxied-tls": yield* proxied([tls0, tls1])
     }

@@ -3,11 +3,12 @@
  * node's status directly or through a member's proxy (`tq status --api URL [--via PART:SERIAL]`), add a
  * sled to a rack with the control-plane driver (`tq add-sled …`), create a throwaway rack PKI
  * (`tq certs init DIR --id …`) and replay a simulation event log (`tq replay FILE`). Errors print their
- * tag and a one-line explanation and exit non-zero.
+ * tag and a one-line explanation and exit non-zero — including a running node that stops (a ledger it
+ * cannot write, a defect), so that a supervisor restarts it.
  */
 import { readFileSync } from "node:fs"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer, Option, References, Stream, SubscriptionRef } from "effect"
+import { Console, Duration, Effect, Layer, Option, References, type Result, Stream, SubscriptionRef } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
@@ -15,13 +16,14 @@ import { NodeApi } from "../api/NodeApi.ts"
 import * as NodeApiServer from "../api/NodeApiServer.ts"
 import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
+import { PublicKey, SigningKey } from "../crypto/AuthorityKey.ts"
 import * as Ledger from "../runtime/Ledger.ts"
 import * as RackPki from "../runtime/RackPki.ts"
 import * as Transport from "../runtime/Transport.ts"
 import * as TrustQuorumNode from "../runtime/TrustQuorumNode.ts"
 import * as EventLog from "../testing/EventLog.ts"
 import * as BaseboardId from "../types/BaseboardId.ts"
-import { PersistentState } from "../types/PersistentState.ts"
+import * as PersistentState from "../types/PersistentState.ts"
 import * as NodeConfig from "./NodeConfig.ts"
 
 const parseId = (s: string) =>
@@ -32,7 +34,18 @@ const parseId = (s: string) =>
 /** Prints one JSON line (machine-readable progress for scripts and the example). */
 const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
 
-/** Runs the node a configuration describes until interrupted. */
+/** Reads a PEM key file with `parse`; a missing or invalid file is a `ConfigError` naming it. */
+const readKey = <K>(path: string, parse: (pem: string) => Result.Result<K, { readonly message: string }>) =>
+  Effect.try({
+    try: () => readFileSync(path, "utf8"),
+    catch: (e) => new NodeConfig.ConfigError({ path, issue: e instanceof Error ? e.message : String(e) })
+  }).pipe(
+    Effect.flatMap((pem) =>
+      Effect.mapError(Effect.fromResult(parse(pem)), (e) => new NodeConfig.ConfigError({ path, issue: e.message }))
+    )
+  )
+
+/** Runs the node a configuration describes until interrupted; fails with `NodeStopped` if the node stops. */
 const serveNode = Effect.fn("serveNode")(
   function* (config: NodeConfig.NodeConfig) {
     const id = yield* parseId(config.id)
@@ -42,13 +55,19 @@ const serveNode = Effect.fn("serveNode")(
           keyPem: readFileSync(config.tls.key, "utf8"),
           caPem: readFileSync(config.tls.ca, "utf8")
         })
-      : Transport.tcp
+      : Transport.insecureTcp
+    const authority = yield* readKey(config.authority, PublicKey.fromPem)
     const node = yield* TrustQuorumNode.make({
       id,
+      authority,
       listen: config.peer,
       ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport,
-      ledger: Ledger.file({ paths: config.ledger, schema: PersistentState }),
+      ledger: Ledger.file({
+        paths: config.ledger,
+        schema: PersistentState.PersistentState,
+        owner: { node: String(id), rackOf: PersistentState.rackId }
+      }),
       ...(config.link === undefined
         ? {}
         : {
@@ -56,20 +75,49 @@ const serveNode = Effect.fn("serveNode")(
               pingInterval: Duration.millis(config.link.pingIntervalMs),
               inactivityTimeout: Duration.millis(config.link.inactivityTimeoutMs)
             }
+          }),
+      ...(config.handshake === undefined
+        ? {}
+        : {
+            connections: {
+              maxUnauthenticated: config.handshake.maxUnauthenticated,
+              handshakeTimeout: Duration.millis(config.handshake.timeoutMs)
+            }
           })
     })
+    // The node stopping ends the command with its reason, whatever the command is waiting for.
+    const stopped = Effect.flatMap(node.stopped, Effect.fail)
     yield* node.setPeers(config.peers)
     yield* emit({ event: "peer-listening", id: config.id, port: node.listenAddress.port })
     if (config.apiAfterCommit === true) {
       // A new sled: no API until it has committed a configuration (reached through a member's proxy until then).
-      yield* node.committedEpoch.pipe(SubscriptionRef.changes, Stream.filter(Option.isSome), Stream.runHead)
+      yield* node.committedEpoch.pipe(
+        SubscriptionRef.changes,
+        Stream.filter(Option.isSome),
+        Stream.runHead,
+        Effect.raceFirst(stopped)
+      )
     }
+    const { tls: apiTls, maxBodyBytes, proxyTimeoutMs, ...address } = config.api
     const api = yield* Layer.build(
-      NodeApiServer.layer(config.api).pipe(Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node)))
+      NodeApiServer.layer({
+        ...address,
+        ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+        ...(proxyTimeoutMs === undefined ? {} : { proxyTimeout: Duration.millis(proxyTimeoutMs) }),
+        ...(apiTls === undefined
+          ? {}
+          : {
+              tls: {
+                certPem: readFileSync(apiTls.cert, "utf8"),
+                keyPem: readFileSync(apiTls.key, "utf8"),
+                ...(apiTls.ca === undefined ? {} : { caPem: readFileSync(apiTls.ca, "utf8") })
+              }
+            })
+      }).pipe(Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node)))
     )
-    const url = yield* NodeApiServer.baseUrl.pipe(Effect.provide(api))
+    const url = yield* NodeApiServer.baseUrl(apiTls === undefined ? "http" : "https").pipe(Effect.provide(api))
     yield* emit({ event: "api-listening", id: config.id, url })
-    return yield* Effect.never
+    return yield* stopped
   },
   Effect.scoped,
   (effect, config) => Effect.provideService(effect, References.MinimumLogLevel, config.logLevel ?? "Info")
@@ -105,6 +153,9 @@ const addSled = Command.make(
   "add-sled",
   {
     state: Flag.String("state").pipe(Flag.withDescription("the driver's progress file (created if missing)")),
+    authorityKey: Flag.String("authority-key").pipe(
+      Flag.withDescription("the control plane's authority private key (authority.key from `tq certs init`)")
+    ),
     rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (UUID)")),
     member: Flag.String("member").pipe(
       Flag.withDescription("a node with an API, as part:serial=URL (repeat)"),
@@ -112,7 +163,8 @@ const addSled = Command.make(
     ),
     sled: Flag.String("sled").pipe(Flag.withDescription("the sled to add, as part:serial (repeat)"), Flag.atLeast(1))
   },
-  Effect.fn(function* ({ state, rackId, member, sled }) {
+  Effect.fn(function* ({ state, authorityKey, rackId, member, sled }) {
+    const authority = yield* readKey(authorityKey, SigningKey.fromPem)
     const clients = new Map<string, MemberClient.MemberClient>()
     const ids: Array<BaseboardId.BaseboardId> = []
     for (const m of member) {
@@ -124,6 +176,7 @@ const addSled = Command.make(
     const added = yield* Effect.forEach(sled, parseId)
     const driver = yield* Reconfigurator.make({
       rackId,
+      authority,
       store: Ledger.file({ paths: [state], schema: Reconfigurator.DriverState }),
       clientOf: (id) => Option.fromNullishOr(clients.get(id.key))
     })
@@ -143,7 +196,9 @@ const certsInit = Command.make(
   },
   Effect.fn(function* ({ dir, id }) {
     const { nodes } = yield* RackPki.writeRack(dir, id)
-    yield* Console.log(`wrote a rack CA and ${nodes.length} node certificates to ${dir}`)
+    yield* Console.log(
+      `wrote a rack CA, ${nodes.length} node certificates and the control plane's authority key pair to ${dir} (keep ca.key and authority.key off the nodes)`
+    )
   })
 ).pipe(Command.withDescription("Create a throwaway rack CA and node certificates"))
 

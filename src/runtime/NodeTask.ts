@@ -6,7 +6,14 @@
  * closure never overtakes its last frame. After each event the task persists the state if the protocol
  * changed it, then replies, then hands the outgoing envelopes to the current links without waiting —
  * persist → reply → send, so nothing is acknowledged that is not durable. A failed persist stops the
- * node: the pending and every later request fail with `NodeStopped`.
+ * node, and so does a defect anywhere in the loop (a bug: the task never dies silently): the stop is
+ * logged at error level, the request being handled, every waiting and every later request fail with
+ * `NodeStopped` (carrying the defect, if any), in-flight proxied requests fail, links close, and
+ * `stopped` completes with the reason. Every peer message the protocol refused is logged with its
+ * sender and reason: a hostile one (forged, unauthorized, malformed) as a warning, rate-limited so a
+ * flood cannot fill the log; a routine one (a duplicate, a late acknowledgement) at debug level. A
+ * proxied request refused as unauthorized, and a link closed because its peer sent a frame that does
+ * not decode or is too large, are warned the same way.
  *
  * Admission is fair: API requests have slots of their own (`maxPendingApi`, `Busy` beyond) that link
  * traffic never takes, and link events share `eventCapacity` with each link holding at most its share
@@ -20,8 +27,9 @@
  * anything the task has yet to see; anything else takes the queue. `Commit` and `PrepareAndCommit` are
  * always served by a step (persist → reply → send).
  */
-import { Clock, Deferred, Effect, Exit, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
 import type { Node } from "../protocol/Node.ts"
+import { hostileDropReasons } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
@@ -29,6 +37,7 @@ import { type Address, compareAddress, formatAddress, type ManagerEvent } from "
 import type { LinkCloseReason, LinkHandle } from "./Link.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
 import { ProxyTracker } from "./ProxyTracker.ts"
+import * as RateLimitedLog from "./RateLimitedLog.ts"
 import { Busy, Disconnected, type InvalidResponse, NodeStopped } from "./RuntimeError.ts"
 import * as Wire from "./Wire.ts"
 
@@ -52,16 +61,14 @@ export interface ConnectionInfo {
   readonly current: boolean
 }
 
-/** An API request: `apply` runs inside the loop; `reply` and `abort` complete the caller's Deferred. */
+/**
+ * An API request: `apply` runs it inside the loop and returns the reply, sent once the state is
+ * persisted; `abort` fails the caller instead when the node stops first.
+ */
 interface ApiEvent {
   readonly _tag: "Api"
-  readonly apply: (
-    node: Node,
-    task: TaskView
-  ) => {
-    readonly reply: Effect.Effect<void>
-    readonly abort: (error: NodeStopped) => Effect.Effect<void>
-  }
+  readonly apply: (node: Node, task: TaskView) => Effect.Effect<void>
+  readonly abort: (error: NodeStopped) => Effect.Effect<void>
 }
 
 export type NodeEvent = ApiEvent | ManagerEvent
@@ -100,6 +107,8 @@ export interface NodeTaskHandle {
   readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
   /** The durable copies written by the last save, against the configured number. */
   readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
+  /** Completes with the reason once the task has stopped (a failed write, a defect, or its scope closing). */
+  readonly stopped: Effect.Effect<NodeStopped>
 }
 
 export interface NodeTaskOptions {
@@ -143,6 +152,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     /** Links waiting for room, in arrival order; a link has at most one (its events come one at a time). */
     const waiters = new Set<Waiter>()
     let stopped: NodeStopped | undefined
+    const stoppedSignal = Deferred.makeUnsafe<NodeStopped>()
+    /** The first reason wins; later ones (the shutdown after a failure) do not replace it. */
+    const stop = (error: NodeStopped): NodeStopped => {
+      stopped ??= error
+      return stopped
+    }
+    /** The API request being handled, so that a defect while handling it still fails its caller. */
+    let handling: ApiEvent | undefined
     let ledgerCopies: { readonly written: number; readonly configured: number } | undefined
     const links = new Map<number, LinkEntry>()
     const tracker = new ProxyTracker(options.maxInFlightProxied ?? 256, yield* Effect.context<never>())
@@ -151,6 +168,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     /** Encoded answers as of the last completed step (see `ProxyOperation.serveFromSnapshot`). */
     const snapshots: ProxyOperation.Snapshots = new Map()
     const current = new Map<string, number>()
+    const refusals = yield* RateLimitedLog.make({ subject: "refused peer messages" })
     const committedEpoch = yield* SubscriptionRef.make(
       Option.fromNullishOr(PersistentState.latestCommittedEpoch(node.ctx.persistentState))
     )
@@ -233,6 +251,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             else if (frame._tag === "ProxyRequest") {
               // Served exactly like a local API call: the answer leaves after the state is persisted.
               const { outcome, value } = ProxyOperation.serve(frame.operation, frame.payload, node, view)
+              if (ProxyOperation.isUnauthorized(outcome, value)) {
+                const peer = entry.peer.toString()
+                yield* refusals.warn(
+                  "NotAuthorized",
+                  `refused a proxied ${frame.operation} from ${peer}: not signed by the authority key`,
+                  { peer, message: `ProxyRequest(${frame.operation})` }
+                )
+              }
               replies.push({
                 link: entry,
                 frame: { _tag: "ProxyResponse", requestId: frame.requestId, outcome, value }
@@ -253,6 +279,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             yield* Effect.logDebug("link closed", event.reason, event.detail).pipe(
               Effect.annotateLogs({ connectionId: event.connectionId, peer: entry.peer.toString() })
             )
+            // An authenticated peer that sends what does not decode, or an oversize frame, is hostile or broken.
+            if (event.reason === "DecodeError" || event.reason === "FrameTooLarge") {
+              yield* refusals.warn(
+                event.reason,
+                `closed the link to ${entry.peer.toString()}: ${event.reason} (${event.detail})`,
+                { peer: entry.peer.toString(), connectionId: event.connectionId }
+              )
+            }
             return
           }
         }
@@ -264,7 +298,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       const state = node.ctx.persistentState
       const saved = yield* Effect.result(ledger.save(state))
       if (Result.isFailure(saved)) {
-        stopped = new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` })
+        stop(new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` }))
         yield* Effect.logError("stopping: the ledger could not be written", saved.failure.message)
         return
       }
@@ -284,6 +318,20 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         const link = currentLink(envelope.to)
         if (link !== undefined) link.handle.offer(new Wire.Peer({ msg: envelope.msg }))
       }
+    })
+
+    /** Logs the peer messages the last event made the protocol refuse. */
+    const logDrops = Effect.gen(function* () {
+      const { drops, overflow } = node.ctx.drainDrops()
+      for (const { from, kind, reason } of drops) {
+        const annotations = { peer: from.toString(), message: kind }
+        if (hostileDropReasons.has(reason)) {
+          yield* refusals.warn(reason, `refused a ${kind} from ${from.toString()}: ${reason}`, annotations)
+        } else {
+          yield* Effect.logDebug(`ignored a ${kind}: ${reason}`).pipe(Effect.annotateLogs({ ...annotations, reason }))
+        }
+      }
+      if (overflow > 0) yield* refusals.warn("Overflow", `${overflow} more refused messages in one event`, {})
     })
 
     /**
@@ -329,41 +377,56 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     const step = (event: NodeEvent) =>
       Effect.gen(function* () {
         if (event._tag === "Api") {
-          const { reply, abort } = event.apply(node, view)
+          handling = event
+          const reply = event.apply(node, view)
           yield* persist
-          if (stopped !== undefined) return yield* abort(stopped)
+          if (stopped !== undefined) return yield* event.abort(stopped)
           yield* reply
+          handling = undefined
         } else {
           yield* onLinkEvent(event)
           yield* persist
+          yield* logDrops
         }
         if (stopped === undefined) yield* send
       }).pipe(Effect.ensuring(Effect.sync(() => release(event))))
 
-    /** Once stopped: fail every waiting request, close every link; later link events are dropped. */
+    /**
+     * Once stopped: fail every waiting request, release the links waiting for room, close every link, then
+     * signal `stopped`; later link events are dropped.
+     */
     const abortAll = (error: NodeStopped) =>
       Effect.gen(function* () {
+        if (handling !== undefined) yield* handling.abort(error)
+        handling = undefined
         for (const event of yield* Queue.clear(events)) {
-          if (event._tag === "Api") yield* event.apply(node, view).abort(error)
+          if (event._tag === "Api") yield* event.abort(error)
         }
         for (const waiter of waiters) waiter.resume()
         waiters.clear()
         tracker.failAll()
         for (const entry of links.values()) yield* closeLink(entry, "Shutdown", error.reason)
+        Deferred.doneUnsafe(stoppedSignal, Exit.succeed(error))
       })
 
     const loop = Effect.gen(function* () {
       while (stopped === undefined) yield* step(yield* Queue.take(events))
       yield* abortAll(stopped)
-    })
+    }).pipe(
+      // A defect is a bug in the task or the core: stop loudly rather than leave every caller hanging.
+      Effect.catchDefect((defect) =>
+        Effect.gen(function* () {
+          const error = stop(
+            new NodeStopped({ reason: `a defect in the node task: ${describeDefect(defect)}`, cause: defect })
+          )
+          yield* Effect.logError("stopping: a defect in the node task", Cause.pretty(Cause.die(defect)))
+          yield* abortAll(error)
+        })
+      )
+    )
 
     yield* Effect.forkScoped(loop)
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        stopped ??= new NodeStopped({ reason: "shut down" })
-        yield* abortAll(stopped)
-      })
-    )
+    yield* Effect.addFinalizer(() => abortAll(stop(new NodeStopped({ reason: "shut down" }))))
 
     const call = <A, E>(
       f: (node: Node, task: TaskView) => Result.Result<A, E>
@@ -377,14 +440,12 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           _tag: "Api",
           apply: (n, t) => {
             const result = f(n, t)
-            return {
-              reply: Deferred.done(
-                deferred,
-                Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
-              ).pipe(Effect.asVoid),
-              abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
-            }
-          }
+            return Deferred.done(
+              deferred,
+              Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
+            ).pipe(Effect.asVoid)
+          },
+          abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
         })
         return Deferred.await(deferred)
       })
@@ -417,7 +478,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
               Exit.fail(
                 reason === "Disconnected"
                   ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
-                  : new NodeStopped({ reason: "shut down while a proxied request was in flight" })
+                  : (stopped ?? new NodeStopped({ reason: "shut down while a proxied request was in flight" }))
               )
             )
         })
@@ -465,10 +526,15 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       sink,
       fastPath,
       committedEpoch,
-      ledgerCopies: Effect.sync(() => ledgerCopies)
+      ledgerCopies: Effect.sync(() => ledgerCopies),
+      stopped: Deferred.await(stoppedSignal)
     }
     return handle
   })
+
+/** A defect's one-line description: its message if it is an Error (never a value's contents). */
+const describeDefect = (defect: unknown): string =>
+  defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect
 
 const addressOf = (formatted: string): Address => {
   const i = formatted.lastIndexOf(":")

@@ -5,15 +5,21 @@
  * with what it loaded (restoring redundancy at once), starts the NodeTask and the connection manager in
  * the caller's scope, and returns methods whose error channels are flat unions of tagged errors, so
  * `Effect.catchTag` works on every protocol and runtime error.
- * Closing the scope stops the node: links close, and pending and later calls fail with `NodeStopped`.
+ * Closing the scope stops the node: links close, and pending and later calls fail with `NodeStopped`;
+ * so does a failed ledger write or a defect in the node's task, and `stopped` then completes with the
+ * reason, for the embedding application to exit or restart on. Arguments are checked against their
+ * Schemas here, at the library's boundary, so a bad epoch or rack id is a typed `InvalidArgument`
+ * before it reaches the protocol core (request classes such as `ReconfigureMsg` check themselves when
+ * constructed).
  */
-import { Context, Duration, Effect, Layer, Option, Result, type Scope, type SubscriptionRef } from "effect"
+import { Context, Duration, Effect, Layer, Option, Result, Schema, type Scope, type SubscriptionRef } from "effect"
+import type { PublicKey, Signature } from "../crypto/AuthorityKey.ts"
 import type { RackSecret } from "../crypto/RackSecret.ts"
 import type { Rng } from "../gfss/Rng.ts"
 import { Node } from "../protocol/Node.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
-import type { Epoch } from "../types/Epoch.ts"
+import { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import type {
   CommitError,
@@ -21,14 +27,21 @@ import type {
   PrepareAndCommitError,
   ReconfigurationError
 } from "../types/ProtocolError.ts"
-import type { RackId } from "../types/RackId.ts"
+import { RackId } from "../types/RackId.ts"
 import { CommitRequest, PrepareAndCommitRequest, type ReconfigureMsg } from "../types/Request.ts"
 import { type CommitStatus, type CoordinatorStatus, NodeStatus } from "../types/Status.ts"
 import * as ConnectionManager from "./ConnectionManager.ts"
 import type * as Link from "./Link.ts"
 import * as NodeTask from "./NodeTask.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
-import { type Busy, type Disconnected, type InvalidResponse, type NodeStopped, ProxyTimeout } from "./RuntimeError.ts"
+import {
+  type Busy,
+  type Disconnected,
+  InvalidArgument,
+  type InvalidResponse,
+  type NodeStopped,
+  ProxyTimeout
+} from "./RuntimeError.ts"
 import type { Transport, TransportError } from "./Transport.ts"
 
 /** The ledger a node persists to: `Ledger.file(...)` or `Ledger.memory(...)`. */
@@ -46,7 +59,13 @@ export interface TrustQuorumNodeConfig<E = never> {
    * The Hello carries it and the dial rule compares it; peers list it in their `setPeers`.
    */
   readonly advertise?: ConnectionManager.Address
+  /** Mutual TLS (`Transport.tls`) in production; `Transport.insecureTcp` only on a trusted host. */
   readonly transport: Transport
+  /**
+   * The control plane's authority public key (`authority.pub`). Every reconfiguration, commit,
+   * `CommitAdvance` and `Expunged` this node acts on must be signed by it.
+   */
+  readonly authority: PublicKey
   readonly ledger: NodeLedger<E>
   /** Randomness for secrets and salts (default: the OS CSPRNG). */
   readonly rng?: Rng
@@ -71,10 +90,12 @@ export interface TrustQuorumNodeShape {
   readonly reconfigure: (msg: ReconfigureMsg) => Api<void, ReconfigurationError>
   /** The coordinator's progress, or none when this node is not coordinating. */
   readonly coordinatorStatus: Api<Option.Option<CoordinatorStatus>, never>
-  readonly commit: (rackId: RackId, epoch: Epoch) => Api<CommitStatus, CommitError>
-  readonly prepareAndCommit: (config: Configuration) => Api<CommitStatus, PrepareAndCommitError>
+  /** Commits `epoch`; `proof` is the control plane's commit signature (`Decision.signCommit`). */
+  readonly commit: (rackId: RackId, epoch: Epoch, proof: Signature) => Api<CommitStatus, CommitError | InvalidArgument>
+  /** Commits `config` at a member that may have missed its prepare; `proof` as for `commit`. */
+  readonly prepareAndCommit: (config: Configuration, proof: Signature) => Api<CommitStatus, PrepareAndCommitError>
   /** The secret of `epoch`, or none while shares are still being collected (poll again). */
-  readonly loadRackSecret: (epoch: Epoch) => Api<Option.Option<RackSecret>, LoadRackSecretError>
+  readonly loadRackSecret: (epoch: Epoch) => Api<Option.Option<RackSecret>, LoadRackSecretError | InvalidArgument>
   /** The latest committed epoch and its secret, read and loaded in one step. */
   readonly loadLatestRackSecret: Api<
     Option.Option<{ readonly epoch: Epoch; readonly secret: RackSecret }>,
@@ -89,6 +110,11 @@ export interface TrustQuorumNodeShape {
   readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
   /** Ledger copies written by the last save (fewer than configured means degraded redundancy). */
   readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
+  /**
+   * Completes with the reason once the node has stopped — a ledger write that failed for good, a defect
+   * in its task, or its scope closing. Every call fails with that `NodeStopped` from then on.
+   */
+  readonly stopped: Effect.Effect<NodeStopped>
 }
 
 /** Errors every proxied call may fail with, besides the operation's own. */
@@ -99,11 +125,13 @@ export interface Proxy {
   readonly commit: (
     destination: BaseboardId,
     rackId: RackId,
-    epoch: Epoch
-  ) => Effect.Effect<CommitStatus, CommitError | ProxyError>
+    epoch: Epoch,
+    proof: Signature
+  ) => Effect.Effect<CommitStatus, CommitError | ProxyError | InvalidArgument>
   readonly prepareAndCommit: (
     destination: BaseboardId,
-    config: Configuration
+    config: Configuration,
+    proof: Signature
   ) => Effect.Effect<CommitStatus, PrepareAndCommitError | ProxyError>
   readonly status: (destination: BaseboardId) => Effect.Effect<NodeStatus, ProxyError>
   /** Any declared operation; with `timeout`, a typed `ProxyTimeout` when no answer comes in time. */
@@ -116,6 +144,25 @@ export interface Proxy {
 }
 
 const ok = <A>(a: A): Result.Result<A, never> => Result.succeed(a)
+
+/** Checks an argument against its Schema: a typed `InvalidArgument` instead of a value the core never expects. */
+const checked = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, argument: string) => {
+  const decode = Schema.decodeUnknownResult(Schema.toType(schema))
+  return (value: S["Type"]): Effect.Effect<S["Type"], InvalidArgument> => {
+    const decoded = decode(value)
+    return Result.isSuccess(decoded)
+      ? Effect.succeed(decoded.success)
+      : Effect.fail(new InvalidArgument({ argument, issue: decoded.failure.message }))
+  }
+}
+const checkEpoch = checked(Epoch, "epoch")
+const checkRackId = checked(RackId, "rack id")
+
+/** A control-plane request refused for want of the authority's signature is logged: someone holds the API port. */
+const refusedLoudly = <A, E extends { readonly _tag: string; readonly message: string }>(call: Effect.Effect<A, E>) =>
+  Effect.tapError(call, (e) =>
+    e._tag === "NotAuthorized" ? Effect.logWarning(`refused a request: ${e.message}`) : Effect.void
+  )
 
 /** Starts a node in the current scope. */
 export const make = <E>(
@@ -132,8 +179,14 @@ export const make = <E>(
         Effect.ignore
       )
     }
+    if (config.transport.name === "tcp") {
+      yield* Effect.logWarning(
+        "the peer network runs on plain TCP (Transport.insecureTcp): any process that can connect may claim any identity; use mutual TLS outside tests"
+      )
+    }
     const node = new Node({
       id: config.id,
+      authority: config.authority,
       persistentState: Option.getOrElse(loaded, () => PersistentState.empty),
       ...(config.rng ? { rng: config.rng } : {})
     })
@@ -166,20 +219,25 @@ export const make = <E>(
       id: config.id,
       listenAddress: manager.listenAddress,
       setPeers: manager.setPeers,
-      reconfigure: (msg) => task.call((n) => n.coordinateReconfiguration(msg)),
+      reconfigure: (msg) => refusedLoudly(task.call((n) => n.coordinateReconfiguration(msg))),
       coordinatorStatus: task.call((n) => ok(Option.fromNullishOr(n.coordinatorStatus()))),
-      commit: (rackId, epoch) => task.call((n) => n.commitConfiguration(rackId, epoch)),
-      prepareAndCommit: (c) => task.call((n) => n.prepareAndCommit(c)),
-      loadRackSecret: (epoch) => task.call((n) => n.loadRackSecret(epoch)),
+      commit: (rackId, epoch, proof) =>
+        Effect.andThen(Effect.all([checkRackId(rackId), checkEpoch(epoch)]), ([r, e]) =>
+          refusedLoudly(task.call((n) => n.commitConfiguration(r, e, proof)))
+        ),
+      prepareAndCommit: (c, proof) => refusedLoudly(task.call((n) => n.prepareAndCommit(c, proof))),
+      loadRackSecret: (epoch) => Effect.andThen(checkEpoch(epoch), (e) => task.call((n) => n.loadRackSecret(e))),
       loadLatestRackSecret: task.call((n) => n.loadLatestRackSecret()),
       clearSecrets: task.call((n) => ok(n.clearSecrets())),
       status: task.call((n, t) => ok(new NodeStatus({ ...n.status(), proxiedRequests: t.proxiedRequests }))),
       connections: task.call((_, t) => ok(t.connections)),
       proxy: {
-        commit: (destination, rackId, epoch) =>
-          task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId, epoch })),
-        prepareAndCommit: (destination, config) =>
-          task.proxy(ProxyOperation.PrepareAndCommit, destination, new PrepareAndCommitRequest({ config })),
+        commit: (destination, rackId, epoch, proof) =>
+          Effect.andThen(Effect.all([checkRackId(rackId), checkEpoch(epoch)]), ([r, e]) =>
+            task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId: r, epoch: e, proof }))
+          ),
+        prepareAndCommit: (destination, config, proof) =>
+          task.proxy(ProxyOperation.PrepareAndCommit, destination, new PrepareAndCommitRequest({ config, proof })),
         status: (destination) => task.proxy(ProxyOperation.Status, destination, {}),
         call: (operation, destination, payload, options) => {
           const call = task.proxy(operation, destination, payload)
@@ -195,7 +253,8 @@ export const make = <E>(
         }
       },
       committedEpoch: task.committedEpoch,
-      ledgerCopies: task.ledgerCopies
+      ledgerCopies: task.ledgerCopies,
+      stopped: task.stopped
     }
     return shape
   }).pipe(Effect.annotateLogs({ node: config.id.toString() }))

@@ -1,15 +1,19 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import * as fc from "fast-check"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
+import * as ProcessRack from "../../src/testing/ProcessRack.ts"
+import * as Decision from "../../src/types/Decision.ts"
+import { ReconfigureMsg } from "../../src/types/Request.ts"
 import { serveApi } from "../api/serve.ts"
 import { runScript } from "../examples/script.ts"
-import { connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
+import { authority, connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
+import { tempDir } from "../runtime/tempDir.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
 
@@ -31,7 +35,16 @@ describe("tq", () => {
       const files = readdirSync(dir).sort()
       rmSync(dir, { recursive: true, force: true })
       assert.strictEqual(code, 0)
-      assert.deepStrictEqual(files, ["913_1.key", "913_1.pem", "913_2.key", "913_2.pem", "ca.key", "ca.pem"])
+      assert.deepStrictEqual(files, [
+        "913_1.key",
+        "913_1.pem",
+        "913_2.key",
+        "913_2.pem",
+        "authority.key",
+        "authority.pub",
+        "ca.key",
+        "ca.pem"
+      ])
     })
   )
 
@@ -76,11 +89,14 @@ describe("tq add-sled", () => {
         Effect.map(serveApi(n.node), (url) => `${n.node.id}=${url}`)
       )
       const dir = mkdtempSync(join(tmpdir(), "tq-add-sled-"))
+      writeFileSync(join(dir, "authority.key"), authority.toPem(), { mode: 0o600 })
       const members = urls.flatMap((u) => ["--member", u])
       const { code, output } = yield* tq(
         "add-sled",
         "--state",
         join(dir, "cp.json"),
+        "--authority-key",
+        join(dir, "authority.key"),
         "--rack-id",
         rackId,
         ...members,
@@ -91,6 +107,42 @@ describe("tq add-sled", () => {
       assert.strictEqual(code, 0, output)
       assert.match(output, /epoch 1 committed: .*913-0000019:4 \(proxy\)/)
       assert.deepStrictEqual((yield* nodes[4]?.node.status ?? Effect.die("no node")).persistentState.commits, [1])
+    })
+  )
+})
+
+describe("tq node run", () => {
+  it.live("exits non-zero with NodeStopped and its reason once its node stops, so a supervisor restarts it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir("tq-stop")
+      const rack = yield* ProcessRack.make({ dir, ids: [sled(0)] })
+      yield* rack.start(0)
+      const url = yield* rack.api(0)
+      // From now on every write of either copy fails, and not transiently: its temp file is a directory.
+      for (const path of rack.sleds[0]?.ledgerPaths ?? []) mkdirSync(`${path}.tmp`)
+      const answer = yield* Effect.promise(async () => {
+        const response = await fetch(`${url}/reconfigure`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(
+            Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(
+              Decision.reconfigureMsg(rack.authority, {
+                rackId,
+                epoch: 1,
+                lastCommittedEpoch: null,
+                members: [sled(0), sled(1), sled(2)],
+                threshold: 2,
+                coordinator: sled(0)
+              })
+            )
+          )
+        })
+        return { status: response.status, body: await response.text() }
+      })
+      assert.strictEqual(answer.status, 503, answer.body)
+      assert.strictEqual(JSON.parse(answer.body)._tag, "NodeStopped")
+      const exit = yield* rack.firstUnexpectedExit.pipe(Effect.timeout("10 seconds"))
+      assert.match(exit, /: exit 1: NodeStopped: the node has stopped \(ledger write failed: .*\); restart it$/)
     })
   )
 })

@@ -15,7 +15,9 @@ import { connected, eventually, mesh, rackId, restartable, sled } from "./rack.t
 import { helloFrame } from "./rawPeer.ts"
 
 const startPair = Effect.gen(function* () {
-  const nodes = yield* Effect.forEach([0, 1], (i) => restartable(i, Transport.tcp, Ledger.memory<PersistentState>()))
+  const nodes = yield* Effect.forEach([0, 1], (i) =>
+    restartable(i, Transport.insecureTcp, Ledger.memory<PersistentState>())
+  )
   yield* mesh(nodes)
   yield* connected(nodes, 1)
   const [a, b] = nodes
@@ -106,7 +108,7 @@ describe("fair admission", () => {
     "256 proxied requests are in flight at once; the 257th gets Busy; interrupting them empties the tracker",
     () =>
       Effect.gen(function* () {
-        const origin = yield* restartable(0, Transport.tcp, Ledger.memory<PersistentState>())
+        const origin = yield* restartable(0, Transport.insecureTcp, Ledger.memory<PersistentState>())
         yield* silentPeer(origin.node.listenAddress.port)
         yield* eventually(origin.node.status, (s) => s.connectedPeers.length === 1)
         const calls = yield* Effect.forEach(Array.from({ length: 256 }), () =>

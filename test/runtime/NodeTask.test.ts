@@ -1,15 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import { Effect, Exit, Fiber, Result } from "effect"
 import { Node } from "../../src/protocol/Node.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import type { LinkCloseReason } from "../../src/runtime/Link.ts"
 import * as NodeTask from "../../src/runtime/NodeTask.ts"
+import * as ProxyOperation from "../../src/runtime/ProxyOperation.ts"
 import { Peer } from "../../src/runtime/Wire.ts"
 import { newConfiguration } from "../../src/types/Configuration.ts"
+import * as Decision from "../../src/types/Decision.ts"
 import { PeerMsg, Prepare } from "../../src/types/PeerMsg.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { fakeLink, linkUp } from "./fakes.ts"
-import { sled } from "./rack.ts"
+import { captureLogs } from "./logs.ts"
+import { authority, sled } from "./rack.ts"
 
 const fake = (connectionId: number) => {
   const link = fakeLink(connectionId, sled(1))
@@ -31,7 +34,7 @@ const down = (connectionId: number, reason: LinkCloseReason = "Eof") => ({
 
 /** A NodeTask for node 0 listening on port 5000 (so it dials peers with lower ports). */
 const task = Effect.gen(function* () {
-  const node = new Node({ id: sled(0) })
+  const node = new Node({ id: sled(0), authority: authority.publicKey })
   const handle = yield* NodeTask.make({
     node,
     listenAddress: { host: "127.0.0.1", port: 5000 },
@@ -98,13 +101,16 @@ describe("NodeTask", () => {
       yield* handle.sink(up(first, "outbound", 4000))
       yield* handle.sink(up(second, "outbound", 4000))
       // A Prepare on the replaced link would be acknowledged on the current one if it were processed.
-      const made = newConfiguration({
+      const decided = {
         rackId: "0123e456-789a-4bcd-8f01-23456789abcd",
         epoch: 1,
+        lastCommittedEpoch: null,
         members: [sled(0), sled(1), sled(2)],
         threshold: 2,
         coordinator: sled(1)
-      })
+      }
+      const signature = Decision.reconfigureMsg(authority, decided).signature
+      const made = newConfiguration({ ...decided, authorization: { lastCommittedEpoch: null, signature } })
       if (Result.isFailure(made)) throw new Error("config")
       const share = made.success.shares.get(sled(0).key)
       if (!share) throw new Error("share")
@@ -127,7 +133,7 @@ describe("NodeTask", () => {
 
   it.effect("API admission is bounded: beyond the limit calls fail with Busy at once", () =>
     Effect.gen(function* () {
-      const node = new Node({ id: sled(0) })
+      const node = new Node({ id: sled(0), authority: authority.publicKey })
       const handle = yield* NodeTask.make({
         node,
         listenAddress: { host: "127.0.0.1", port: 5000 },
@@ -141,6 +147,54 @@ describe("NodeTask", () => {
       )
       const tags = calls.map((r) => (Result.isSuccess(r) ? "ok" : r.failure._tag))
       assert.deepStrictEqual(tags.sort(), ["Busy", "ok", "ok"])
+    })
+  )
+
+  it.effect(
+    "a defect in the loop stops the node: NodeStopped with the cause to every caller, links closed, logged",
+    () => {
+      const logs = captureLogs("Error")
+      return Effect.gen(function* () {
+        const { handle } = yield* task
+        const link = fake(1)
+        yield* handle.sink(up(link, "outbound", 4000))
+        // Proxied calls see the links the task has applied: wait for the LinkUp.
+        yield* handle.call(() => Result.succeed(1))
+        // A request forwarded to the peer, waiting for its answer when the task dies.
+        const proxied = yield* Effect.forkChild(Effect.flip(handle.proxy(ProxyOperation.Status, sled(1), {})), {
+          startImmediately: true
+        })
+        yield* handle.call(() => Result.succeed(1))
+        assert.deepStrictEqual(link.sent, ["ProxyRequest"])
+        const boom = handle.call((): Result.Result<number, never> => {
+          throw new Error("boom in the core")
+        })
+        // Offered behind the defect: it must fail too, not wait forever.
+        const [first, second] = yield* Effect.all([boom, handle.call(() => Result.succeed(1))].map(Effect.flip), {
+          concurrency: "unbounded"
+        })
+        for (const error of [first, second]) {
+          if (error?._tag !== "NodeStopped") return assert.fail(`expected NodeStopped, got ${error?._tag}`)
+          assert.strictEqual(error.reason, "a defect in the node task: Error: boom in the core")
+        }
+        assert.instanceOf(first?._tag === "NodeStopped" ? first.cause : undefined, Error)
+        const stopped = yield* handle.stopped
+        assert.strictEqual(stopped.reason, "a defect in the node task: Error: boom in the core")
+        assert.deepStrictEqual(link.closed, ["Shutdown"])
+        const proxyError = yield* Fiber.join(proxied)
+        assert.strictEqual(proxyError._tag === "NodeStopped" && proxyError.reason, stopped.reason)
+        assert.strictEqual((yield* Effect.flip(handle.call(() => Result.succeed(1))))._tag, "NodeStopped")
+        assert.match(yield* logs.line(/^ERROR stopping: a defect in the node task/), /boom in the core/)
+      }).pipe(Effect.provide(logs.layer))
+    }
+  )
+
+  it.effect("stopped completes with the shutdown when the task's scope closes", () =>
+    Effect.gen(function* () {
+      const stopped = yield* Effect.scoped(Effect.map(task, ({ handle }) => handle.stopped))
+      const fiber = yield* Effect.forkChild(stopped)
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.isSuccess(exit) && exit.value.reason === "shut down")
     })
   )
 })
