@@ -144,6 +144,9 @@ describe("network-config replication over mutual TLS", () => {
         digests,
         rack.map(() => summary(signed(3)).digest)
       )
+      // Also in a status read through a member's proxy (answered from the destination's snapshot).
+      const remote = yield* s1.node.proxy.status(s5.id)
+      assert.deepStrictEqual(remote.networkConfig, summary(signed(3)))
     }).pipe(Effect.scoped)
   )
 
