@@ -13,6 +13,7 @@ import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../api/NodeApi.ts"
 import * as NodeApiServer from "../api/NodeApiServer.ts"
+import * as ControlPlaneStore from "../control/ControlPlaneStore.ts"
 import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
 import * as Ledger from "../runtime/Ledger.ts"
@@ -124,7 +125,7 @@ const addSled = Command.make(
     const added = yield* Effect.forEach(sled, parseId)
     const driver = yield* Reconfigurator.make({
       rackId,
-      store: Ledger.file({ paths: [state], schema: Reconfigurator.DriverState }),
+      store: ControlPlaneStore.file([state]),
       clientOf: (id) => Option.fromNullishOr(clients.get(id.key))
     })
     yield* Effect.forkScoped(Stream.runForEach(driver.events, (e) => emit({ ...e })))

@@ -17,6 +17,7 @@ import { Cause, Clock, Duration, Effect, Fiber, Option, Random, Schedule, Schema
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../api/NodeApi.ts"
+import * as ControlPlaneStore from "../control/ControlPlaneStore.ts"
 import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
 import * as Ledger from "../runtime/Ledger.ts"
@@ -197,7 +198,7 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
       }
       const driver = yield* Reconfigurator.make({
         rackId,
-        store: Ledger.file({ paths: [join(dir, "driver.json")], schema: Reconfigurator.DriverState }),
+        store: ControlPlaneStore.file([join(dir, "driver.json")]),
         clientOf,
         options: { pollInterval: "25 millis", coordinatorTimeout: "2 seconds", deadline: "45 seconds" }
       })

@@ -1,9 +1,9 @@
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Option, Stream } from "effect"
+import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import * as MemberClient from "../../src/control/MemberClient.ts"
 import * as Reconfigurator from "../../src/control/Reconfigurator.ts"
-import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
 import { connected, mesh, rackId, secrets, sled, startNode } from "../runtime/rack.ts"
@@ -29,7 +29,7 @@ describe("Reconfigurator against real nodes", () => {
       const nodes = yield* rack(4)
       const driver = yield* Reconfigurator.make({
         rackId,
-        store: Ledger.memory<Reconfigurator.DriverState>(),
+        store: ControlPlaneStore.memory(),
         clientOf: (id) =>
           Option.map(Option.fromNullishOr(nodes.find((n) => n.node.id.key === id.key)), (n) =>
             MemberClient.fromNode(n.node)
@@ -68,7 +68,7 @@ describe("Reconfigurator against real nodes", () => {
         Option.map(Option.fromNullishOr(withApi.find((n) => n.node.id.key === id.key)), (n) =>
           MemberClient.fromNode(n.node)
         )
-      const driver = yield* Reconfigurator.make({ rackId, store: Ledger.memory(), clientOf, options: fast })
+      const driver = yield* Reconfigurator.make({ rackId, store: ControlPlaneStore.memory(), clientOf, options: fast })
       yield* driver.reconfigure(withApi.map((n) => n.node.id))
       const plan = yield* driver.reconfigure(nodes.map((n) => n.node.id))
       assert.strictEqual(plan.epoch, 2)
@@ -83,7 +83,7 @@ describe("Reconfigurator against real nodes", () => {
     Effect.gen(function* () {
       const nodes = yield* rack(4)
       const dir = yield* tempDir("driver")
-      const store = () => Ledger.file({ paths: [join(dir, "driver.json")], schema: Reconfigurator.DriverState })
+      const store = () => ControlPlaneStore.file([join(dir, "driver.json")])
       const clientOf = (id: BaseboardId) =>
         Option.map(Option.fromNullishOr(nodes.find((n) => n.node.id.key === id.key)), (n) =>
           MemberClient.fromNode(n.node)
@@ -143,7 +143,7 @@ describe("Reconfigurator when the coordinator is lost", () => {
         }))
       const driver = yield* Reconfigurator.make({
         rackId,
-        store: Ledger.memory(),
+        store: ControlPlaneStore.memory(),
         clientOf: forgetsEpoch1,
         options: { ...fast, coordinatorTimeout: "300 millis" }
       })
