@@ -13,7 +13,8 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Deferred, Effect, Option, Schema, type Scope } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Deferred, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import { freePort } from "./ProcessRack.ts"
 
 /** The cluster could not be created or did not start in time. */
@@ -26,7 +27,7 @@ export class PgClusterError extends Schema.TaggedError<PgClusterError>()("PgClus
   }
 }
 
-export interface PgCluster {
+export interface PgClusterShape {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` */
   readonly url: string
   readonly port: number
@@ -65,7 +66,7 @@ const attempt = (step: string, f: () => void) =>
   })
 
 /** Creates and starts a cluster in the current scope. */
-export const make: Effect.Effect<PgCluster, PgClusterError, Scope.Scope> = Effect.gen(function* () {
+export const make: Effect.Effect<PgClusterShape, PgClusterError, Scope.Scope> = Effect.gen(function* () {
   const bin = yield* Effect.fromOption(binDir()).pipe(
     Effect.mapError(() => new PgClusterError({ step: "finding the binaries", reason: "no PostgreSQL found" }))
   )
@@ -161,3 +162,12 @@ export const make: Effect.Effect<PgCluster, PgClusterError, Scope.Scope> = Effec
     log: () => output
   }
 })
+
+/** A throwaway cluster as a service: `layer` starts it, and stops and removes it with the layer. */
+export class PgCluster extends Context.Service<PgCluster, PgClusterShape>()("effect-trust-quorum/testing/PgCluster") {
+  static readonly layer = Layer.effect(PgCluster, make)
+  /** The cluster and a `PgClient` / `SqlClient` connected to it. */
+  static readonly layerWithClient = Layer.unwrap(
+    PgCluster.useSync((cluster) => PgClient.layer({ url: Redacted.make(cluster.url) }))
+  ).pipe(Layer.provideMerge(PgCluster.layer))
+}
