@@ -399,7 +399,19 @@ export const make = (args: {
             continue
           }
           const error = outcome.failure
-          if (error._tag === "ReconfigurationFailed") return yield* error
+          if (error._tag === "ReconfigurationFailed") {
+            // A node refusing may only mean that another driver finished or abandoned this step: the store decides.
+            yield* reload.pipe(Effect.ignore)
+            const current = planAt(plan.epoch)
+            if (current === undefined || current.phase === plan.phase) return yield* error
+            yield* emit({
+              _tag: "Conflict",
+              epoch: plan.epoch,
+              step: plan.phase === "Preparing" ? "prepared" : "committed"
+            })
+            plan = current
+            continue
+          }
           if (error._tag === "StaleView") yield* emit({ _tag: "Conflict", epoch: error.epoch, step: error.step })
           else yield* emit({ _tag: "Retrying", epoch: plan.epoch, id: "store", reason: error.message })
           yield* rereadAfterOutage

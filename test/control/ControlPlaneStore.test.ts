@@ -6,8 +6,8 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
-import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import type { PlannedConfig } from "../../src/control/ControlPlaneStore.ts"
+import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import { PgCluster } from "../../src/testing/PgCluster.ts"
 import { Configuration } from "../../src/types/Configuration.ts"
 import { sled } from "../runtime/rack.ts"
@@ -74,8 +74,7 @@ const conformance = <R>(
         [[1, "Preparing", "r1"]]
       )
       assert.deepStrictEqual(loaded.configs[0], planAt(1, null))
-    })
-  )
+    }))
 
   test("each step holds only from the phase it names", () =>
     Effect.gen(function* () {
@@ -108,8 +107,7 @@ const conformance = <R>(
           ["4", "Committed", "proxy"]
         ]
       )
-    })
-  )
+    }))
 
   test("an abort proposes its successor in the same step, carrying the request", () =>
     Effect.gen(function* () {
@@ -134,61 +132,63 @@ const conformance = <R>(
       yield* store.abort(rack, 3, Option.none())
       assert.strictEqual(yield* staleStep(store.propose(rack, planAt(4, 3))), "propose@4")
       yield* store.propose(rack, planAt(4, 1))
-    })
-  )
+    }))
 }
 
 describe("ControlPlaneStore over a ledger", () => {
   conformance((name, self) => it.live(name, self), Effect.sync(ControlPlaneStore.memory))
 })
 
-layer(PgCluster.layerWithClient, { timeout: 60_000, excludeTestServices: true })("ControlPlaneStore over PostgreSQL", (it) => {
-  conformance((name, self) => it.effect(name, self), ControlPlaneStore.postgres)
+layer(PgCluster.layerWithClient, { timeout: 60_000, excludeTestServices: true })(
+  "ControlPlaneStore over PostgreSQL",
+  (it) => {
+    conformance((name, self) => it.effect(name, self), ControlPlaneStore.postgres)
 
-  it.effect("of proposals racing for one epoch from separate connections, exactly one wins", () =>
-    Effect.gen(function* () {
-      const store = yield* ControlPlaneStore.postgres
-      const rack = freshRack()
-      const outcomes = yield* Effect.forEach(
-        Array.from({ length: 12 }, (_, i) => i),
-        (i) => Effect.exit(store.propose(rack, planAt(1, null, `racer-${i}`))),
-        { concurrency: "unbounded" }
-      )
-      assert.strictEqual(outcomes.filter(Exit.isSuccess).length, 1)
-      const configs = (yield* store.load(rack)).configs
-      assert.strictEqual(configs.length, 1)
-      assert.strictEqual(configs[0]?.members.length, 4)
-    })
-  )
-
-  it.effect("replicas starting at once apply the migrations once", () =>
-    Effect.gen(function* () {
-      yield* Effect.all([ControlPlaneStore.postgres, ControlPlaneStore.postgres, ControlPlaneStore.postgres], {
-        concurrency: "unbounded"
+    it.effect("of proposals racing for one epoch from separate connections, exactly one wins", () =>
+      Effect.gen(function* () {
+        const store = yield* ControlPlaneStore.postgres
+        const rack = freshRack()
+        const outcomes = yield* Effect.forEach(
+          Array.from({ length: 12 }, (_, i) => i),
+          (i) => Effect.exit(store.propose(rack, planAt(1, null, `racer-${i}`))),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(outcomes.filter(Exit.isSuccess).length, 1)
+        const configs = (yield* store.load(rack)).configs
+        assert.strictEqual(configs.length, 1)
+        assert.strictEqual(configs[0]?.members.length, 4)
       })
-      const sql = yield* SqlClient
-      const applied = yield* sql<{ readonly name: string }>`SELECT name FROM tq_migrations`
-      assert.deepStrictEqual(
-        applied.map((r) => r.name),
-        ["control_plane"]
-      )
-    })
-  )
+    )
 
-  it.effect("what the store acknowledged survives a crash of the server", () =>
-    Effect.gen(function* () {
-      const store = yield* ControlPlaneStore.postgres
-      const cluster = yield* PgCluster
-      const rack = freshRack()
-      yield* commitAll(store, rack, planAt(1, null))
-      yield* store.propose(rack, planAt(2, 1))
-      const before = yield* store.load(rack)
-      yield* cluster.crash
-      assert.strictEqual((yield* Effect.flip(store.load(rack)))._tag, "StoreUnavailable")
-      yield* cluster.start
-      // The pool reconnects on the next statement.
-      const after = yield* store.load(rack).pipe(Effect.retry({ times: 20 }))
-      assert.deepStrictEqual(after, before)
-    })
-  )
-})
+    it.effect("replicas starting at once apply the migrations once", () =>
+      Effect.gen(function* () {
+        yield* Effect.all([ControlPlaneStore.postgres, ControlPlaneStore.postgres, ControlPlaneStore.postgres], {
+          concurrency: "unbounded"
+        })
+        const sql = yield* SqlClient
+        const applied = yield* sql<{ readonly name: string }>`SELECT name FROM tq_migrations`
+        assert.deepStrictEqual(
+          applied.map((r) => r.name),
+          ["control_plane"]
+        )
+      })
+    )
+
+    it.effect("what the store acknowledged survives a crash of the server", () =>
+      Effect.gen(function* () {
+        const store = yield* ControlPlaneStore.postgres
+        const cluster = yield* PgCluster
+        const rack = freshRack()
+        yield* commitAll(store, rack, planAt(1, null))
+        yield* store.propose(rack, planAt(2, 1))
+        const before = yield* store.load(rack)
+        yield* cluster.crash
+        assert.strictEqual((yield* Effect.flip(store.load(rack)))._tag, "StoreUnavailable")
+        yield* cluster.start
+        // The pool reconnects on the next statement.
+        const after = yield* store.load(rack).pipe(Effect.retry({ times: 20 }))
+        assert.deepStrictEqual(after, before)
+      })
+    )
+  }
+)
