@@ -13,25 +13,15 @@ import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../api/NodeApi.ts"
 import * as NodeApiServer from "../api/NodeApiServer.ts"
-import * as ControlPlaneStore from "../control/ControlPlaneStore.ts"
-import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
 import * as Ledger from "../runtime/Ledger.ts"
 import * as RackPki from "../runtime/RackPki.ts"
 import * as Transport from "../runtime/Transport.ts"
 import * as TrustQuorumNode from "../runtime/TrustQuorumNode.ts"
 import * as EventLog from "../testing/EventLog.ts"
-import * as BaseboardId from "../types/BaseboardId.ts"
 import { PersistentState } from "../types/PersistentState.ts"
+import { controlPlane, emit, openStore, parseId, parseMembers, storeFlags } from "./ControlPlaneCommand.ts"
 import * as NodeConfig from "./NodeConfig.ts"
-
-const parseId = (s: string) =>
-  Effect.fromNullishOr(BaseboardId.fromString(s)).pipe(
-    Effect.mapError(() => new NodeConfig.ConfigError({ path: s, issue: "expected a BaseboardId as part:serial" }))
-  )
-
-/** Prints one JSON line (machine-readable progress for scripts and the example). */
-const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
 
 /** Runs the node a configuration describes until interrupted. */
 const serveNode = Effect.fn("serveNode")(
@@ -105,7 +95,7 @@ const status = Command.make(
 const addSled = Command.make(
   "add-sled",
   {
-    state: Flag.String("state").pipe(Flag.withDescription("the driver's progress file (created if missing)")),
+    ...storeFlags,
     rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (UUID)")),
     member: Flag.String("member").pipe(
       Flag.withDescription("a node with an API, as part:serial=URL (repeat)"),
@@ -113,21 +103,10 @@ const addSled = Command.make(
     ),
     sled: Flag.String("sled").pipe(Flag.withDescription("the sled to add, as part:serial (repeat)"), Flag.atLeast(1))
   },
-  Effect.fn(function* ({ state, rackId, member, sled }) {
-    const clients = new Map<string, MemberClient.MemberClient>()
-    const ids: Array<BaseboardId.BaseboardId> = []
-    for (const m of member) {
-      const [idText = "", url = ""] = m.split("=")
-      const id = yield* parseId(idText)
-      ids.push(id)
-      clients.set(id.key, yield* MemberClient.fromHttp(url))
-    }
+  Effect.fn(function* ({ state, store, rackId, member, sled }) {
+    const { ids, clientOf } = yield* parseMembers(member)
     const added = yield* Effect.forEach(sled, parseId)
-    const driver = yield* Reconfigurator.make({
-      rackId,
-      store: ControlPlaneStore.file([state]),
-      clientOf: (id) => Option.fromNullishOr(clients.get(id.key))
-    })
+    const driver = yield* Reconfigurator.make({ rackId, store: yield* openStore({ state, store }), clientOf })
     yield* Effect.forkScoped(Stream.runForEach(driver.events, (e) => emit({ ...e })))
     const current = (yield* driver.state).configs.filter((c) => c.phase === "Committed").at(-1)
     const members = [...(current?.members.map((m) => m.id) ?? ids), ...added]
@@ -168,7 +147,7 @@ const replay = Command.make(
 
 const tq = Command.make("tq").pipe(
   Command.withDescription("effect-trust-quorum: run nodes, operate a rack, replay simulations"),
-  Command.withSubcommands([node, status, addSled, certs, replay])
+  Command.withSubcommands([node, status, addSled, controlPlane, certs, replay])
 )
 
 const program = tq.pipe(Command.run({ version: "0.1.0" }), Effect.provide(NodeServices.layer))
