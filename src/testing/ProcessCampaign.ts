@@ -156,6 +156,19 @@ export const addFigures = (a: CampaignFigures, b: CampaignFigures): CampaignFigu
 const sledIds = (n: number) =>
   Array.from({ length: n }, (_, i) => BaseboardId.make("913-0000019", `CHAOS${String(i + 1).padStart(4, "0")}`))
 
+/** Loads the latest secret at a node's API, polling until it is loaded; none after 30 s. Never the secret itself. */
+export const unlockLatest = (api: HttpApiClient.ForApi<typeof NodeApi>) =>
+  api.loadLatestRackSecret().pipe(
+    Effect.provide(FetchHttpClient.layer),
+    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s._tag === "Loaded" }),
+    Effect.timeoutOption("30 seconds"),
+    Effect.map(
+      Option.flatMap((s) =>
+        s._tag === "Loaded" ? Option.some({ epoch: s.epoch, fingerprint: s.fingerprint }) : Option.none()
+      )
+    )
+  )
+
 /** Runs one campaign in a fresh directory (removed afterwards unless it failed). */
 export const runCampaign = (partial: Partial<CampaignOptions>) => {
   const options = { ...defaultOptions, ...partial }
@@ -364,18 +377,15 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
             const api = apis[i]
             if (api === undefined) return yield* failed(`no API client for ${id}`)
             yield* rack.api(i).pipe(Effect.mapError((e) => failed(e.message)))
-            const loaded = yield* api.loadLatestRackSecret().pipe(
-              Effect.provide(FetchHttpClient.layer),
-              Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s._tag === "Loaded" }),
-              Effect.timeoutOption("30 seconds"),
+            const loaded = yield* unlockLatest(api).pipe(
               Effect.mapError((e) => failed(`${id} could not load the secret: ${e.message}`))
             )
-            if (Option.isNone(loaded) || loaded.value._tag !== "Loaded") {
+            if (Option.isNone(loaded)) {
               yield* count((c) => ({ hung: c.hung + 1 }))
               return yield* failed(`${id} did not unlock within 30 s`)
             }
             yield* count((c) => ({ unlocks: c.unlocks + 1 }))
-            return { epoch: loaded.value.epoch, fingerprint: loaded.value.fingerprint }
+            return loaded.value
           })
         },
         { concurrency: "unbounded" }
