@@ -4,7 +4,7 @@
  */
 import { cpus } from "node:os"
 
-const all = ["shamir", "proxy", "reconfigure", "soak"] as const
+const all = ["shamir", "proxy", "reconfigure", "soak", "controlplane"] as const
 const requested = process.argv.slice(2)
 const names = requested.length === 0 ? all : requested
 const unknown = names.filter((n) => !(all as ReadonlyArray<string>).includes(n))

@@ -158,16 +158,18 @@ const sledIds = (n: number) =>
 
 /** Loads the latest secret at a node's API, polling until it is loaded; none after 30 s. Never the secret itself. */
 export const unlockLatest = (api: HttpApiClient.ForApi<typeof NodeApi>) =>
-  api.loadLatestRackSecret().pipe(
-    Effect.provide(FetchHttpClient.layer),
-    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s._tag === "Loaded" }),
-    Effect.timeoutOption("30 seconds"),
-    Effect.map(
-      Option.flatMap((s) =>
-        s._tag === "Loaded" ? Option.some({ epoch: s.epoch, fingerprint: s.fingerprint }) : Option.none()
+  api
+    .loadLatestRackSecret()
+    .pipe(
+      Effect.provide(FetchHttpClient.layer),
+      Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s._tag === "Loaded" }),
+      Effect.timeoutOption("30 seconds"),
+      Effect.map(
+        Option.flatMap((s) =>
+          s._tag === "Loaded" ? Option.some({ epoch: s.epoch, fingerprint: s.fingerprint }) : Option.none()
+        )
       )
     )
-  )
 
 /** Runs one campaign in a fresh directory (removed afterwards unless it failed). */
 export const runCampaign = (partial: Partial<CampaignOptions>) => {

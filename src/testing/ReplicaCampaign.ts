@@ -228,7 +228,8 @@ const replicaSet = (args: {
           log.end()
           if (running.get(index) === entry) running.delete(index)
           if (!entry.killed) args.unexpected(`replica ${index + 1} exited on its own: ${code ?? signal}`)
-          for (const waiting of entry.pending.values()) Deferred.doneUnsafe(waiting, Effect.succeed({ _tag: "Unanswered" }))
+          for (const waiting of entry.pending.values())
+            Deferred.doneUnsafe(waiting, Effect.succeed({ _tag: "Unanswered" }))
           Deferred.doneUnsafe(entry.ready, Effect.succeed(false))
           Deferred.doneUnsafe(entry.exited, Effect.void)
         })
@@ -320,9 +321,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
         unexpected: (line) => unexpected.push(line)
       })
       const indices = Array.from({ length: options.replicas }, (_, i) => i)
-      yield* Effect.forEach(indices, replicas.start, { discard: true }).pipe(
-        Effect.mapError(failed)
-      )
+      yield* Effect.forEach(indices, replicas.start, { discard: true }).pipe(Effect.mapError(failed))
 
       let figures: ReplicaFigures = {
         requests: 0,
@@ -413,7 +412,8 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
             `  ${id} (${change.change}${change.member === undefined ? "" : ` ${change.member}`}) to replica ${target + 1}: ${a._tag === "Accepted" ? `accepted at epoch ${a.epoch}` : a._tag === "Refused" ? `refused (${a.reason})` : "unanswered"}`
           )
           if (a._tag === "Refused") {
-            if (!typedRefusals.has(a.reason)) return yield* failed(`${id} was refused without a typed reason: ${a.reason}`)
+            if (!typedRefusals.has(a.reason))
+              return yield* failed(`${id} was refused without a typed reason: ${a.reason}`)
             return yield* count((c) => ({ refused: { ...c.refused, [a.reason]: (c.refused[a.reason] ?? 0) + 1 } }))
           }
           if (a._tag === "Unanswered") {
@@ -503,7 +503,9 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
         return yield* failed("a member did not unlock within 30 s")
       }
       yield* count((c) => ({ unlocks: c.unlocks + unlocked.length }))
-      const secrets = new Set(unlocked.map((u) => Option.match(u, { onNone: () => "", onSome: (s) => `${s.epoch}/${s.fingerprint}` })))
+      const secrets = new Set(
+        unlocked.map((u) => Option.match(u, { onNone: () => "", onSome: (s) => `${s.epoch}/${s.fingerprint}` }))
+      )
       if (secrets.size !== 1) return yield* failed(`members unlocked different secrets: ${[...secrets].join(", ")}`)
 
       // ---- the ledgers against the store ---------------------------------------------------------
@@ -533,7 +535,9 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
         Effect.catchTag("PgClusterError", (e) => Effect.fail(failed(e.message))),
         Effect.scoped,
         Effect.tap(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))),
-        Effect.tapError((e) => options.log(`campaign ${options.seed} failed; its files are kept in ${dir}: ${e.message}`))
+        Effect.tapError((e) =>
+          options.log(`campaign ${options.seed} failed; its files are kept in ${dir}: ${e.message}`)
+        )
       )
     ),
     Random.withSeed(options.seed)
