@@ -449,7 +449,12 @@ export const make = (args: {
           yield* reload.pipe(Effect.catch(() => rereadAfterOutage))
           const current = inProgress()
           if (current !== undefined) {
-            yield* drive(current)
+            // The request waits for the epoch in progress; helping to drive it is all this replica can do.
+            const driven = yield* Effect.result(drive(current))
+            if (driven._tag === "Failure") {
+              yield* emit({ _tag: "Retrying", epoch: current.epoch, id: "driver", reason: driven.failure.message })
+              yield* Effect.sleep(options.pollInterval)
+            }
             continue
           }
           const plan = yield* planFor(yield* targetOf(change, request), request)

@@ -233,8 +233,11 @@ const replicaSet = (args: {
           Deferred.doneUnsafe(entry.ready, Effect.succeed(false))
           Deferred.doneUnsafe(entry.exited, Effect.void)
         })
-        const ready = yield* Deferred.await(entry.ready).pipe(Effect.timeoutOption("30 seconds"))
-        if (!Option.getOrElse(ready, () => false)) return yield* Effect.fail(`replica ${index + 1} did not start`)
+        // A replica starts in about a second; a 2-core machine shared with other work can take far longer.
+        const ready = yield* Deferred.await(entry.ready).pipe(Effect.timeoutOption("60 seconds"))
+        if (!Option.getOrElse(ready, () => false)) {
+          return yield* Effect.fail(`replica ${index + 1} did not start within 60 s (see replica${index + 1}.log)`)
+        }
       })
 
     const kill = (index: number) =>
