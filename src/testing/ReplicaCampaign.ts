@@ -76,8 +76,9 @@ export interface ReplicaFigures {
   readonly requests: number
   readonly accepted: number
   readonly refused: Readonly<Record<string, number>>
-  /** Requests whose replica was killed before it answered. */
+  /** Requests whose replica was killed before it answered, and how many of them were committed (at most once each). */
   readonly unanswered: number
+  readonly unansweredCommitted: number
   readonly epochs: number
   readonly aborted: number
   readonly replicaKills: number
@@ -331,6 +332,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
         accepted: 0,
         refused: {},
         unanswered: 0,
+        unansweredCommitted: 0,
         epochs: 0,
         aborted: 0,
         replicaKills: 0,
@@ -484,6 +486,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
       for (const id of unanswered) {
         const times = committed.filter((c) => c.request === id).length
         if (times > 1) return yield* failed(`${id} (unanswered) was committed ${times} times`)
+        yield* count((c) => ({ unansweredCommitted: c.unansweredCommitted + times }))
       }
 
       // ---- every member unlocks the same secret ------------------------------------------------
