@@ -17,11 +17,13 @@ import * as Ledger from "../src/runtime/Ledger.ts"
 import * as Transport from "../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../src/runtime/TrustQuorumNode.ts"
 import { PgCluster } from "../src/testing/PgCluster.ts"
+import * as TestAuthority from "../src/testing/TestAuthority.ts"
 import * as BaseboardId from "../src/types/BaseboardId.ts"
 import type { PersistentState } from "../src/types/PersistentState.ts"
 
 const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
 const rotations = 30
+const authority = TestAuthority.fromLabel("bench controlplane")
 const ms = (t: number) => performance.now() - t
 const round = (x: number) => Math.round(x * 100) / 100
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
@@ -60,6 +62,7 @@ const startRack = Effect.gen(function* () {
   const nodes = yield* Effect.forEach([0, 1, 2, 3], (i) =>
     TrustQuorumNode.make({
       id: BaseboardId.make("913-0000019", String(i)),
+      authority: authority.publicKey,
       listen: { host: "127.0.0.1", port: 0 },
       transport: network.transport,
       ledger: Ledger.memory<PersistentState>()
@@ -79,6 +82,7 @@ const measure = (name: string, store: ControlPlaneStore.ControlPlaneStoreShape) 
     const spent = { millis: 0, calls: 0 }
     const driver = yield* Reconfigurator.make({
       rackId,
+      authority,
       store: timed(store, spent),
       clientOf: (id) =>
         Option.map(Option.fromNullishOr(nodes.find((n) => n.id.key === id.key)), (n) => MemberClient.fromNode(n)),

@@ -101,6 +101,7 @@ const program = Effect.gen(function* () {
   for (const sled of first4) yield* say(`  ${sled.id} API ${yield* connect(sled)}`)
   const driver = yield* Reconfigurator.make({
     rackId,
+    authority: rack.authority,
     store: ControlPlaneStore.file([join(dir, "control-plane.json")]),
     clientOf: (id) => Option.fromNullishOr(clients.get(id.key)),
     options: { pollInterval: "25 millis" }

@@ -11,11 +11,13 @@
  * Any number of replicas may run against one PostgreSQL store; a request one of them accepted is
  * completed by the others if it dies.
  */
-import { Console, Context, Effect, Layer, Option, Schema, Stdio, Stream } from "effect"
+import { readFileSync } from "node:fs"
+import { Console, Context, Effect, Layer, Option, type Result, Schema, Stdio, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as ControlPlaneStore from "../control/ControlPlaneStore.ts"
 import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
+import { SigningKey } from "../crypto/AuthorityKey.ts"
 import * as BaseboardId from "../types/BaseboardId.ts"
 import { ConfigError } from "./NodeConfig.ts"
 
@@ -26,6 +28,22 @@ export const parseId = (s: string) =>
 
 /** Prints one JSON line (machine-readable progress for scripts, replicas and the example). */
 export const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
+
+/** Reads a PEM key file with `parse`; a missing or invalid file is a `ConfigError` naming it. */
+export const readKey = <K>(path: string, parse: (pem: string) => Result.Result<K, { readonly message: string }>) =>
+  Effect.try({
+    try: () => readFileSync(path, "utf8"),
+    catch: (e) => new ConfigError({ path, issue: e instanceof Error ? e.message : String(e) })
+  }).pipe(
+    Effect.flatMap((pem) =>
+      Effect.mapError(Effect.fromResult(parse(pem)), (e) => new ConfigError({ path, issue: e.message }))
+    )
+  )
+
+/** `--authority-key FILE`: the control plane's private key, which signs every decision. */
+export const authorityKeyFlag = Flag.String("authority-key").pipe(
+  Flag.withDescription("the control plane's authority private key (authority.key from `tq certs init`)")
+)
 
 /** The members with an API, from repeated `--member part:serial=URL`. */
 export const parseMembers = (flags: ReadonlyArray<string>) =>
@@ -110,6 +128,7 @@ export const controlPlane = Command.make(
   "control-plane",
   {
     ...storeFlags,
+    authorityKey: authorityKeyFlag,
     rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (UUID)")),
     member: Flag.String("member").pipe(
       Flag.withDescription("a node with an API, as part:serial=URL (repeat)"),
@@ -124,10 +143,12 @@ export const controlPlane = Command.make(
       Flag.withDefault(5000)
     )
   },
-  Effect.fn(function* ({ state, store, rackId, member, pollMs, coordinatorTimeoutMs }) {
+  Effect.fn(function* ({ state, store, authorityKey, rackId, member, pollMs, coordinatorTimeoutMs }) {
+    const authority = yield* readKey(authorityKey, SigningKey.fromPem)
     const { clientOf } = yield* parseMembers(member)
     const driver = yield* Reconfigurator.make({
       rackId,
+      authority,
       store: yield* openStore({ state, store }),
       clientOf,
       options: { pollInterval: `${pollMs} millis`, coordinatorTimeout: `${coordinatorTimeoutMs} millis` }

@@ -1,7 +1,9 @@
 /**
  * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
- * peer and API addresses, its TLS credentials, its ledger copies and its peers' addresses, plus optional
- * link timing and log level (chaos tests shorten the inactivity timeout and log everything).
+ * peer and API addresses, its TLS credentials, the control plane's authority public key, its ledger
+ * copies and its peers' addresses, plus optional link timing and log level (chaos tests shorten the
+ * inactivity timeout and log everything). A config without `tls` is refused unless it says
+ * `"insecure": true`: plain TCP is never reached by omission.
  */
 import { readFileSync } from "node:fs"
 import { Effect, Schema } from "effect"
@@ -22,8 +24,12 @@ export const NodeConfig = Schema.Struct({
   api: Address,
   /** Open the API only once the node has committed a configuration (a new sled, reached by proxy until then). */
   apiAfterCommit: Schema.optionalKey(Schema.Boolean),
-  /** PEM files for mutual TLS; without them the peer network is plain TCP. */
+  /** PEM files for mutual TLS. Required unless `insecure` is true. */
   tls: Schema.optionalKey(Schema.Struct({ cert: Schema.String, key: Schema.String, ca: Schema.String })),
+  /** Run the peer network on plain TCP, where any process may claim any identity: tests on one host only. */
+  insecure: Schema.optionalKey(Schema.Literal(true)),
+  /** The control plane's authority public key (`authority.pub` from `tq certs init`), as a PEM file path. */
+  authority: Schema.String,
   /** Ledger copies (two or more, on separate disks). */
   ledger: Schema.Array(Schema.String).check(Schema.isMinLength(1)),
   /** Peer addresses of the other nodes. */
@@ -56,5 +62,14 @@ export const load = (path: string) =>
       Schema.decodeUnknownEffect(Schema.fromJsonString(NodeConfig))(text).pipe(
         Effect.mapError((e) => new ConfigError({ path, issue: e.message }))
       )
+    ),
+    Effect.filterOrFail(
+      (config) => config.tls !== undefined || config.insecure === true,
+      () =>
+        new ConfigError({
+          path,
+          issue:
+            'no "tls" section: the peer network would be plain TCP, where any process may claim any identity; add "tls" (see `tq certs init`), or "insecure": true for a test on one host'
+        })
     )
   )

@@ -14,13 +14,23 @@ import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../api/NodeApi.ts"
 import * as NodeApiServer from "../api/NodeApiServer.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
+import { PublicKey, SigningKey } from "../crypto/AuthorityKey.ts"
 import * as Ledger from "../runtime/Ledger.ts"
 import * as RackPki from "../runtime/RackPki.ts"
 import * as Transport from "../runtime/Transport.ts"
 import * as TrustQuorumNode from "../runtime/TrustQuorumNode.ts"
 import * as EventLog from "../testing/EventLog.ts"
 import { PersistentState } from "../types/PersistentState.ts"
-import { controlPlane, emit, openStore, parseId, parseMembers, storeFlags } from "./ControlPlaneCommand.ts"
+import {
+  authorityKeyFlag,
+  controlPlane,
+  emit,
+  openStore,
+  parseId,
+  parseMembers,
+  readKey,
+  storeFlags
+} from "./ControlPlaneCommand.ts"
 import * as NodeConfig from "./NodeConfig.ts"
 
 /** Runs the node a configuration describes until interrupted. */
@@ -33,9 +43,11 @@ const serveNode = Effect.fn("serveNode")(
           keyPem: readFileSync(config.tls.key, "utf8"),
           caPem: readFileSync(config.tls.ca, "utf8")
         })
-      : Transport.tcp
+      : Transport.insecureTcp
+    const authority = yield* readKey(config.authority, PublicKey.fromPem)
     const node = yield* TrustQuorumNode.make({
       id,
+      authority,
       listen: config.peer,
       ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport,
@@ -96,6 +108,7 @@ const addSled = Command.make(
   "add-sled",
   {
     ...storeFlags,
+    authorityKey: authorityKeyFlag,
     rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (UUID)")),
     member: Flag.String("member").pipe(
       Flag.withDescription("a node with an API, as part:serial=URL (repeat)"),
@@ -103,10 +116,16 @@ const addSled = Command.make(
     ),
     sled: Flag.String("sled").pipe(Flag.withDescription("the sled to add, as part:serial (repeat)"), Flag.atLeast(1))
   },
-  Effect.fn(function* ({ state, store, rackId, member, sled }) {
+  Effect.fn(function* ({ state, store, authorityKey, rackId, member, sled }) {
+    const authority = yield* readKey(authorityKey, SigningKey.fromPem)
     const { ids, clientOf } = yield* parseMembers(member)
     const added = yield* Effect.forEach(sled, parseId)
-    const driver = yield* Reconfigurator.make({ rackId, store: yield* openStore({ state, store }), clientOf })
+    const driver = yield* Reconfigurator.make({
+      rackId,
+      authority,
+      store: yield* openStore({ state, store }),
+      clientOf
+    })
     yield* Effect.forkScoped(Stream.runForEach(driver.events, (e) => emit({ ...e })))
     const current = (yield* driver.state).configs.filter((c) => c.phase === "Committed").at(-1)
     const members = [...(current?.members.map((m) => m.id) ?? ids), ...added]
@@ -123,7 +142,9 @@ const certsInit = Command.make(
   },
   Effect.fn(function* ({ dir, id }) {
     const { nodes } = yield* RackPki.writeRack(dir, id)
-    yield* Console.log(`wrote a rack CA and ${nodes.length} node certificates to ${dir}`)
+    yield* Console.log(
+      `wrote a rack CA, ${nodes.length} node certificates and the control plane's authority key pair to ${dir} (keep ca.key and authority.key off the nodes)`
+    )
   })
 ).pipe(Command.withDescription("Create a throwaway rack CA and node certificates"))
 

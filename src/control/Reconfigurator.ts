@@ -7,6 +7,12 @@
  * and `Pending` with capped exponential backoff until a deadline. A coordinator that is lost aborts the epoch, and the
  * driver retries at the next one (epochs are never reused).
  *
+ * Every decision is signed with the control plane's authority key: the reconfiguration it sends the
+ * coordinator (which names that coordinator), and — only after K+Z acknowledgements, and only for a
+ * configuration that matches what it decided field by field — the commit of the exact configuration
+ * the coordinator built. Nodes act on nothing else. Signing is deterministic (Ed25519), so any replica
+ * signs the same statements again from the plan in the store; no signature is stored.
+ *
  * Every decision and every step of progress goes to a `ControlPlaneStore` (a ledger file for one driver
  * process, PostgreSQL for several replicas) as a conditional write: a proposal only on top of the last
  * committed epoch, Preparing → Committing, a member's commit, Committing → Committed, an abort together
@@ -16,8 +22,11 @@
  * replica is completed by the others if it dies. Every step is also published as a `ProgressEvent` stream.
  */
 import { Clock, Duration, Effect, Option, PubSub, Random, Schema, Stream } from "effect"
+import type { SigningKey } from "../crypto/AuthorityKey.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import * as BaseboardIdModule from "../types/BaseboardId.ts"
+import type { Configuration } from "../types/Configuration.ts"
+import * as Decision from "../types/Decision.ts"
 import { Epoch } from "../types/Epoch.ts"
 import type { RackId } from "../types/RackId.ts"
 import { ReconfigureMsg } from "../types/Request.ts"
@@ -155,6 +164,8 @@ export const newRequestId: Effect.Effect<string> = Effect.map(
 /** Starts a driver for `rackId` over `store` (it resumes whatever the store holds). */
 export const make = (args: {
   readonly rackId: RackId
+  /** The control plane's authority key: it signs every reconfiguration and commit. */
+  readonly authority: SigningKey
   readonly store: ControlPlaneStoreShape
   /** The API client of a node, when it has an API. */
   readonly clientOf: (id: BaseboardId) => Option.Option<MemberClient>
@@ -238,12 +249,16 @@ export const make = (args: {
       Effect.gen(function* () {
         const client = Option.getOrUndefined(args.clientOf(plan.coordinator))
         if (client === undefined) return Option.none<PlannedConfig>()
-        const msg = new ReconfigureMsg({
+        const decided = {
           rackId,
           epoch: plan.epoch,
           lastCommittedEpoch: plan.lastCommittedEpoch,
           members: plan.members.map((m) => m.id),
           threshold: plan.threshold
+        }
+        const msg = new ReconfigureMsg({
+          ...decided,
+          signature: Decision.signReconfiguration(args.authority, { ...decided, coordinator: plan.coordinator })
         })
         const needed = plan.threshold + plan.commitCrashTolerance
         const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.coordinatorTimeout))
@@ -269,6 +284,13 @@ export const make = (args: {
             ) {
               lastSeen = now
               const s = status.success.value
+              if (!matchesPlan(s.config, plan)) {
+                // Never sign a commit of something the control plane did not decide: give this epoch up.
+                yield* Effect.logError("the coordinator reports a configuration the control plane did not decide").pipe(
+                  Effect.annotateLogs({ epoch: plan.epoch, coordinator: plan.coordinator.toString() })
+                )
+                return Option.none<PlannedConfig>()
+              }
               if (s.ackedPrepares.length >= needed) {
                 const acked = new Set(s.ackedPrepares.map((id) => id.key))
                 yield* store.prepared(rackId, plan.epoch, s.config, s.ackedPrepares)
@@ -286,6 +308,20 @@ export const make = (args: {
         }
       })
 
+    /** Whether the coordinator built exactly the configuration the control plane signed. */
+    const matchesPlan = (config: Configuration, plan: PlannedConfig): boolean =>
+      config.rackId === rackId &&
+      config.epoch === plan.epoch &&
+      config.threshold === plan.threshold &&
+      BaseboardIdModule.equals(config.coordinator, plan.coordinator) &&
+      config.authorization.lastCommittedEpoch === plan.lastCommittedEpoch &&
+      config.members.length === plan.members.length &&
+      config.members.every((m, i) => {
+        const planned = plan.members[i]
+        return planned !== undefined && BaseboardIdModule.equals(m.id, planned.id)
+      }) &&
+      Decision.verifyReconfiguration(args.authority.publicKey, config)
+
     /** Commits one member, directly or through a committed member's proxy, retrying until it reports Committed. */
     const pollMs = Duration.toMillis(Duration.fromInputUnsafe(options.pollInterval))
 
@@ -296,6 +332,8 @@ export const make = (args: {
           const plan = planRef.current
           const config = plan.config
           if (config === null) return yield* fail(plan, "no configuration to commit")
+          // Deterministic (Ed25519): the same proof on every attempt and after a restart.
+          const proof = Decision.signCommit(args.authority, config)
           const direct = Option.getOrUndefined(args.clientOf(member.id))
           const proxyOwner = plan.members.find(
             (m) =>
@@ -309,12 +347,12 @@ export const make = (args: {
           const attempt =
             direct !== undefined
               ? prepared
-                ? direct.commit(rackId, plan.epoch)
-                : direct.prepareAndCommit(config)
+                ? direct.commit(rackId, plan.epoch, proof)
+                : direct.prepareAndCommit(config, proof)
               : proxy !== undefined
                 ? prepared
-                  ? proxy.proxyCommit(member.id, rackId, plan.epoch)
-                  : proxy.proxyPrepareAndCommit(member.id, config)
+                  ? proxy.proxyCommit(member.id, rackId, plan.epoch, proof)
+                  : proxy.proxyPrepareAndCommit(member.id, config, proof)
                 : Effect.fail<CallFailure>({
                     _tag: "Pending",
                     message: "no committed member with an API to proxy through yet"

@@ -1,6 +1,7 @@
 /**
  * A throwaway rack PKI for tests, examples and `tq certs init`: a rack certificate authority and one
- * certificate per node binding its identity, as PEM strings ready for `Transport.tls`.
+ * certificate per node binding its identity, as PEM strings ready for `Transport.tls` — and, written
+ * beside them by `writeRack`, the control plane's authority key pair (`authority.key`, `authority.pub`).
  *
  * Certificates are X.509 v3 with ECDSA P-256 keys and ECDSA-SHA256 signatures, built with a small DER
  * encoder and `node:crypto` (no external tool, no network). A node certificate binds its identity — the
@@ -21,6 +22,7 @@ import {
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Result, Schema } from "effect"
+import { SigningKey } from "../crypto/AuthorityKey.ts"
 
 /** The URI prefix that binds a node's identity into its certificate. */
 export const identityUriPrefix = "urn:trust-quorum:baseboard:"
@@ -334,19 +336,27 @@ export const writeRack = Effect.fn("RackPki.writeRack")(function* (
   dir: string,
   identities: ReadonlyArray<string>,
   name?: string
-): Effect.fn.Return<{ readonly ca: RackCa; readonly nodes: ReadonlyArray<NodeCredentials> }, PkiError> {
+): Effect.fn.Return<
+  { readonly ca: RackCa; readonly nodes: ReadonlyArray<NodeCredentials>; readonly authority: SigningKey },
+  PkiError
+> {
   const ca = yield* makeRackCa(name)
   const nodes = yield* Effect.forEach(identities, (id) => issueNodeCertificate(ca, id))
+  // The control plane's authority key pair is made with the CA: authority.key stays with the control
+  // plane, authority.pub is pinned in every node's config beside ca.pem.
+  const authority = SigningKey.generate()
   yield* io(`writing ${dir}`, () => {
     mkdirSync(dir, { recursive: true })
     writeFileSync(join(dir, "ca.pem"), ca.certPem)
     writeFileSync(join(dir, "ca.key"), ca.keyPem, { mode: 0o600 })
+    writeFileSync(join(dir, "authority.pub"), authority.publicKey.toPem())
+    writeFileSync(join(dir, "authority.key"), authority.toPem(), { mode: 0o600 })
     for (const node of nodes) {
       writeFileSync(join(dir, `${fileStem(node.identity)}.pem`), node.certPem)
       writeFileSync(join(dir, `${fileStem(node.identity)}.key`), node.keyPem, { mode: 0o600 })
     }
   })
-  return { ca, nodes }
+  return { ca, nodes, authority }
 })
 
 /** Reads the credentials `writeRack` wrote for `identity`, checking the certificate binds that identity. */

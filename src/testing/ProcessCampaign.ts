@@ -213,6 +213,7 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
       }
       const driver = yield* Reconfigurator.make({
         rackId,
+        authority: rack.authority,
         store: ControlPlaneStore.file([join(dir, "driver.json")]),
         clientOf,
         options: { pollInterval: "25 millis", coordinatorTimeout: "2 seconds", deadline: "45 seconds" }

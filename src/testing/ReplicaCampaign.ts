@@ -159,6 +159,8 @@ const replicaSet = (args: {
   readonly dir: string
   readonly count: number
   readonly storeUrl: string
+  /** The authority key file `ProcessRack` wrote with the rack's certificates. */
+  readonly authorityKey: string
   readonly members: ReadonlyArray<string>
   readonly progress: PubSub.PubSub<Progress>
   readonly unexpected: (line: string) => void
@@ -178,6 +180,8 @@ const replicaSet = (args: {
             "control-plane",
             "--store",
             args.storeUrl,
+            "--authority-key",
+            args.authorityKey,
             "--rack-id",
             rackId,
             ...args.members.flatMap((m) => ["--member", m]),
@@ -307,6 +311,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
       const store = Context.get(storeContext, ControlPlaneStore.ControlPlaneStore)
       const bootstrap = yield* Reconfigurator.make({
         rackId,
+        authority: rack.authority,
         store,
         clientOf,
         options: { pollInterval: "25 millis", coordinatorTimeout: "2 seconds" }
@@ -320,6 +325,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
         dir,
         count: options.replicas,
         storeUrl: cluster.url,
+        authorityKey: join(dir, "certs", "authority.key"),
         members: rack.sleds.map((s) => `${s.id}=${s.apiUrl}`),
         progress,
         unexpected: (line) => unexpected.push(line)

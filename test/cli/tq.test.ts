@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PgClient } from "@effect/sql-pg"
@@ -12,7 +12,8 @@ import * as EventLog from "../../src/testing/EventLog.ts"
 import * as PgCluster from "../../src/testing/PgCluster.ts"
 import { serveApi } from "../api/serve.ts"
 import { runScript } from "../examples/script.ts"
-import { connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
+import { authority, connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
+import { tempDir } from "../runtime/tempDir.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
 
@@ -34,7 +35,16 @@ describe("tq", () => {
       const files = readdirSync(dir).sort()
       rmSync(dir, { recursive: true, force: true })
       assert.strictEqual(code, 0)
-      assert.deepStrictEqual(files, ["913_1.key", "913_1.pem", "913_2.key", "913_2.pem", "ca.key", "ca.pem"])
+      assert.deepStrictEqual(files, [
+        "913_1.key",
+        "913_1.pem",
+        "913_2.key",
+        "913_2.pem",
+        "authority.key",
+        "authority.pub",
+        "ca.key",
+        "ca.pem"
+      ])
     })
   )
 
@@ -68,7 +78,10 @@ describe("tq", () => {
   )
 })
 
-/** Five nodes over the in-memory transport; the first four serve their API: `--member id=URL` flags for them. */
+/**
+ * Five nodes over the in-memory transport; the first four serve their API. The flags name them
+ * (`--member id=URL`) and the control plane's authority key (written to a file).
+ */
 const apiRack = Effect.gen(function* () {
   const network = Transport.makeMemoryNetwork()
   const nodes = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => startNode(i, () => network.transport))
@@ -77,7 +90,9 @@ const apiRack = Effect.gen(function* () {
   const urls = yield* Effect.forEach(nodes.slice(0, 4), (n) =>
     Effect.map(serveApi(n.node), (url) => `${n.node.id}=${url}`)
   )
-  return { nodes, members: urls.flatMap((u) => ["--member", u]) }
+  const keys = yield* tempDir("authority")
+  writeFileSync(join(keys, "authority.key"), authority.toPem(), { mode: 0o600 })
+  return { nodes, members: ["--authority-key", join(keys, "authority.key"), ...urls.flatMap((u) => ["--member", u])] }
 })
 
 describe("tq add-sled", () => {

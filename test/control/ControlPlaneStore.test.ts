@@ -36,7 +36,8 @@ const configOf = (plan: PlannedConfig) =>
     coordinator: plan.coordinator,
     members: members.map((id) => ({ id, digest: new Uint8Array(32).fill(id.serialNumber.charCodeAt(0)) })),
     threshold: plan.threshold,
-    encryptedRackSecrets: Option.none()
+    encryptedRackSecrets: Option.none(),
+    authorization: { lastCommittedEpoch: plan.lastCommittedEpoch, signature: new Uint8Array(64) }
   })
 
 /** Moves `plan` through every step to Committed. */

@@ -4,7 +4,7 @@ import { Effect, Fiber, Option, Stream } from "effect"
 import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import * as Reconfigurator from "../../src/control/Reconfigurator.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
-import { rackId, secrets, sled } from "../runtime/rack.ts"
+import { authority, rackId, secrets, sled } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 import { clientsOf, memoryRack } from "./memoryRack.ts"
 
@@ -16,6 +16,7 @@ describe("Reconfigurator against real nodes", () => {
       const nodes = yield* memoryRack(4)
       const driver = yield* Reconfigurator.make({
         rackId,
+        authority,
         store: ControlPlaneStore.memory(),
         clientOf: clientsOf(nodes),
         options: fast
@@ -50,6 +51,7 @@ describe("Reconfigurator against real nodes", () => {
       const withApi = nodes.slice(0, 4)
       const driver = yield* Reconfigurator.make({
         rackId,
+        authority,
         store: ControlPlaneStore.memory(),
         clientOf: clientsOf(withApi),
         options: fast
@@ -73,7 +75,13 @@ describe("Reconfigurator against real nodes", () => {
       // The first driver's commit of sled 3 never returns: it is stopped there, mid-commit.
       const stuckAtSled3 = (id: BaseboardId) =>
         Option.map(clientOf(id), (c) => (id.key === sled(3).key ? { ...c, commit: () => Effect.never } : c))
-      const first = yield* Reconfigurator.make({ rackId, store: store(), clientOf: stuckAtSled3, options: fast })
+      const first = yield* Reconfigurator.make({
+        rackId,
+        authority,
+        store: store(),
+        clientOf: stuckAtSled3,
+        options: fast
+      })
       const threeCommitted = yield* Effect.forkChild(
         Stream.runCollect(
           Stream.take(
@@ -93,7 +101,7 @@ describe("Reconfigurator against real nodes", () => {
       assert.strictEqual(partial?.phase, "Committing")
       assert.strictEqual(partial?.members.filter((m) => m.state === "Committed").length, 3)
 
-      const second = yield* Reconfigurator.make({ rackId, store: store(), clientOf, options: fast })
+      const second = yield* Reconfigurator.make({ rackId, authority, store: store(), clientOf, options: fast })
       const resumed = yield* second.resume
       assert.isTrue(Option.isSome(resumed))
       if (Option.isSome(resumed)) {
@@ -122,6 +130,7 @@ describe("Reconfigurator when the coordinator is lost", () => {
         }))
       const driver = yield* Reconfigurator.make({
         rackId,
+        authority,
         store: ControlPlaneStore.memory(),
         clientOf: forgetsEpoch1,
         options: { ...fast, coordinatorTimeout: "300 millis" }

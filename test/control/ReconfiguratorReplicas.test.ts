@@ -9,7 +9,7 @@ import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import * as Reconfigurator from "../../src/control/Reconfigurator.ts"
 import { PgCluster } from "../../src/testing/PgCluster.ts"
-import { eventually, secrets, sled } from "../runtime/rack.ts"
+import { authority, eventually, secrets, sled } from "../runtime/rack.ts"
 import { clientsOf, memoryRack } from "./memoryRack.ts"
 
 /** The tests share one database: each drives a rack of its own. */
@@ -24,6 +24,7 @@ const replica = (rackId: string, nodes: Parameters<typeof clientsOf>[0], scope: 
     const context = yield* Layer.buildWithScope(ControlPlaneStore.ControlPlaneStore.layerPostgres(cluster.url), scope)
     return yield* Reconfigurator.make({
       rackId,
+      authority,
       store: Context.get(context, ControlPlaneStore.ControlPlaneStore),
       clientOf: clientsOf(nodes),
       options: fast
