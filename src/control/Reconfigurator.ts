@@ -370,7 +370,9 @@ export const make = (args: {
             return
           }
           const reason = result._tag === "Success" ? "Pending" : result.failure._tag
-          if (reason === "NotPrepared") {
+          // NotAuthorized on a commit: the member holds another configuration for this epoch than the one the
+          // coordinator reported (a coordinator that equivocated); the signed PrepareAndCommit replaces it.
+          if (reason === "NotPrepared" || (prepared && reason === "NotAuthorized")) {
             member = { ...member, state: "Unacked" }
           } else if (!retryable.has(reason)) {
             return yield* fail(plan, `${member.id} refused the commit: ${reason}`)

@@ -51,6 +51,9 @@ import {
   unlockAll
 } from "./attackRack.ts"
 
+/** The attacker holds no commit proof for the shares it asks for. */
+const noProof = new Uint8Array(64)
+
 /** A sled that never was a member: the attacker of most tests. */
 const stranger = sled(9)
 const ids = (members: ReadonlyArray<Member>): ReadonlyArray<BaseboardId> => members.map((m) => m.id)
@@ -163,7 +166,7 @@ describe("authority attacks over mutual TLS", () => {
           yield* peer.send(prepareFrame(memberCoordinated, m.id))
           yield* logs.awaitRefusal(m.id, stranger, "PrepareNotFromCoordinator")
           // Asking for the committed epoch's share now: only a proven Expunged comes back.
-          yield* peer.send(peerFrame(new GetShare({ epoch: 1 })))
+          yield* peer.send(peerFrame(new GetShare({ epoch: 1, proof: noProof })))
           const [reply] = yield* awaitExpunged(peer, 1)
           if (reply === undefined) throw new Error("reply")
           assertProvenExpunged(reply, stranger, 1)
@@ -173,8 +176,8 @@ describe("authority attacks over mutual TLS", () => {
         // The control plane's real next epoch commits at every member.
         yield* commitEpoch({ coordinator: b, epoch: 2, members, threshold: 2, lastCommittedEpoch: 1 })
         for (const peer of peers) {
-          yield* peer.send(peerFrame(new GetShare({ epoch: 2 })))
-          yield* peer.send(peerFrame(new GetShare({ epoch: 1 })))
+          yield* peer.send(peerFrame(new GetShare({ epoch: 2, proof: noProof })))
+          yield* peer.send(peerFrame(new GetShare({ epoch: 1, proof: noProof })))
           const [first, second, third] = yield* awaitExpunged(peer, 3)
           if (first === undefined || second === undefined || third === undefined) throw new Error("replies")
           assertProvenExpunged(first, stranger, 1)
@@ -231,7 +234,7 @@ describe("authority attacks over mutual TLS", () => {
         assert.strictEqual(plan.epoch, 2)
         assert.strictEqual(plan.phase, "Committed")
         for (const peer of peers) {
-          yield* peer.send(peerFrame(new GetShare({ epoch: 2 })))
+          yield* peer.send(peerFrame(new GetShare({ epoch: 2, proof: noProof })))
           const reply = yield* peer.next((f) =>
             f._tag === "Peer" && f.msg.kind._tag === "Expunged" ? f.msg.kind : undefined
           )
@@ -276,7 +279,7 @@ describe("authority attacks over mutual TLS", () => {
               })
               yield* peer.send(prepareFrame(crafted, m.id))
               yield* logs.awaitRefusal(m.id, stranger, "PrepareUnauthorized")
-              yield* peer.send(peerFrame(new GetShare({ epoch: 1 })))
+              yield* peer.send(peerFrame(new GetShare({ epoch: 1, proof: noProof })))
               yield* peer.next((f) => (f._tag === "Peer" && f.msg.kind._tag === "Expunged" ? f : undefined))
               assert.isFalse(receivedShare(peer))
             })
@@ -471,7 +474,7 @@ describe("authority attacks over mutual TLS", () => {
         yield* Effect.scoped(
           Effect.gen(function* () {
             const peer = yield* rawPeer(credentials, b)
-            yield* peer.send(peerFrame(new GetShare({ epoch: 1 })))
+            yield* peer.send(peerFrame(new GetShare({ epoch: 1, proof: noProof })))
             const expunged = yield* peer.next((f) =>
               f._tag === "Peer" && f.msg.kind._tag === "Expunged" ? f.msg.kind : undefined
             )
@@ -529,7 +532,7 @@ describe("authority attacks over mutual TLS", () => {
             Effect.gen(function* () {
               const peer = yield* rawPeer(removed.credentials, target)
               // The target itself hands out the genuine proof of epoch 2, which excludes the attacker.
-              yield* peer.send(peerFrame(new GetShare({ epoch: 1 })))
+              yield* peer.send(peerFrame(new GetShare({ epoch: 1, proof: noProof })))
               const genuine2 = yield* peer.next((f) =>
                 f._tag === "Peer" && f.msg.kind._tag === "Expunged" ? f.msg.kind : undefined
               )
