@@ -84,7 +84,9 @@ export interface ReplicaFigures {
   readonly replicaKills: number
   readonly postgresRestarts: number
   readonly conflictsResolved: number
+  /** Take-over times while PostgreSQL was up, and those that overlapped its outage (nothing moves until it is back). */
   readonly takeOverMillis: ReadonlyArray<number>
+  readonly takeOverDuringOutageMillis: ReadonlyArray<number>
   readonly unlocks: number
   readonly invariantChecks: number
   readonly lost: number
@@ -108,9 +110,9 @@ export const figuresLine = (f: ReplicaFigures, extra: Readonly<Record<string, un
   return JSON.stringify({
     suite: "control-plane-replicas",
     ...rest,
-    takeOvers: sorted.length,
     takeOverMedianMillis: sorted[Math.floor(sorted.length / 2)] ?? null,
     takeOverMaxMillis: sorted.at(-1) ?? null,
+    takeOverMillis: sorted,
     ...extra
   })
 }
@@ -345,6 +347,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
         postgresRestarts: 0,
         conflictsResolved: 0,
         takeOverMillis: [],
+        takeOverDuringOutageMillis: [],
         unlocks: 0,
         invariantChecks: 0,
         lost: 0,
@@ -361,6 +364,9 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
         { startImmediately: true }
       )
 
+      /** PostgreSQL outages begun so far, and whether one is under way: a take-over that overlaps one is counted apart. */
+      let outages = 0
+      let down = false
       const accepted = new Map<string, number>()
       const unanswered = new Set<string>()
       const restarts: Array<Fiber.Fiber<void, ReplicaCampaignFailed>> = []
@@ -376,6 +382,8 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
             { startImmediately: true }
           )
           const killedAt = performance.now()
+          const outagesBefore = outages
+          const downBefore = down
           yield* replicas.kill(index)
           yield* count((c) => ({ replicaKills: c.replicaKills + 1 }))
           yield* options.log(`  replica ${index + 1} killed right after accepting epoch ${epoch}`)
@@ -386,7 +394,11 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
             return yield* failed(`no replica took over epoch ${epoch} within 30 s`)
           }
           const millis = Math.round(Math.max(0, moved.value.at - killedAt))
-          yield* count((c) => ({ takeOverMillis: [...c.takeOverMillis, millis] }))
+          yield* count((c) =>
+            downBefore || down || outages !== outagesBefore
+              ? { takeOverDuringOutageMillis: [...c.takeOverDuringOutageMillis, millis] }
+              : { takeOverMillis: [...c.takeOverMillis, millis] }
+          )
           yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(200, 800)))
           yield* replicas.start(index).pipe(Effect.mapError(failed))
         })
@@ -447,10 +459,13 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
             Effect.gen(function* () {
               yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(50, 300)))
               yield* options.log("  PostgreSQL: immediate shutdown")
+              outages++
+              down = true
               yield* cluster.crash
               yield* count((c) => ({ postgresRestarts: c.postgresRestarts + 1 }))
               yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(300, 800)))
               yield* cluster.start.pipe(Effect.orDie)
+              down = false
               yield* options.log("  PostgreSQL: back")
             }),
             { startImmediately: true }
