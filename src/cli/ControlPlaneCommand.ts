@@ -1,7 +1,8 @@
 /**
  * The control plane on the command line: where the driver keeps its decisions (`--state FILE`, a ledger
  * file for one process, or `--store postgres://…`, shared by replicas), how members are named
- * (`--member part:serial=URL`), and `tq control-plane`, one long-running replica.
+ * (`--member part:serial=URL`), the authority key that signs its decisions (`--authority-key FILE`), and
+ * `tq control-plane`, one long-running replica.
  *
  * A replica drives whatever the store holds (its loop picks up the rack's latest unfinished configuration)
  * and accepts membership requests as JSON lines on its standard input —
@@ -21,6 +22,7 @@ import { SigningKey } from "../crypto/AuthorityKey.ts"
 import * as BaseboardId from "../types/BaseboardId.ts"
 import { ConfigError } from "./NodeConfig.ts"
 
+/** A BaseboardId from its `part:serial` form; anything else is a `ConfigError`. */
 export const parseId = (s: string) =>
   Effect.fromNullishOr(BaseboardId.fromString(s)).pipe(
     Effect.mapError(() => new ConfigError({ path: s, issue: "expected a BaseboardId as part:serial" }))
