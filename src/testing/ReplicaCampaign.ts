@@ -367,8 +367,14 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
       /** PostgreSQL outages begun so far, and whether one is under way: a take-over that overlaps one is counted apart. */
       let outages = 0
       let down = false
+      /** The store as it is now, retried while PostgreSQL is down (at most 30 s). */
+      const readStore = store.load(rackId).pipe(
+        Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 600 }),
+        Effect.mapError((e) => failed(`the store stayed unavailable: ${e.message}`))
+      )
       const accepted = new Map<string, number>()
       const unanswered = new Set<string>()
+      /** The faults in flight (restarts after kills, the database outage): joined before the convergence check. */
       const restarts: Array<Fiber.Fiber<void, ReplicaCampaignFailed>> = []
 
       /** Kills the replica that accepted `epoch` and times how long until another replica moves that epoch on. */
@@ -406,7 +412,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
       /** One request to a random running replica; the change is chosen from the last committed configuration. */
       const request = (n: number) =>
         Effect.gen(function* () {
-          const state = yield* store.load(rackId).pipe(Effect.eventually)
+          const state = yield* readStore
           const last = state.configs.filter((c) => c.phase === "Committed").at(-1)
           const members = last?.members.map((m) => m.id) ?? []
           const everMember = new Set(state.configs.flatMap((c) => c.members.map((m) => m.id.key)))
@@ -455,7 +461,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
         const wave = Array.from({ length: Math.min(options.concurrency, options.requests - n) }, () => ++n)
         if (wave.includes(halfway + 1)) {
           // PostgreSQL crashes (immediate shutdown) while this wave is in flight and comes back a moment later.
-          yield* Effect.forkScoped(
+          const outage = yield* Effect.forkScoped(
             Effect.gen(function* () {
               yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(50, 300)))
               yield* options.log("  PostgreSQL: immediate shutdown")
@@ -464,12 +470,13 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
               yield* cluster.crash
               yield* count((c) => ({ postgresRestarts: c.postgresRestarts + 1 }))
               yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(300, 800)))
-              yield* cluster.start.pipe(Effect.orDie)
+              yield* cluster.start.pipe(Effect.mapError((e) => failed(e.message)))
               down = false
               yield* options.log("  PostgreSQL: back")
             }),
             { startImmediately: true }
           )
+          restarts.push(outage)
         }
         yield* Effect.forEach(wave, request, { concurrency: "unbounded", discard: true })
       }
@@ -477,8 +484,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
 
       // ---- convergence ------------------------------------------------------------------------
       yield* Effect.forEach(indices, replicas.start, { discard: true }).pipe(Effect.mapError(failed))
-      const settled = yield* store.load(rackId).pipe(
-        Effect.eventually,
+      const settled = yield* readStore.pipe(
         Effect.repeat({
           schedule: Schedule.spaced("100 millis"),
           until: (s) => s.configs.every((c) => c.phase === "Committed" || c.phase === "Aborted")
