@@ -4,7 +4,7 @@
  * `StaleView`. PostgreSQL alone: racing proposals, racing migrations, and a server crash.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Exit, Option } from "effect"
+import { Effect, Exit, Option, Schedule } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { PlannedConfig } from "../../src/control/ControlPlaneStore.ts"
 import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
