@@ -186,8 +186,8 @@ layer(PgCluster.layerWithClient, { timeout: 60_000, excludeTestServices: true })
         yield* cluster.crash
         assert.strictEqual((yield* Effect.flip(store.load(rack)))._tag, "StoreUnavailable")
         yield* cluster.start
-        // The pool reconnects on the next statement.
-        const after = yield* store.load(rack).pipe(Effect.retry({ times: 20 }))
+        // The pool reconnects on a later statement.
+        const after = yield* store.load(rack).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 100 }))
         assert.deepStrictEqual(after, before)
       })
     )
