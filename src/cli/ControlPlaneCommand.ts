@@ -121,6 +121,10 @@ const handleRequest = (driver: Reconfigurator.Reconfigurator) => (line: string) 
               reason: e._tag === "RequestRefused" ? e.reason : e._tag,
               message: e.message
             })
+          ),
+          // A bug must not leave the request unanswered: say so, with the defect.
+          Effect.catchDefect((defect) =>
+            emit({ event: "refused", request: request.request, reason: "Defect", message: String(defect) })
           )
         )
     })
@@ -161,18 +165,19 @@ export const controlPlane = Command.make(
         startImmediately: true
       }
     )
-    yield* Effect.forkScoped(driver.run)
     yield* emit({ event: "replica-ready", rackId })
     const stdio = yield* Stdio.Stdio
-    yield* stdio.stdin.pipe(
+    const requests = stdio.stdin.pipe(
       Stream.decodeText,
       Stream.splitLines,
       Stream.filter((line) => line.trim() !== ""),
       Stream.runForEach((line) => Effect.forkScoped(handleRequest(driver)(line))),
-      Effect.orElseSucceed(() => undefined)
+      Effect.orElseSucceed(() => undefined),
+      // Standard input closed: keep driving until interrupted.
+      Effect.andThen(Effect.never)
     )
-    // Standard input closed: keep driving until interrupted.
-    return yield* Effect.never
+    // The loop never ends; if it dies (a bug), the replica exits instead of running on without driving.
+    return yield* Effect.raceFirst(driver.run, requests)
   }, Effect.scoped)
 ).pipe(
   Command.withDescription(

@@ -16,7 +16,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Array as Arr, Context, Effect, Layer, Option, Redacted, Result, Schema, Semaphore } from "effect"
 import * as Migrator from "effect/sql/Migrator"
 import { SqlClient } from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { SqlError } from "effect/sql/SqlError"
 import * as Ledger from "../runtime/Ledger.ts"
 import { BaseboardId } from "../types/BaseboardId.ts"
 import { Configuration } from "../types/Configuration.ts"
@@ -262,6 +262,16 @@ export const postgres: Effect.Effect<ControlPlaneStoreShape, StoreUnavailable, S
         )
       )
 
+  /**
+   * One transaction. If its connection is lost, `withTransaction` cannot roll back and dies with the
+   * `SqlError`: that is an outage (whether a COMMIT in flight landed is unknown, and every step is safe to
+   * retry or re-read), so it becomes `StoreUnavailable` like any other failed statement.
+   */
+  const transaction = <A, E>(effect: Effect.Effect<A, E | SqlError>): Effect.Effect<A, E | SqlError> =>
+    sql
+      .withTransaction(effect)
+      .pipe(Effect.catchDefect((defect) => (defect instanceof SqlError ? Effect.fail(defect) : Effect.die(defect))))
+
   /** Inserts a plan under the proposal's conditions; fails with StaleView (rolling back the transaction) if they do not hold. */
   const insertPlan = (rackId: RackId, plan: PlannedConfig) =>
     Effect.gen(function* () {
@@ -310,7 +320,7 @@ export const postgres: Effect.Effect<ControlPlaneStoreShape, StoreUnavailable, S
         Effect.map((configs) => ({ rackId, configs })),
         Effect.catchTag("SchemaError", (e) => Effect.fail(new StoreUnavailable({ store, reason: e.message })))
       ),
-    propose: (rackId, plan) => insertPlan(rackId, plan).pipe(sql.withTransaction, sqlErrors(plan.epoch, "propose")),
+    propose: (rackId, plan) => insertPlan(rackId, plan).pipe(transaction, sqlErrors(plan.epoch, "propose")),
     prepared: (rackId, epoch, config, acked) =>
       Effect.gen(function* () {
         const json = yield* encodeConfig(config).pipe(
@@ -326,7 +336,7 @@ export const postgres: Effect.Effect<ControlPlaneStoreShape, StoreUnavailable, S
             WHERE rack_id = ${rackId} AND epoch = ${epoch} AND state = 'Unacked'
               AND (member_part || ':' || member_serial) IN ${sql.in(acked.map((id) => id.key))}`
         }
-      }).pipe(sql.withTransaction, sqlErrors(epoch, "prepared")),
+      }).pipe(transaction, sqlErrors(epoch, "prepared")),
     memberCommitted: (rackId, epoch, member, via) =>
       sql`
         UPDATE tq_members m SET state = 'Committed', via = COALESCE(m.via, ${via})
@@ -352,7 +362,7 @@ export const postgres: Effect.Effect<ControlPlaneStoreShape, StoreUnavailable, S
           WHERE rack_id = ${rackId} AND epoch = ${epoch} AND phase = 'Preparing' RETURNING epoch`
         yield* touched(epoch, "abort")(aborted)
         if (Option.isSome(next)) yield* insertPlan(rackId, next.value)
-      }).pipe(sql.withTransaction, sqlErrors(epoch, "abort"))
+      }).pipe(transaction, sqlErrors(epoch, "abort"))
   }
   return shape
 })

@@ -487,6 +487,10 @@ export const make = (args: {
       Effect.gen(function* () {
         while (true) {
           yield* reload.pipe(Effect.catch(() => rereadAfterOutage))
+          // Already accepted: an earlier attempt's proposal landed though its answer was lost (a connection that
+          // dropped around the COMMIT), or the request was submitted twice. One request, one proposal.
+          const accepted = view.configs.filter((c) => c.request === request).at(-1)
+          if (accepted !== undefined) return accepted
           const current = inProgress()
           if (current !== undefined) {
             // The request waits for the epoch in progress; helping to drive it is all this replica can do.

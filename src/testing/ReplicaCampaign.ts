@@ -292,12 +292,29 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
         ids,
         link: { pingIntervalMs: 200, inactivityTimeoutMs: 1000 }
       }).pipe(Effect.mapError((e) => failed(e.message)))
-      // One process at a time: on a loaded 2-core machine, starting them all at once starves each of them.
-      yield* Effect.forEach(rack.sleds, (s) => rack.start(s.index), { discard: true }).pipe(
-        Effect.mapError((e) => failed(e.message))
-      )
-      yield* Effect.forEach(rack.sleds, (s) => rack.api(s.index), { discard: true }).pipe(
-        Effect.mapError((e) => failed(e.message))
+      const progress = yield* PubSub.unbounded<Progress>()
+      const unexpected: Array<string> = []
+      const replicas = yield* replicaSet({
+        dir,
+        count: options.replicas,
+        storeUrl: cluster.url,
+        authorityKey: join(dir, "certs", "authority.key"),
+        members: rack.sleds.map((s) => `${s.id}=${s.apiUrl}`),
+        progress,
+        unexpected: (line) => unexpected.push(line)
+      })
+      const indices = Array.from({ length: options.replicas }, (_, i) => i)
+      // Two lanes, one process at a time in each (sleds; replicas, which drive whatever the store holds as soon
+      // as they run): all at once starves each of them on a loaded 2-core machine.
+      yield* Effect.all(
+        [
+          Effect.forEach(rack.sleds, (s) => rack.start(s.index), { discard: true }).pipe(
+            Effect.andThen(Effect.forEach(rack.sleds, (s) => rack.api(s.index), { discard: true })),
+            Effect.mapError((e) => failed(e.message))
+          ),
+          Effect.forEach(indices, replicas.start, { discard: true }).pipe(Effect.mapError(failed))
+        ],
+        { concurrency: 2, discard: true }
       )
       const clients = yield* Effect.forEach(rack.sleds, (s) => MemberClient.fromHttp(s.apiUrl))
       const apis = yield* Effect.forEach(rack.sleds, (s) =>
@@ -320,20 +337,6 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
       }).pipe(Effect.mapError((e) => failed(e.message)))
       yield* bootstrap.reconfigure(ids.slice(0, initialSize)).pipe(Effect.mapError((e) => failed(e.message)))
       yield* options.log("epoch 1 committed by the bootstrap driver")
-
-      const progress = yield* PubSub.unbounded<Progress>()
-      const unexpected: Array<string> = []
-      const replicas = yield* replicaSet({
-        dir,
-        count: options.replicas,
-        storeUrl: cluster.url,
-        authorityKey: join(dir, "certs", "authority.key"),
-        members: rack.sleds.map((s) => `${s.id}=${s.apiUrl}`),
-        progress,
-        unexpected: (line) => unexpected.push(line)
-      })
-      const indices = Array.from({ length: options.replicas }, (_, i) => i)
-      yield* Effect.forEach(indices, replicas.start, { discard: true }).pipe(Effect.mapError(failed))
 
       let figures: ReplicaFigures = {
         requests: 0,

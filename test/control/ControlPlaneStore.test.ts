@@ -4,7 +4,7 @@
  * `StaleView`. PostgreSQL alone: racing proposals, racing migrations, and a server crash.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Exit, Option, Schedule } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Schedule } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { PlannedConfig } from "../../src/control/ControlPlaneStore.ts"
 import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
@@ -189,6 +189,40 @@ layer(PgCluster.layerWithClient, { timeout: 60_000, excludeTestServices: true })
         // The pool reconnects on a later statement.
         const after = yield* store.load(rack).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 100 }))
         assert.deepStrictEqual(after, before)
+      })
+    )
+
+    it.effect("a transaction whose connection dies with the server fails with StoreUnavailable, not a defect", () =>
+      Effect.gen(function* () {
+        const store = yield* ControlPlaneStore.postgres
+        const cluster = yield* PgCluster
+        const sql = yield* SqlClient
+        const rack = freshRack()
+        // Another session holds the table, so the proposal's transaction waits inside its INSERT.
+        const holder = yield* Effect.forkChild(
+          sql.withTransaction(Effect.andThen(sql`LOCK TABLE tq_configurations`, Effect.never)).pipe(Effect.exit),
+          { startImmediately: true }
+        )
+        const proposal = yield* Effect.forkChild(Effect.exit(store.propose(rack, planAt(1, null))), {
+          startImmediately: true
+        })
+        yield* sql<{ readonly waiting: number }>`
+          SELECT count(*)::int AS waiting FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO tq_configurations%'`.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (rows) => rows[0]?.waiting === 1 }),
+          Effect.timeout("10 seconds")
+        )
+        yield* cluster.crash
+        const outcome = yield* Fiber.join(proposal)
+        assert.isTrue(Exit.isFailure(outcome) && !Cause.hasDies(outcome.cause))
+        assert.deepStrictEqual(
+          Exit.isFailure(outcome)
+            ? Cause.findErrorOption(outcome.cause).pipe(Option.map((e) => e._tag))
+            : Option.none(),
+          Option.some("StoreUnavailable")
+        )
+        yield* Fiber.interrupt(holder)
+        yield* cluster.start
       })
     )
   }

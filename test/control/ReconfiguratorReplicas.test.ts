@@ -34,24 +34,29 @@ const replica = (rackId: string, nodes: Parameters<typeof clientsOf>[0], scope: 
 layer(PgCluster.layer, { timeout: 60_000, excludeTestServices: true })(
   "Reconfigurator replicas over PostgreSQL",
   (it) => {
-    it.effect("a request accepted by a replica that dies at once is completed by another replica", () =>
-      Effect.gen(function* () {
-        const nodes = yield* memoryRack(4)
-        const doomed = yield* Scope.make()
-        const accepting = yield* replica(rackOfTest(1), nodes, doomed)
-        const survivor = yield* replica(rackOfTest(1), nodes, yield* Effect.scope)
-        const accepted = yield* accepting.submit({ _tag: "Set", members: nodes.map((n) => n.node.id) }, "first")
-        assert.deepStrictEqual([accepted.epoch, accepted.phase], [1, "Preparing"])
-        // The accepting replica is gone (its connections closed) before it sent anything to a node.
-        yield* Scope.close(doomed, Exit.void)
-        yield* Effect.forkScoped(survivor.run)
-        const done = yield* eventually(survivor.state, (s) => s.configs[0]?.phase === "Committed", "15 seconds")
-        assert.deepStrictEqual(
-          done.configs.map((c) => [c.epoch, c.phase, c.request]),
-          [[1, "Committed", "first"]]
-        )
-        assert.strictEqual(new Set(yield* secrets(nodes, 1)).size, 1)
-      })
+    it.effect(
+      "a request accepted by a replica that dies at once is completed by another replica, and proposed once",
+      () =>
+        Effect.gen(function* () {
+          const nodes = yield* memoryRack(4)
+          const doomed = yield* Scope.make()
+          const accepting = yield* replica(rackOfTest(1), nodes, doomed)
+          const survivor = yield* replica(rackOfTest(1), nodes, yield* Effect.scope)
+          const accepted = yield* accepting.submit({ _tag: "Set", members: nodes.map((n) => n.node.id) }, "first")
+          assert.deepStrictEqual([accepted.epoch, accepted.phase], [1, "Preparing"])
+          // The accepting replica is gone (its connections closed) before it sent anything to a node.
+          yield* Scope.close(doomed, Exit.void)
+          // The client never heard the answer and submits again, elsewhere: one request, one proposal.
+          const again = yield* survivor.submit({ _tag: "Set", members: nodes.map((n) => n.node.id) }, "first")
+          assert.deepStrictEqual([again.epoch, again.request], [1, "first"])
+          yield* Effect.forkScoped(survivor.run)
+          const done = yield* eventually(survivor.state, (s) => s.configs[0]?.phase === "Committed", "15 seconds")
+          assert.deepStrictEqual(
+            done.configs.map((c) => [c.epoch, c.phase, c.request]),
+            [[1, "Committed", "first"]]
+          )
+          assert.strictEqual(new Set(yield* secrets(nodes, 1)).size, 1)
+        })
     )
 
     it.effect("a replica driving from a stale view gets a conflict, re-reads and overwrites nothing", () =>
