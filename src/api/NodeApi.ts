@@ -5,13 +5,23 @@
  * Typed errors map to precise statuses with a JSON body carrying the tag: a decision whose signature does
  * not verify against the node's authority key (`NotAuthorized`) ⇒ 403, a node in the wrong state
  * (`NotPrepared`, `Superseded`, …) ⇒ 409, `Disconnected` and `NodeStopped` ⇒ 503, `Busy` ⇒ 429, an
- * `InvalidResponse` from a proxied destination ⇒ 502, a body that does not decode ⇒ 400 with the Schema
- * issue (`{ _tag: "BadRequest", part, issue }`). The same
+ * `InvalidResponse` from a proxied destination ⇒ 502, a proxied call unanswered within the server's
+ * deadline ⇒ 504 `ProxyTimeout`, a body that does not decode ⇒ 400 with the Schema issue
+ * (`{ _tag: "BadRequest", part, issue }`). Answers of the server itself have the same shape: an unknown
+ * path ⇒ 404 `NotFound`, a known path with another method ⇒ 405 `MethodNotAllowed`, a body that is not
+ * JSON ⇒ 415 `UnsupportedMediaType`, a body over the server's limit ⇒ 413 `PayloadTooLarge`. The same
  * definition yields the OpenAPI document (`/openapi.json`) and a typed client (`HttpApiClient.make`).
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { Busy, Disconnected, InvalidResponse, NodeStopped } from "../runtime/RuntimeError.ts"
+import {
+  Busy,
+  Disconnected,
+  InvalidArgument,
+  InvalidResponse,
+  NodeStopped,
+  ProxyTimeout
+} from "../runtime/RuntimeError.ts"
 import { BaseboardId } from "../types/BaseboardId.ts"
 import { Epoch } from "../types/Epoch.ts"
 import * as ProtocolError from "../types/ProtocolError.ts"
@@ -32,7 +42,12 @@ export class NotCoordinating extends Schema.TaggedError<NotCoordinating>()("NotC
 
 /** The runtime errors every call may fail with. */
 const unavailable = [status(503)(NodeStopped), status(429)(Busy)] as const
-const proxyErrors = [...unavailable, status(503)(Disconnected), status(502)(InvalidResponse)] as const
+const proxyErrors = [
+  ...unavailable,
+  status(503)(Disconnected),
+  status(502)(InvalidResponse),
+  status(504)(ProxyTimeout)
+] as const
 
 const conflict = status(409)
 /** `NotAuthorized` ⇒ 403; every other protocol error is a conflict with the node's state ⇒ 409. */
@@ -73,7 +88,7 @@ export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel:
   HttpApiEndpoint.post("commit", "/commit", {
     payload: CommitRequest,
     success: CommitStatus,
-    error: [...commitErrors, ...unavailable]
+    error: [...commitErrors, status(400)(InvalidArgument), ...unavailable]
   }),
   HttpApiEndpoint.post("prepareAndCommit", "/prepare-and-commit", {
     payload: PrepareAndCommitRequest,

@@ -1,9 +1,10 @@
 /**
  * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
  * peer and API addresses, its TLS credentials, the control plane's authority public key, its ledger
- * copies and its peers' addresses, plus optional link timing and log level (chaos tests shorten the
- * inactivity timeout and log everything). A config without `tls` is refused unless it says
- * `"insecure": true`: plain TCP is never reached by omission.
+ * copies and its peers' addresses, plus optional link timing, pre-authentication bounds, API limits and
+ * TLS, and log level (chaos tests shorten the inactivity timeout and log everything). A config without
+ * `tls` is refused unless it says `"insecure": true`: plain TCP is never reached by omission. Ledger
+ * paths are checked when the node starts: at least one, each in an existing, writable directory.
  */
 import { readFileSync } from "node:fs"
 import { Effect, Schema } from "effect"
@@ -20,8 +21,18 @@ export const NodeConfig = Schema.Struct({
   peer: Address,
   /** The address peers reach this node at, when not `peer` (a relay, NAT or port forward). */
   advertise: Schema.optionalKey(Address),
-  /** The HTTP API (underlay) address. */
-  api: Address,
+  /** The HTTP API (underlay) address, its limits and, optionally, its TLS credentials (PEM files). */
+  api: Schema.Struct({
+    ...Address.fields,
+    /** The largest request body accepted, in bytes (default 1 MiB); larger ones are answered 413. */
+    maxBodyBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+    /** How long a proxied call may wait for its destination before a 504 (default 10,000). */
+    proxyTimeoutMs: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+    /** Serve the API over HTTPS; with `ca`, only to clients presenting a certificate that CA signed. */
+    tls: Schema.optionalKey(
+      Schema.Struct({ cert: Schema.String, key: Schema.String, ca: Schema.optionalKey(Schema.String) })
+    )
+  }),
   /** Open the API only once the node has committed a configuration (a new sled, reached by proxy until then). */
   apiAfterCommit: Schema.optionalKey(Schema.Boolean),
   /** PEM files for mutual TLS. Required unless `insecure` is true. */
@@ -39,6 +50,16 @@ export const NodeConfig = Schema.Struct({
     Schema.Struct({
       pingIntervalMs: Schema.Int.check(Schema.isGreaterThan(0)),
       inactivityTimeoutMs: Schema.Int.check(Schema.isGreaterThan(0))
+    })
+  ),
+  /**
+   * Pre-authentication bounds of the peer port: connections that may be in their TLS handshake or Hello
+   * at once (default 64; more are closed at once) and the time each has to finish it (default 5,000 ms).
+   */
+  handshake: Schema.optionalKey(
+    Schema.Struct({
+      maxUnauthenticated: Schema.Int.check(Schema.isGreaterThan(0)),
+      timeoutMs: Schema.Int.check(Schema.isGreaterThan(0))
     })
   ),
   /** The least severe level logged to stderr (default Info). */

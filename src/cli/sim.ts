@@ -1,22 +1,35 @@
 /**
- * `npm run sim -- --cases N [--seed S] [--min A] [--max B]`: a long simulation campaign. Prints one JSON
- * line of figures (cases, events, invariant checks, deliveries, crashes, wall time); on a violation it
- * writes the failing case's event log and prints the replay command, then exits 1.
+ * `npm run sim -- --cases N [--seed S] [--min A] [--max B] [--adversary Outsider|Removed|Member|all]`: a
+ * long simulation campaign, with a Byzantine node of that profile (`all`: a profile drawn for each
+ * case). Prints one JSON line of figures (cases, events, invariant checks, deliveries, crashes, wall
+ * time); on a violation it writes the failing case's event log and prints the replay command, exits 1.
  */
 import * as fc from "fast-check"
-import { testCase } from "../testing/Action.ts"
+import { type AdversaryProfile, adversaryCase, adversaryProfiles, type Case, testCase } from "../testing/Action.ts"
 import * as EventLog from "../testing/EventLog.ts"
 import { emptyStats, InvariantViolation } from "../testing/Simulation.ts"
 import { intArg } from "./ScriptArgs.ts"
 
 const cases = intArg("cases", 1000)
+const adversaryFlag = process.argv.indexOf("--adversary")
+const adversary = adversaryFlag >= 0 ? process.argv[adversaryFlag + 1] : undefined
+const profiles = adversaryProfiles.filter((p) => adversary === "all" || adversary === p)
+if (adversary !== undefined && profiles.length === 0) {
+  console.error(`--adversary takes one of ${adversaryProfiles.join(", ")} or all`)
+  process.exit(2)
+}
+const [min, max] = [intArg("min", 300), intArg("max", 2000)]
+const arbitrary: fc.Arbitrary<Case> =
+  profiles.length === 0
+    ? testCase(min, max)
+    : fc.oneof(...profiles.map((p: AdversaryProfile) => adversaryCase(p, min, max)))
 const seed = intArg("seed", Date.now() % 2 ** 31)
 const totals = { cases: 0, ...emptyStats() }
 const started = performance.now()
 let failure: string | undefined
 
 const report = fc.check(
-  fc.property(testCase(intArg("min", 300), intArg("max", 2000)), (c) => {
+  fc.property(arbitrary, (c) => {
     try {
       const { stats } = EventLog.run(c)
       totals.cases++
@@ -35,6 +48,7 @@ const report = fc.check(
 if (report.failed && failure === undefined) failure = String(report.errorInstance)
 const summary = {
   ...totals,
+  adversary: adversary ?? "none",
   seed,
   seconds: Math.round((performance.now() - started) / 100) / 10,
   lost: 0,

@@ -3,7 +3,8 @@
  * node's status directly or through a member's proxy (`tq status --api URL [--via PART:SERIAL]`), add a
  * sled to a rack with the control-plane driver (`tq add-sled …`), create a throwaway rack PKI
  * (`tq certs init DIR --id …`) and replay a simulation event log (`tq replay FILE`). Errors print their
- * tag and a one-line explanation and exit non-zero.
+ * tag and a one-line explanation and exit non-zero — including a running node that stops (a ledger it
+ * cannot write, a defect), so that a supervisor restarts it.
  */
 import { readFileSync } from "node:fs"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
@@ -20,7 +21,7 @@ import * as RackPki from "../runtime/RackPki.ts"
 import * as Transport from "../runtime/Transport.ts"
 import * as TrustQuorumNode from "../runtime/TrustQuorumNode.ts"
 import * as EventLog from "../testing/EventLog.ts"
-import { PersistentState } from "../types/PersistentState.ts"
+import * as PersistentState from "../types/PersistentState.ts"
 import {
   authorityKeyFlag,
   controlPlane,
@@ -33,7 +34,7 @@ import {
 } from "./ControlPlaneCommand.ts"
 import * as NodeConfig from "./NodeConfig.ts"
 
-/** Runs the node a configuration describes until interrupted. */
+/** Runs the node a configuration describes until interrupted; fails with `NodeStopped` if the node stops. */
 const serveNode = Effect.fn("serveNode")(
   function* (config: NodeConfig.NodeConfig) {
     const id = yield* parseId(config.id)
@@ -51,7 +52,11 @@ const serveNode = Effect.fn("serveNode")(
       listen: config.peer,
       ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport,
-      ledger: Ledger.file({ paths: config.ledger, schema: PersistentState }),
+      ledger: Ledger.file({
+        paths: config.ledger,
+        schema: PersistentState.PersistentState,
+        owner: { node: String(id), rackOf: PersistentState.rackId }
+      }),
       ...(config.link === undefined
         ? {}
         : {
@@ -59,20 +64,49 @@ const serveNode = Effect.fn("serveNode")(
               pingInterval: Duration.millis(config.link.pingIntervalMs),
               inactivityTimeout: Duration.millis(config.link.inactivityTimeoutMs)
             }
+          }),
+      ...(config.handshake === undefined
+        ? {}
+        : {
+            connections: {
+              maxUnauthenticated: config.handshake.maxUnauthenticated,
+              handshakeTimeout: Duration.millis(config.handshake.timeoutMs)
+            }
           })
     })
+    // The node stopping ends the command with its reason, whatever the command is waiting for.
+    const stopped = Effect.flatMap(node.stopped, Effect.fail)
     yield* node.setPeers(config.peers)
     yield* emit({ event: "peer-listening", id: config.id, port: node.listenAddress.port })
     if (config.apiAfterCommit === true) {
       // A new sled: no API until it has committed a configuration (reached through a member's proxy until then).
-      yield* node.committedEpoch.pipe(SubscriptionRef.changes, Stream.filter(Option.isSome), Stream.runHead)
+      yield* node.committedEpoch.pipe(
+        SubscriptionRef.changes,
+        Stream.filter(Option.isSome),
+        Stream.runHead,
+        Effect.raceFirst(stopped)
+      )
     }
+    const { tls: apiTls, maxBodyBytes, proxyTimeoutMs, ...address } = config.api
     const api = yield* Layer.build(
-      NodeApiServer.layer(config.api).pipe(Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node)))
+      NodeApiServer.layer({
+        ...address,
+        ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+        ...(proxyTimeoutMs === undefined ? {} : { proxyTimeout: Duration.millis(proxyTimeoutMs) }),
+        ...(apiTls === undefined
+          ? {}
+          : {
+              tls: {
+                certPem: readFileSync(apiTls.cert, "utf8"),
+                keyPem: readFileSync(apiTls.key, "utf8"),
+                ...(apiTls.ca === undefined ? {} : { caPem: readFileSync(apiTls.ca, "utf8") })
+              }
+            })
+      }).pipe(Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node)))
     )
-    const url = yield* NodeApiServer.baseUrl.pipe(Effect.provide(api))
+    const url = yield* NodeApiServer.baseUrl(apiTls === undefined ? "http" : "https").pipe(Effect.provide(api))
     yield* emit({ event: "api-listening", id: config.id, url })
-    return yield* Effect.never
+    return yield* stopped
   },
   Effect.scoped,
   (effect, config) => Effect.provideService(effect, References.MinimumLogLevel, config.logLevel ?? "Info")

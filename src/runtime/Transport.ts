@@ -13,6 +13,12 @@
  *   high-water mark (backpressure); success means handed over, not delivered. A payload over
  *   `Frame.maxPayloadBytes` is refused with `FrameTooLarge` and the connection stays usable. Payloads
  *   are not copied on every path: do not mutate one after writing it.
+ * - `tryWrite` writes a frame now when `write` would not wait (nothing waiting for the socket to drain,
+ *   under its high-water mark, not ended, within the size limit) and says whether it did. A string payload
+ *   is written as its UTF-8 bytes (on sockets, encoded straight into the write batch).
+ * - `onFrame` installs a handler that is offered each frame as it arrives, in order, but only while a read
+ *   is waiting and nothing is buffered — so a frame it consumes overtakes nothing; every other frame is
+ *   buffered for `read` as usual. The handler runs inside the transport's own callback and must not throw.
  * - `destroy` is a hard close (never a graceful end: a graceful close made peers hang elsewhere); it is
  *   idempotent, and pending and later reads and writes fail.
  * - One reader at a time is the intended use (concurrent reads are served in order); concurrent
@@ -22,12 +28,18 @@
  * use it only for tests and benchmarks on a trusted host (the name is the opt-in; a node running on it
  * logs a warning at start); `tls` is mutual TLS 1.3 under a rack CA, where a peer's identity is read from its
  * verified certificate (`RackPki.identityOf`); `memory` is an in-process network for deterministic tests.
+ *
+ * Pre-authentication is bounded (`ListenOptions`): a socket listener admits a new connection only while
+ * fewer than `gate.limit` connections are unauthenticated — still in the TLS handshake here, or still
+ * exchanging `Hello`s above — and closes the excess at once; a TLS handshake must finish within
+ * `handshakeTimeout`. Refusals go to a rate-limited log, so a flood costs a few log lines per interval.
  */
 import * as net from "node:net"
 import * as nodeTls from "node:tls"
 import { Duration, Effect, Option, Queue, Result, Schema, type Scope } from "effect"
 import * as Frame from "./Frame.ts"
 import * as RackPki from "./RackPki.ts"
+import * as RateLimitedLog from "./RateLimitedLog.ts"
 
 // ---- contract -----------------------------------------------------------------------------------------
 
@@ -91,8 +103,13 @@ export interface Conn {
   readonly peerIdentity: Option.Option<string>
   readonly read: Effect.Effect<Uint8Array, LinkError>
   readonly write: (payload: Uint8Array) => Effect.Effect<void, LinkError>
+  readonly tryWrite: (payload: Uint8Array | string) => boolean
+  readonly onFrame: (handler: FrameHandler | undefined) => void
   readonly destroy: Effect.Effect<void>
 }
+
+/** Offered a frame as it arrives; true if it consumed it. */
+export type FrameHandler = (payload: Uint8Array) => boolean
 
 /** A bound listener. Refused peers (TLS) are logged and never reach `accept`. */
 export interface Listener {
@@ -100,10 +117,53 @@ export interface Listener {
   readonly accept: Effect.Effect<Conn, TransportError>
 }
 
+/**
+ * The connections a listener's owner has accepted and not yet authenticated, counted across both stages
+ * (the transport's TLS handshake, the owner's `Hello`): a new connection is admitted only below `limit`.
+ */
+export class PreAuthGate {
+  readonly limit: number
+  #pending = 0
+  constructor(limit: number) {
+    this.limit = limit
+  }
+  get pending(): number {
+    return this.#pending
+  }
+  /** Takes a slot if one is free. */
+  tryEnter(): boolean {
+    if (this.#pending >= this.limit) return false
+    this.#pending++
+    return true
+  }
+  /** Takes a slot for a connection already admitted (its next stage); the count may pass `limit` briefly. */
+  enter(): void {
+    this.#pending++
+  }
+  leave(): void {
+    this.#pending--
+  }
+}
+
+/** Bounds of a listener's unauthenticated connections. */
+export interface ListenOptions {
+  /** Shared with the listener's owner (default: a gate of 64 of the listener's own). */
+  readonly gate?: PreAuthGate
+  /** Time a TLS client has to finish its handshake (default 5 s). */
+  readonly handshakeTimeout?: Duration.Input
+  /** Where refusals are recorded (default: a rate-limited log of the listener's own). */
+  readonly refusals?: RateLimitedLog.RateLimitedLog
+}
+
+/** Connections admitted at once before authentication when no gate is given. */
+export const defaultMaxUnauthenticated = 64
+/** The default deadline of a TLS handshake (Node's own default is 120 s). */
+export const defaultHandshakeTimeout = Duration.seconds(5)
+
 /** A transport: `listen` and `dial`, both scoped. */
 export interface Transport {
   readonly name: "tcp" | "tls" | "memory"
-  readonly listen: (address: Address) => Effect.Effect<Listener, TransportError, Scope.Scope>
+  readonly listen: (address: Address, options?: ListenOptions) => Effect.Effect<Listener, TransportError, Scope.Scope>
   readonly dial: (address: Address) => Effect.Effect<Conn, TransportError, Scope.Scope>
 }
 
@@ -115,8 +175,6 @@ export const freshConnId = (): number => ++lastConnId
 const backlogLimit = 128
 /** A dial that has not connected (and, for TLS, been accepted) within this fails with `DialFailed`. */
 export const connectTimeout = Duration.seconds(10)
-/** The server's bound on an incomplete TLS handshake (Node's default is 120 s). */
-const tlsHandshakeTimeoutMs = 10_000
 
 // ---- inbound frames -----------------------------------------------------------------------------------
 
@@ -139,6 +197,8 @@ class Inbox {
   #readers: Array<Resume<Uint8Array>> = []
   #error: LinkError | undefined = undefined
   readonly #onTake: () => void
+  /** See `Conn.onFrame`. */
+  handler: FrameHandler | undefined = undefined
 
   constructor(onTake: () => void) {
     this.#onTake = onTake
@@ -153,6 +213,8 @@ class Inbox {
 
   deliver(frame: Uint8Array): void {
     if (this.#error !== undefined) return
+    // A waiting reader means nothing is buffered and the reader is done with every earlier frame.
+    if (this.#readers.length > 0 && this.handler !== undefined && this.handler(frame)) return
     const reader = this.#readers.shift()
     if (reader !== undefined) {
       reader(Effect.succeed(frame))
@@ -210,6 +272,7 @@ class Inbox {
 
 /** Reading pauses while this many bytes of frames wait to be read, and resumes below half of it. */
 const readHighWater = Frame.maxFrameBytes
+const textEncoder = new TextEncoder()
 /** Small frames are copied into shared write batches of this size; larger ones are written as they are. */
 const batchBytes = 64 * 1024
 const copyLimit = 16 * 1024
@@ -331,6 +394,26 @@ const socketConn = (
       return Effect.sync(() => removeFrom(drainWaiters, waiter))
     })
 
+  const canWriteNow = () => ended === undefined && drainWaiters.length === 0 && !socket.writableNeedDrain
+
+  const tryWrite = (payload: Uint8Array | string): boolean => {
+    if (!canWriteNow()) return false
+    if (typeof payload === "string") {
+      if (payload.length * 3 > copyLimit) return tryWrite(textEncoder.encode(payload))
+      // Encoded straight into the batch: UTF-8 takes at most 3 bytes per UTF-16 unit.
+      const pending = fill > start
+      reserve(Frame.headerBytes + payload.length * 3)
+      const length = batch.write(payload, fill + Frame.headerBytes)
+      Frame.writeHeader(batch, fill, length)
+      fill += Frame.headerBytes + length
+      if (!pending) queueMicrotask(flush)
+      return true
+    }
+    if (payload.length > Frame.maxPayloadBytes) return false
+    append(payload)
+    return true
+  }
+
   const write = (payload: Uint8Array): Effect.Effect<void, LinkError> =>
     Effect.suspend(() => {
       if (payload.length > Frame.maxPayloadBytes) {
@@ -363,6 +446,10 @@ const socketConn = (
       peerIdentity,
       read: inbox.read,
       write,
+      tryWrite,
+      onFrame: (handler) => {
+        inbox.handler = handler
+      },
       destroy: Effect.sync(() => kill("destroyed"))
     },
     kill
@@ -379,26 +466,53 @@ const serve = (args: {
   readonly server: net.Server
   readonly event: "connection" | "secureConnection"
   readonly admit: Admit
+  readonly options: ListenOptions | undefined
 }): Effect.Effect<Listener, TransportError, Scope.Scope> =>
   Effect.gen(function* () {
     const { server, address } = args
     const backlog = yield* Queue.bounded<Conn, TransportError>(backlogLimit)
-    // Refusals are logged by a fiber of the listener; a flood of bad handshakes is dropped, not buffered.
-    const refusals = yield* Queue.dropping<TransportError>(64)
+    const gate = args.options?.gate ?? new PreAuthGate(defaultMaxUnauthenticated)
+    const refusals = args.options?.refusals ?? (yield* RateLimitedLog.make({ subject: "peer connections refused" }))
     const open = new Set<SocketConn>()
-    const refuse = (socket: net.Socket, detail: string) => {
-      Queue.offerUnsafe(
-        refusals,
-        new TransportError({
-          reason: "TlsRefused",
-          address: socketAddress(socket.remoteAddress, socket.remotePort),
-          detail
-        })
+    const record = (reason: TransportError["reason"] | "Unauthenticated", remote: string, detail: string) =>
+      refusals.record(
+        reason,
+        reason === "Unauthenticated"
+          ? `refused a connection at once: ${detail}`
+          : new TransportError({ reason, address: remote, detail }).message,
+        { transport: args.transport, remote, reason }
       )
+    const refuse = (socket: net.Socket, detail: string) => {
+      record("TlsRefused", socketAddress(socket.remoteAddress, socket.remotePort), detail)
       socket.on("error", ignoreErrors)
       socket.destroy()
     }
+    /** Releases of the TLS-stage slots, by remote address (unique among a listener's open connections). */
+    const handshaking = new Map<string, () => void>()
+    server.on("connection", (raw: net.Socket) => {
+      const remote = socketAddress(raw.remoteAddress, raw.remotePort)
+      if (!gate.tryEnter()) {
+        record("Unauthenticated", remote, `${gate.limit} connections are already unauthenticated`)
+        raw.on("error", ignoreErrors)
+        raw.destroy()
+        return
+      }
+      // TCP is authenticated above this layer: its slot passes to the owner with the connection.
+      if (args.event === "connection") return gate.leave()
+      let held = true
+      const release = () => {
+        if (!held) return
+        held = false
+        handshaking.delete(remote)
+        gate.leave()
+      }
+      handshaking.set(remote, release)
+      raw.once("close", release)
+    })
     server.on(args.event, (socket: net.Socket) => {
+      // A TCP connection the gate just refused (the same event) is already destroyed.
+      if (socket.destroyed) return
+      handshaking.get(socketAddress(socket.remoteAddress, socket.remotePort))?.()
       const admitted = args.admit(socket)
       if (Result.isFailure(admitted)) return refuse(socket, admitted.failure)
       const accepted = socketConn(socket, "inbound", admitted.success)
@@ -422,12 +536,7 @@ const serve = (args: {
         server.listen(address.port, address.host, () => {
           server.off("error", failed)
           // Errors after binding (e.g. EMFILE on accept) must not crash the process: log them.
-          server.on("error", (e) =>
-            Queue.offerUnsafe(
-              refusals,
-              new TransportError({ reason: "ListenFailed", address: formatAddress(address), detail: describe(e) })
-            )
-          )
+          server.on("error", (e) => record("ListenFailed", formatAddress(address), describe(e)))
           resume(Effect.void)
         })
         return Effect.sync(() => server.close())
@@ -446,13 +555,6 @@ const serve = (args: {
     )
     const info = server.address()
     const bound = { host: address.host, port: typeof info === "object" && info !== null ? info.port : address.port }
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.flatMap(Queue.take(refusals), (e) =>
-          Effect.logWarning(e.message).pipe(Effect.annotateLogs({ remote: e.address, reason: e.reason }))
-        )
-      ).pipe(Effect.annotateLogs({ transport: args.transport, listen: formatAddress(bound) }))
-    )
     return { address: bound, accept: Queue.take(backlog) }
   })
 
@@ -547,9 +649,9 @@ const noIdentity: Admit = () => Result.succeed(Option.none())
  */
 export const insecureTcp: Transport = {
   name: "tcp",
-  listen: (address) =>
+  listen: (address, options) =>
     Effect.suspend(() =>
-      serve({ transport: "tcp", address, server: net.createServer(), event: "connection", admit: noIdentity })
+      serve({ transport: "tcp", address, server: net.createServer(), event: "connection", admit: noIdentity, options })
     ),
   dial: (address) =>
     dialSocket({
@@ -595,7 +697,7 @@ export const tls = (options: TlsOptions): Transport => {
   } as const
   return {
     name: "tls",
-    listen: (address) =>
+    listen: (address, listenOptions) =>
       Effect.flatMap(
         Effect.try({
           try: () =>
@@ -603,7 +705,9 @@ export const tls = (options: TlsOptions): Transport => {
               ...credentials,
               requestCert: true,
               rejectUnauthorized: true,
-              handshakeTimeout: tlsHandshakeTimeoutMs
+              handshakeTimeout: Duration.toMillis(
+                Duration.fromInputUnsafe(listenOptions?.handshakeTimeout ?? defaultHandshakeTimeout)
+              )
             }),
           catch: (e) =>
             new TransportError({
@@ -612,7 +716,15 @@ export const tls = (options: TlsOptions): Transport => {
               detail: `invalid TLS credentials: ${String(e)}`
             })
         }),
-        (server) => serve({ transport: "tls", address, server, event: "secureConnection", admit: verifiedIdentity })
+        (server) =>
+          serve({
+            transport: "tls",
+            address,
+            server,
+            event: "secureConnection",
+            admit: verifiedIdentity,
+            options: listenOptions
+          })
       ),
     dial: (address) =>
       Effect.flatMap(
@@ -704,6 +816,16 @@ class MemoryEnd {
     this.onClose()
   }
 
+  /** Sends now if the peer's inbox has room and no write is waiting for it. */
+  tryWrite(text: Uint8Array | string, checked: boolean): boolean {
+    const payload = typeof text === "string" ? textEncoder.encode(text) : text
+    if (checked && payload.length > Frame.maxPayloadBytes) return false
+    if (this.writeError !== undefined || this.blocked.length > 0 || (this.peer?.inbox.size ?? 0) >= this.capacity)
+      return false
+    this.send(payload)
+    return true
+  }
+
   write(payload: Uint8Array, checked: boolean): Effect.Effect<void, LinkError> {
     return Effect.suspend(() => {
       if (checked && payload.length > Frame.maxPayloadBytes) {
@@ -715,10 +837,7 @@ class MemoryEnd {
         )
       }
       if (this.writeError !== undefined) return Effect.fail(this.writeError)
-      if (this.blocked.length === 0 && (this.peer?.inbox.size ?? 0) < this.capacity) {
-        this.send(payload)
-        return Effect.void
-      }
+      if (this.tryWrite(payload, checked)) return Effect.void
       return Effect.callback<void, LinkError>((resume) => {
         const waiter = () => {
           if (this.writeError !== undefined) return resume(Effect.fail(this.writeError))
@@ -740,6 +859,10 @@ class MemoryEnd {
       peerIdentity: Option.none(),
       read: this.inbox.read,
       write: (payload) => this.write(payload, checked),
+      tryWrite: (payload) => this.tryWrite(payload, checked),
+      onFrame: (handler) => {
+        this.inbox.handler = handler
+      },
       destroy: Effect.sync(() => this.close("Closed", "destroyed"))
     }
   }

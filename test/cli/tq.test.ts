@@ -1,15 +1,18 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Redacted, Schema } from "effect"
 import * as fc from "fast-check"
 import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
 import * as PgCluster from "../../src/testing/PgCluster.ts"
+import * as ProcessRack from "../../src/testing/ProcessRack.ts"
+import * as Decision from "../../src/types/Decision.ts"
+import { ReconfigureMsg } from "../../src/types/Request.ts"
 import { serveApi } from "../api/serve.ts"
 import { runScript } from "../examples/script.ts"
 import { authority, connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
@@ -146,5 +149,41 @@ describe("tq add-sled", () => {
       }),
     // Two tq processes (each up to the helper's 30 s) and a PostgreSQL cluster.
     90_000
+  )
+})
+
+describe("tq node run", () => {
+  it.live("exits non-zero with NodeStopped and its reason once its node stops, so a supervisor restarts it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir("tq-stop")
+      const rack = yield* ProcessRack.make({ dir, ids: [sled(0)] })
+      yield* rack.start(0)
+      const url = yield* rack.api(0)
+      // From now on every write of either copy fails, and not transiently: its temp file is a directory.
+      for (const path of rack.sleds[0]?.ledgerPaths ?? []) mkdirSync(`${path}.tmp`)
+      const answer = yield* Effect.promise(async () => {
+        const response = await fetch(`${url}/reconfigure`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(
+            Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(
+              Decision.reconfigureMsg(rack.authority, {
+                rackId,
+                epoch: 1,
+                lastCommittedEpoch: null,
+                members: [sled(0), sled(1), sled(2)],
+                threshold: 2,
+                coordinator: sled(0)
+              })
+            )
+          )
+        })
+        return { status: response.status, body: await response.text() }
+      })
+      assert.strictEqual(answer.status, 503, answer.body)
+      assert.strictEqual(JSON.parse(answer.body)._tag, "NodeStopped")
+      const exit = yield* rack.firstUnexpectedExit.pipe(Effect.timeout("10 seconds"))
+      assert.match(exit, /: exit 1: NodeStopped: the node has stopped \(ledger write failed: .*\); restart it$/)
+    })
   )
 })
