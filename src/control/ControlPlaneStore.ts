@@ -117,10 +117,12 @@ export class ControlPlaneStore extends Context.Service<ControlPlaneStore, Contro
 
 // ---- the steps as pure transitions (the file store applies them to its state) ----------------------
 
-const latestOf = (configs: ReadonlyArray<PlannedConfig>) =>
+/** The plan with the highest epoch. */
+export const latestOf = (configs: ReadonlyArray<PlannedConfig>) =>
   configs.reduce<PlannedConfig | undefined>((a, c) => (a === undefined || c.epoch > a.epoch ? c : a), undefined)
 
-const lastCommittedOf = (configs: ReadonlyArray<PlannedConfig>) =>
+/** The committed plan with the highest epoch. */
+export const lastCommittedOf = (configs: ReadonlyArray<PlannedConfig>) =>
   latestOf(configs.filter((c) => c.phase === "Committed"))
 
 const canPropose = (configs: ReadonlyArray<PlannedConfig>, plan: PlannedConfig) => {

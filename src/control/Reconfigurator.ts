@@ -30,13 +30,15 @@ import * as Decision from "../types/Decision.ts"
 import { Epoch } from "../types/Epoch.ts"
 import type { RackId } from "../types/RackId.ts"
 import { ReconfigureMsg } from "../types/Request.ts"
-import type {
-  ControlPlaneStoreShape,
-  DriverState,
-  MemberProgress,
-  PlannedConfig,
-  StaleView,
-  StoreError
+import {
+  type ControlPlaneStoreShape,
+  type DriverState,
+  lastCommittedOf,
+  latestOf,
+  type MemberProgress,
+  type PlannedConfig,
+  type StaleView,
+  type StoreError
 } from "./ControlPlaneStore.ts"
 import type { CallFailure, MemberClient } from "./MemberClient.ts"
 
@@ -178,26 +180,18 @@ export const make = (args: {
     const emit = (event: ProgressEvent) => PubSub.publish(pubsub, event).pipe(Effect.asVoid)
     const fail = (plan: PlannedConfig | undefined, reason: string) =>
       new ReconfigurationFailed({ epoch: plan?.epoch ?? null, reason })
+    const storeFailed = (e: StoreError) => fail(undefined, e.message)
 
     /** The last view read from the store; every decision starts from it and every conflict refreshes it. */
-    let view: DriverState = yield* store
-      .load(rackId)
-      .pipe(Effect.mapError((e) => new ReconfigurationFailed({ epoch: null, reason: e.message })))
+    let view: DriverState = yield* store.load(rackId).pipe(Effect.mapError(storeFailed))
     const reload = Effect.tap(store.load(rackId), (loaded) =>
       Effect.sync(() => {
         view = loaded
       })
     )
 
-    const latest = () =>
-      view.configs.reduce<PlannedConfig | undefined>(
-        (a, c) => (a === undefined || c.epoch > a.epoch ? c : a),
-        undefined
-      )
-    const lastCommitted = () =>
-      view.configs
-        .filter((c) => c.phase === "Committed")
-        .reduce<PlannedConfig | undefined>((a, c) => (a === undefined || c.epoch > a.epoch ? c : a), undefined)
+    const latest = () => latestOf(view.configs)
+    const lastCommitted = () => lastCommittedOf(view.configs)
     const planAt = (epoch: Epoch) => view.configs.find((c) => c.epoch === epoch)
     const inProgress = () => {
       const l = latest()
@@ -460,8 +454,6 @@ export const make = (args: {
           plan = current
         }
       })
-
-    const storeFailed = (e: StoreError) => fail(undefined, e.message)
 
     /** The members a request asks for, from the last committed configuration. */
     const targetOf = (change: MembershipChange, request: string) =>
