@@ -5,7 +5,7 @@
  */
 import { cpus } from "node:os"
 
-const all = ["shamir", "proxy", "stages", "reconfigure", "soak", "authority"] as const
+const all = ["shamir", "proxy", "stages", "reconfigure", "soak", "authority", "controlplane"] as const
 const argv = process.argv.slice(2)
 const requested = argv.filter((a, i) => !a.startsWith("--") && !argv[i - 1]?.startsWith("--"))
 const names = requested.length === 0 ? all : requested

@@ -8,13 +8,12 @@
  */
 import { readFileSync } from "node:fs"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer, Option, References, type Result, Stream, SubscriptionRef } from "effect"
+import { Console, Duration, Effect, Layer, Option, References, Stream, SubscriptionRef } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../api/NodeApi.ts"
 import * as NodeApiServer from "../api/NodeApiServer.ts"
-import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
 import { PublicKey, SigningKey } from "../crypto/AuthorityKey.ts"
 import * as Ledger from "../runtime/Ledger.ts"
@@ -22,28 +21,18 @@ import * as RackPki from "../runtime/RackPki.ts"
 import * as Transport from "../runtime/Transport.ts"
 import * as TrustQuorumNode from "../runtime/TrustQuorumNode.ts"
 import * as EventLog from "../testing/EventLog.ts"
-import * as BaseboardId from "../types/BaseboardId.ts"
 import * as PersistentState from "../types/PersistentState.ts"
+import {
+  authorityKeyFlag,
+  controlPlane,
+  emit,
+  openStore,
+  parseId,
+  parseMembers,
+  readKey,
+  storeFlags
+} from "./ControlPlaneCommand.ts"
 import * as NodeConfig from "./NodeConfig.ts"
-
-const parseId = (s: string) =>
-  Effect.fromNullishOr(BaseboardId.fromString(s)).pipe(
-    Effect.mapError(() => new NodeConfig.ConfigError({ path: s, issue: "expected a BaseboardId as part:serial" }))
-  )
-
-/** Prints one JSON line (machine-readable progress for scripts and the example). */
-const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
-
-/** Reads a PEM key file with `parse`; a missing or invalid file is a `ConfigError` naming it. */
-const readKey = <K>(path: string, parse: (pem: string) => Result.Result<K, { readonly message: string }>) =>
-  Effect.try({
-    try: () => readFileSync(path, "utf8"),
-    catch: (e) => new NodeConfig.ConfigError({ path, issue: e instanceof Error ? e.message : String(e) })
-  }).pipe(
-    Effect.flatMap((pem) =>
-      Effect.mapError(Effect.fromResult(parse(pem)), (e) => new NodeConfig.ConfigError({ path, issue: e.message }))
-    )
-  )
 
 /** Runs the node a configuration describes until interrupted; fails with `NodeStopped` if the node stops. */
 const serveNode = Effect.fn("serveNode")(
@@ -152,10 +141,8 @@ const status = Command.make(
 const addSled = Command.make(
   "add-sled",
   {
-    state: Flag.String("state").pipe(Flag.withDescription("the driver's progress file (created if missing)")),
-    authorityKey: Flag.String("authority-key").pipe(
-      Flag.withDescription("the control plane's authority private key (authority.key from `tq certs init`)")
-    ),
+    ...storeFlags,
+    authorityKey: authorityKeyFlag,
     rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (UUID)")),
     member: Flag.String("member").pipe(
       Flag.withDescription("a node with an API, as part:serial=URL (repeat)"),
@@ -163,22 +150,15 @@ const addSled = Command.make(
     ),
     sled: Flag.String("sled").pipe(Flag.withDescription("the sled to add, as part:serial (repeat)"), Flag.atLeast(1))
   },
-  Effect.fn(function* ({ state, authorityKey, rackId, member, sled }) {
+  Effect.fn(function* ({ state, store, authorityKey, rackId, member, sled }) {
     const authority = yield* readKey(authorityKey, SigningKey.fromPem)
-    const clients = new Map<string, MemberClient.MemberClient>()
-    const ids: Array<BaseboardId.BaseboardId> = []
-    for (const m of member) {
-      const [idText = "", url = ""] = m.split("=")
-      const id = yield* parseId(idText)
-      ids.push(id)
-      clients.set(id.key, yield* MemberClient.fromHttp(url))
-    }
+    const { ids, clientOf } = yield* parseMembers(member)
     const added = yield* Effect.forEach(sled, parseId)
     const driver = yield* Reconfigurator.make({
       rackId,
       authority,
-      store: Ledger.file({ paths: [state], schema: Reconfigurator.DriverState }),
-      clientOf: (id) => Option.fromNullishOr(clients.get(id.key))
+      store: yield* openStore({ state, store }),
+      clientOf
     })
     yield* Effect.forkScoped(Stream.runForEach(driver.events, (e) => emit({ ...e })))
     const current = (yield* driver.state).configs.filter((c) => c.phase === "Committed").at(-1)
@@ -222,7 +202,7 @@ const replay = Command.make(
 
 const tq = Command.make("tq").pipe(
   Command.withDescription("effect-trust-quorum: run nodes, operate a rack, replay simulations"),
-  Command.withSubcommands([node, status, addSled, certs, replay])
+  Command.withSubcommands([node, status, addSled, controlPlane, certs, replay])
 )
 
 const program = tq.pipe(Command.run({ version: "0.1.0" }), Effect.provide(NodeServices.layer))
