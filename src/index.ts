@@ -1,11 +1,12 @@
 /**
- * effect-trust-quorum: the public entry point. Each module is re-exported as a namespace.
+ * effect-trust-quorum: the public entry point. Each module is re-exported as a namespace: the pure
+ * core here, the runtime, HTTP API and control plane from their own entry points (also importable
+ * alone as `effect-trust-quorum/runtime`, `/api`, `/control`). Test support lives apart, in
+ * `effect-trust-quorum/testing`, the one entry point that needs `fast-check`.
  */
 
-export * as NodeApi from "./api/NodeApi.ts"
-export * as NodeApiServer from "./api/NodeApiServer.ts"
-export * as MemberClient from "./control/MemberClient.ts"
-export * as Reconfigurator from "./control/Reconfigurator.ts"
+export * from "./api/index.ts"
+export * from "./control/index.ts"
 export * as PriorSecrets from "./crypto/PriorSecrets.ts"
 export * as RackSecret from "./crypto/RackSecret.ts"
 export * as ShareDigest from "./crypto/ShareDigest.ts"
@@ -15,24 +16,7 @@ export * as Rng from "./gfss/Rng.ts"
 export * as Node from "./protocol/Node.ts"
 export * as NodeCtx from "./protocol/NodeCtx.ts"
 export * as Validation from "./protocol/Validation.ts"
-export * as ConnectionManager from "./runtime/ConnectionManager.ts"
-export * as Frame from "./runtime/Frame.ts"
-export * as Ledger from "./runtime/Ledger.ts"
-export * as Link from "./runtime/Link.ts"
-export * as NodeTask from "./runtime/NodeTask.ts"
-export * as ProxyOperation from "./runtime/ProxyOperation.ts"
-export * as ProxyTracker from "./runtime/ProxyTracker.ts"
-export * as RackPki from "./runtime/RackPki.ts"
-export * as RuntimeError from "./runtime/RuntimeError.ts"
-export * as Transport from "./runtime/Transport.ts"
-export * as TrustQuorumNode from "./runtime/TrustQuorumNode.ts"
-export * as Wire from "./runtime/Wire.ts"
-export * as SimulationAction from "./testing/Action.ts"
-export * as EventLog from "./testing/EventLog.ts"
-export * as SimulationNexus from "./testing/Nexus.ts"
-export * as SeededRng from "./testing/SeededRng.ts"
-export * as SimulatedRack from "./testing/SimulatedRack.ts"
-export * as Simulation from "./testing/Simulation.ts"
+export * from "./runtime/index.ts"
 export * as Alarm from "./types/Alarm.ts"
 export * as BaseboardId from "./types/BaseboardId.ts"
 export * as Configuration from "./types/Configuration.ts"

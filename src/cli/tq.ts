@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `tq`: the command line of effect-trust-quorum. Run a node (`tq node run --config FILE`), read a
  * node's status directly or through a member's proxy (`tq status --api URL [--via PART:SERIAL]`), add a

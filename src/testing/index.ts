@@ -1,0 +1,12 @@
+/**
+ * Test support (`effect-trust-quorum/testing`): the deterministic cluster simulator, its fast-check
+ * action generators, seeded randomness and the replayable event log, for testing control planes.
+ * The only entry point that needs `fast-check` (a peer dependency only for it).
+ */
+
+export * as SimulationAction from "./Action.ts"
+export * as EventLog from "./EventLog.ts"
+export * as SimulationNexus from "./Nexus.ts"
+export * as SeededRng from "./SeededRng.ts"
+export * as SimulatedRack from "./SimulatedRack.ts"
+export * as Simulation from "./Simulation.ts"
