@@ -2,42 +2,64 @@
  * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
  * peer and API addresses, its TLS credentials, its ledger copies and its peers' addresses, plus optional
  * link timing and log level (chaos tests shorten the inactivity timeout and log everything).
+ *
+ * The Schema is the one definition: it decodes the file (an unknown key is an error, so a misspelt
+ * option is never silently ignored) and generates the JSON Schema `tq node config-schema` prints.
  */
 import { readFileSync } from "node:fs"
-import { Effect, Schema } from "effect"
+import { Effect, JsonSchema, Schema, SchemaTransformation } from "effect"
 
 const Address = Schema.Struct({
   host: Schema.String,
   port: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 })
 
+const levels = ["All", "Trace", "Debug", "Info", "Warn", "Error", "None"] as const
+/** A log level name in any case (`info`, `Info`, `INFO`), decoded to Effect's spelling. */
+export const LogLevelName = Schema.String.annotate({
+  description: `the least severe level logged to stderr: one of ${levels.join(", ")}, in any case (default Info; the --log-level flag wins)`
+}).pipe(
+  Schema.decodeTo(Schema.String, SchemaTransformation.toLowerCase()),
+  Schema.decodeTo(Schema.String, SchemaTransformation.capitalize()),
+  Schema.decodeTo(Schema.Literals(levels), SchemaTransformation.passthroughSupertype())
+)
+
 export const NodeConfig = Schema.Struct({
-  /** The node's BaseboardId as `part:serial`. */
-  id: Schema.String,
-  /** The peer (bootstrap network) address. */
-  peer: Address,
-  /** The address peers reach this node at, when not `peer` (a relay, NAT or port forward). */
-  advertise: Schema.optionalKey(Address),
-  /** The HTTP API (underlay) address. */
-  api: Address,
-  /** Open the API only once the node has committed a configuration (a new sled, reached by proxy until then). */
-  apiAfterCommit: Schema.optionalKey(Schema.Boolean),
-  /** PEM files for mutual TLS; without them the peer network is plain TCP. */
-  tls: Schema.optionalKey(Schema.Struct({ cert: Schema.String, key: Schema.String, ca: Schema.String })),
-  /** Ledger copies (two or more, on separate disks). */
-  ledger: Schema.Array(Schema.String).check(Schema.isMinLength(1)),
-  /** Peer addresses of the other nodes. */
-  peers: Schema.Array(Address),
-  /** Link timing: keep-alive ping interval and inactivity timeout, in milliseconds (defaults 1,000 and 10,000). */
+  id: Schema.String.annotate({ description: "the node's BaseboardId as part:serial" }),
+  peer: Address.annotate({ description: "the peer (bootstrap network) address to listen on" }),
+  advertise: Schema.optionalKey(
+    Address.annotate({
+      description: "the address peers reach this node at, when not peer (a relay, NAT or port forward)"
+    })
+  ),
+  api: Address.annotate({ description: "the HTTP API (underlay) address; port 0 picks a free port" }),
+  apiAfterCommit: Schema.optionalKey(
+    Schema.Boolean.annotate({
+      description:
+        "open the API only once the node has committed a configuration (a new sled, reached by proxy until then)"
+    })
+  ),
+  tls: Schema.optionalKey(
+    Schema.Struct({ cert: Schema.String, key: Schema.String, ca: Schema.String }).annotate({
+      description:
+        "PEM files for mutual TLS (tq certs init / tq certs issue); without them the peer network is plain TCP"
+    })
+  ),
+  ledger: Schema.Array(Schema.String)
+    .check(Schema.isMinLength(1))
+    .annotate({ description: "ledger copies (two or more, on separate disks)" }),
+  peers: Schema.Array(Address).annotate({ description: "peer addresses of the other nodes" }),
   link: Schema.optionalKey(
     Schema.Struct({
       pingIntervalMs: Schema.Int.check(Schema.isGreaterThan(0)),
       inactivityTimeoutMs: Schema.Int.check(Schema.isGreaterThan(0))
+    }).annotate({
+      description:
+        "link timing: keep-alive ping interval and inactivity timeout in milliseconds (defaults 1000 and 10000)"
     })
   ),
-  /** The least severe level logged to stderr (default Info). */
-  logLevel: Schema.optionalKey(Schema.Literals(["All", "Trace", "Debug", "Info", "Warn", "Error", "None"]))
-})
+  logLevel: Schema.optionalKey(LogLevelName)
+}).annotate({ title: "effect-trust-quorum node configuration" })
 export type NodeConfig = typeof NodeConfig.Type
 
 /** A config file that cannot be read or does not decode. */
@@ -50,11 +72,37 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
   }
 }
 
+const read = (path: string, what: string) =>
+  Effect.try({
+    try: () => readFileSync(path, "utf8"),
+    catch: (e) => new ConfigError({ path, issue: `cannot read ${what}: ${e instanceof Error ? e.message : String(e)}` })
+  })
+
+/** Reads and decodes a config file; an unknown key is an error. */
 export const load = (path: string) =>
-  Effect.try({ try: () => readFileSync(path, "utf8"), catch: (e) => new ConfigError({ path, issue: String(e) }) }).pipe(
+  read(path, "the file").pipe(
     Effect.flatMap((text) =>
-      Schema.decodeUnknownEffect(Schema.fromJsonString(NodeConfig))(text).pipe(
-        Effect.mapError((e) => new ConfigError({ path, issue: e.message }))
+      Schema.decodeUnknownEffect(Schema.fromJsonString(NodeConfig))(text, { onExcessProperty: "error" }).pipe(
+        // One line: the Schema issue puts its path on a second line.
+        Effect.mapError((e) => new ConfigError({ path, issue: e.message.replace(/\n\s*/g, " ") }))
       )
     )
   )
+
+/** The PEM contents of a config's TLS files (the certificate, its key and the rack CA). */
+export const readTls = (tls: NonNullable<NodeConfig["tls"]>) =>
+  Effect.all({
+    certPem: read(tls.cert, "tls.cert"),
+    keyPem: read(tls.key, "tls.key"),
+    caPem: read(tls.ca, "tls.ca")
+  })
+
+/** The JSON Schema (draft 2020-12) of the config file, generated from `NodeConfig`. */
+export const jsonSchema = (): JsonSchema.JsonSchema => {
+  const { schema, definitions } = Schema.toJsonSchemaDocument(NodeConfig, { onExcessProperty: "error" })
+  return {
+    $schema: JsonSchema.META_SCHEMA_URI_DRAFT_2020_12,
+    ...schema,
+    ...(Object.keys(definitions).length === 0 ? {} : { $defs: definitions })
+  }
+}

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /**
- * `tq`: the command line of effect-trust-quorum. Run a node (`tq node run --config FILE`), read a
- * node's status directly or through a member's proxy (`tq status --api URL [--via PART:SERIAL]`), add a
- * sled to a rack with the control-plane driver (`tq add-sled …`), create a throwaway rack PKI
- * (`tq certs init DIR --id …`) and replay a simulation event log (`tq replay FILE`). Errors print their
- * tag and a one-line explanation and exit non-zero.
+ * `tq`: the command line of effect-trust-quorum. Run a node (`tq node run --config FILE`) and print its
+ * configuration's JSON Schema (`tq node config-schema`); read a node's status directly or through a
+ * member's proxy (`tq status`); drive the rack with the control-plane driver (`tq add-sled`,
+ * `remove-sled`, `rotate`, `resume`) and check that every member unlocks the same secret
+ * (`tq unlock-check`); make a rack PKI and certificates for new sleds (`tq certs init` / `issue`); replay
+ * a simulation event log (`tq replay FILE`). Results go to stdout, logs to stderr; every failure prints
+ * `Tag: message` and exits non-zero (see `Main.ts`).
  */
-import { readFileSync } from "node:fs"
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer, Option, References, Stream, SubscriptionRef } from "effect"
+import { Console, Duration, Effect, Layer, Option, References, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
@@ -23,12 +23,43 @@ import * as TrustQuorumNode from "../runtime/TrustQuorumNode.ts"
 import * as EventLog from "../testing/EventLog.ts"
 import * as BaseboardId from "../types/BaseboardId.ts"
 import { PersistentState } from "../types/PersistentState.ts"
+import { RackId } from "../types/RackId.ts"
+import * as Main from "./Main.ts"
 import * as NodeConfig from "./NodeConfig.ts"
 
-const parseId = (s: string) =>
+/** A flag or argument value that does not mean what its name says. */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
+  name: Schema.String,
+  value: Schema.String,
+  expected: Schema.String
+}) {
+  override get message(): string {
+    return `${this.name} ${JSON.stringify(this.value)}: expected ${this.expected}`
+  }
+}
+
+/** The members do not all unlock the same, latest secret. */
+export class UnlockCheckFailed extends Schema.TaggedError<UnlockCheckFailed>()("UnlockCheckFailed", {
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `the rack does not unlock consistently: ${this.problems.join("; ")}`
+  }
+}
+
+const parseId = (name: string) => (s: string) =>
   Effect.fromNullishOr(BaseboardId.fromString(s)).pipe(
-    Effect.mapError(() => new NodeConfig.ConfigError({ path: s, issue: "expected a BaseboardId as part:serial" }))
+    Effect.mapError(() => new InvalidArgument({ name, value: s, expected: "a BaseboardId as part:serial" }))
   )
+
+/** `part:serial=URL`: a member and its node API. */
+const parseMember = (s: string) => {
+  const i = s.indexOf("=")
+  const url = s.slice(i + 1)
+  return i < 0 || !URL.canParse(url)
+    ? Effect.fail(new InvalidArgument({ name: "--member", value: s, expected: "part:serial=URL" }))
+    : Effect.map(parseId("--member")(s.slice(0, i)), (id) => ({ id, url }))
+}
 
 /** Prints one JSON line (machine-readable progress for scripts and the example). */
 const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
@@ -36,14 +67,8 @@ const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(even
 /** Runs the node a configuration describes until interrupted. */
 const serveNode = Effect.fn("serveNode")(
   function* (config: NodeConfig.NodeConfig) {
-    const id = yield* parseId(config.id)
-    const transport = config.tls
-      ? Transport.tls({
-          certPem: readFileSync(config.tls.cert, "utf8"),
-          keyPem: readFileSync(config.tls.key, "utf8"),
-          caPem: readFileSync(config.tls.ca, "utf8")
-        })
-      : Transport.tcp
+    const id = yield* parseId("id")(config.id)
+    const transport = config.tls ? Transport.tls(yield* NodeConfig.readTls(config.tls)) : Transport.tcp
     const node = yield* TrustQuorumNode.make({
       id,
       listen: config.peer,
@@ -73,7 +98,10 @@ const serveNode = Effect.fn("serveNode")(
     return yield* Effect.never
   },
   Effect.scoped,
-  (effect, config) => Effect.provideService(effect, References.MinimumLogLevel, config.logLevel ?? "Info")
+  (effect, config) =>
+    Effect.flatMap(Main.logLevelOr(config.logLevel ?? "Info"), (level) =>
+      Effect.provideService(effect, References.MinimumLogLevel, level)
+    )
 )
 
 const runNode = Command.make(
@@ -82,7 +110,14 @@ const runNode = Command.make(
   ({ config }) => Effect.flatMap(NodeConfig.load(config), serveNode)
 ).pipe(Command.withDescription("Run a node: its peer port, its ledger and its HTTP API"))
 
-const node = Command.make("node").pipe(Command.withDescription("Operate a node"), Command.withSubcommands([runNode]))
+const configSchema = Command.make("config-schema", {}, () =>
+  Console.log(JSON.stringify(NodeConfig.jsonSchema(), null, 2))
+).pipe(Command.withDescription("Print the JSON Schema of the node configuration file"))
+
+const node = Command.make("node").pipe(
+  Command.withDescription("Operate a node"),
+  Command.withSubcommands([runNode, configSchema])
+)
 
 const status = Command.make(
   "status",
@@ -96,71 +131,202 @@ const status = Command.make(
   Effect.fn(function* ({ api, via }) {
     const client = yield* HttpApiClient.make(NodeApi, { baseUrl: api })
     const result = Option.isSome(via)
-      ? yield* client.proxyStatus({ payload: { destination: yield* parseId(via.value) } })
+      ? yield* client.proxyStatus({ payload: { destination: yield* parseId("--via")(via.value) } })
       : yield* client.status()
     yield* Console.log(JSON.stringify(result, null, 2))
   }, Effect.provide(FetchHttpClient.layer))
 ).pipe(Command.withDescription("Print a node's status, directly or through a member's proxy"))
 
+// ---- the control-plane driver --------------------------------------------------------------------------
+
+const memberFlag = Flag.String("member").pipe(
+  Flag.withDescription("a node with an API, as part:serial=URL (repeat)"),
+  Flag.atLeast(1)
+)
+
+/** The flags every driver command takes: where its progress is kept, which rack, and how to reach the members. */
+const driverFlags = {
+  state: Flag.String("state").pipe(Flag.withDescription("the driver's progress file (created if missing)")),
+  rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (a UUID)")),
+  member: memberFlag
+}
+
+const sledFlag = (what: string) =>
+  Flag.String("sled").pipe(Flag.withDescription(`the sled to ${what}, as part:serial (repeat)`), Flag.atLeast(1))
+
+/**
+ * A driver over the members' APIs, its progress events printed as JSON lines, and the members of the
+ * rack as it stands: those of the last committed configuration, or the `--member`s before the first.
+ */
+const openDriver = Effect.fn("openDriver")(function* (flags: {
+  readonly state: string
+  readonly rackId: string
+  readonly member: ReadonlyArray<string>
+}) {
+  const rackId = yield* Schema.decodeUnknownEffect(RackId)(flags.rackId).pipe(
+    Effect.mapError(() => new InvalidArgument({ name: "--rack-id", value: flags.rackId, expected: "a UUID" }))
+  )
+  const members = yield* Effect.forEach(flags.member, parseMember)
+  const clients = new Map<string, MemberClient.MemberClient>()
+  for (const { id, url } of members) clients.set(id.key, yield* MemberClient.fromHttp(url))
+  const driver = yield* Reconfigurator.make({
+    rackId,
+    store: Ledger.file({ paths: [flags.state], schema: Reconfigurator.DriverState }),
+    clientOf: (id) => Option.fromNullishOr(clients.get(id.key))
+  })
+  yield* Effect.forkScoped(Stream.runForEach(driver.events, (e) => emit({ ...e })))
+  const committed = (yield* driver.state).configs.filter((c) => c.phase === "Committed").at(-1)
+  const current = committed?.members.map((m) => m.id) ?? members.map((m) => m.id)
+  return { driver, current }
+})
+
+const printCommitted = (plan: Reconfigurator.PlannedConfig) =>
+  Console.log(`epoch ${plan.epoch} committed: ${plan.members.map((m) => `${m.id} (${m.via})`).join(", ")}`)
+
 const addSled = Command.make(
   "add-sled",
-  {
-    state: Flag.String("state").pipe(Flag.withDescription("the driver's progress file (created if missing)")),
-    rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (UUID)")),
-    member: Flag.String("member").pipe(
-      Flag.withDescription("a node with an API, as part:serial=URL (repeat)"),
-      Flag.atLeast(1)
-    ),
-    sled: Flag.String("sled").pipe(Flag.withDescription("the sled to add, as part:serial (repeat)"), Flag.atLeast(1))
-  },
-  Effect.fn(function* ({ state, rackId, member, sled }) {
-    const clients = new Map<string, MemberClient.MemberClient>()
-    const ids: Array<BaseboardId.BaseboardId> = []
-    for (const m of member) {
-      const [idText = "", url = ""] = m.split("=")
-      const id = yield* parseId(idText)
-      ids.push(id)
-      clients.set(id.key, yield* MemberClient.fromHttp(url))
-    }
-    const added = yield* Effect.forEach(sled, parseId)
-    const driver = yield* Reconfigurator.make({
-      rackId,
-      store: Ledger.file({ paths: [state], schema: Reconfigurator.DriverState }),
-      clientOf: (id) => Option.fromNullishOr(clients.get(id.key))
-    })
-    yield* Effect.forkScoped(Stream.runForEach(driver.events, (e) => emit({ ...e })))
-    const current = (yield* driver.state).configs.filter((c) => c.phase === "Committed").at(-1)
-    const members = [...(current?.members.map((m) => m.id) ?? ids), ...added]
-    const plan = yield* driver.reconfigure(members)
-    yield* Console.log(`epoch ${plan.epoch} committed: ${plan.members.map((m) => `${m.id} (${m.via})`).join(", ")}`)
+  { ...driverFlags, sled: sledFlag("add") },
+  Effect.fn(function* (flags) {
+    const added = yield* Effect.forEach(flags.sled, parseId("--sled"))
+    const { driver, current } = yield* openDriver(flags)
+    yield* printCommitted(yield* driver.reconfigure([...current, ...added]))
   }, Effect.scoped)
 ).pipe(Command.withDescription("Add sleds to the rack: a new epoch, committed directly or through a member's proxy"))
+
+const removeSled = Command.make(
+  "remove-sled",
+  { ...driverFlags, sled: sledFlag("remove") },
+  Effect.fn(function* (flags) {
+    const removed = yield* Effect.forEach(flags.sled, parseId("--sled"))
+    const { driver, current } = yield* openDriver(flags)
+    const strangers = removed.filter((r) => !current.some((m) => BaseboardId.equals(m, r)))
+    if (strangers.length > 0) {
+      return yield* new InvalidArgument({
+        name: "--sled",
+        value: strangers.join(", "),
+        expected: `a member of the rack (${current.join(", ")})`
+      })
+    }
+    const remaining = current.filter((m) => !removed.some((r) => BaseboardId.equals(m, r)))
+    yield* printCommitted(yield* driver.reconfigure(remaining))
+  }, Effect.scoped)
+).pipe(Command.withDescription("Remove sleds from the rack: a new epoch without them; they are expunged"))
+
+const rotate = Command.make(
+  "rotate",
+  driverFlags,
+  Effect.fn(function* (flags) {
+    const { driver, current } = yield* openDriver(flags)
+    yield* printCommitted(yield* driver.reconfigure(current))
+  }, Effect.scoped)
+).pipe(Command.withDescription("Rotate the rack secret: a new epoch with the same members"))
+
+const resume = Command.make(
+  "resume",
+  driverFlags,
+  Effect.fn(function* (flags) {
+    const { driver } = yield* openDriver(flags)
+    const finished = yield* driver.resume
+    yield* Option.match(finished, {
+      onNone: () => Console.log("nothing to resume: no configuration is in progress"),
+      onSome: printCommitted
+    })
+  }, Effect.scoped)
+).pipe(Command.withDescription("Finish the configuration a driver command left in progress (after its deadline)"))
+
+const unlockCheck = Command.make(
+  "unlock-check",
+  { member: memberFlag },
+  Effect.fn(function* ({ member }) {
+    const members = yield* Effect.forEach(member, parseMember)
+    // Loading needs K members' shares, gathered over the peer network: poll until loaded or the deadline.
+    const results = yield* Effect.forEach(
+      members,
+      ({ id, url }) =>
+        HttpApiClient.make(NodeApi, { baseUrl: url }).pipe(
+          Effect.flatMap((client) =>
+            client
+              .loadLatestRackSecret()
+              .pipe(Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (s) => s._tag === "Loaded" }))
+          ),
+          Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.succeed({ _tag: "Pending" as const }) }),
+          Effect.map((s) => (s._tag === "Loaded" ? `epoch ${s.epoch} ${s.fingerprint}` : "pending after 10 s")),
+          Effect.catch((e) => Effect.succeed(`failed: ${Main.describe(e)}`)),
+          Effect.tap((line) => Console.log(`${id}: ${line}`))
+        ),
+      { concurrency: "unbounded" }
+    )
+    const loaded = new Set(results.filter((r) => r.startsWith("epoch ")))
+    const problems = [
+      ...results.flatMap((r, i) => (r.startsWith("epoch ") ? [] : [`${members[i]?.id}: ${r}`])),
+      ...(loaded.size > 1 ? [`members disagree: ${[...loaded].join(" / ")}`] : [])
+    ]
+    if (problems.length > 0) return yield* new UnlockCheckFailed({ problems })
+    yield* Console.log(`all ${members.length} members unlock the same secret (${[...loaded].join("")})`)
+  }, Effect.provide(FetchHttpClient.layer))
+).pipe(
+  Command.withDescription("Check that every member loads the latest rack secret, and the same one (fingerprints only)")
+)
+
+// ---- certificates --------------------------------------------------------------------------------------
+
+const idFlag = Flag.String("id").pipe(Flag.withDescription("a node identity, part:serial (repeat)"), Flag.atLeast(1))
 
 const certsInit = Command.make(
   "init",
   {
     dir: Argument.String("dir").pipe(Argument.withDescription("where to write ca.pem and one .pem/.key per node")),
-    id: Flag.String("id").pipe(Flag.withDescription("a node identity, part:serial (repeat)"), Flag.atLeast(1))
+    id: idFlag
   },
   Effect.fn(function* ({ dir, id }) {
     const { nodes } = yield* RackPki.writeRack(dir, id)
     yield* Console.log(`wrote a rack CA and ${nodes.length} node certificates to ${dir}`)
   })
-).pipe(Command.withDescription("Create a throwaway rack CA and node certificates"))
+).pipe(Command.withDescription("Create a rack CA and node certificates (never overwrites existing files)"))
+
+const certsIssue = Command.make(
+  "issue",
+  {
+    dir: Argument.String("dir").pipe(Argument.withDescription("the directory holding the rack CA (ca.pem, ca.key)")),
+    id: idFlag
+  },
+  Effect.fn(function* ({ dir, id }) {
+    const nodes = yield* RackPki.writeNodes(dir, id)
+    yield* Console.log(`issued ${nodes.length} node certificates with the rack CA in ${dir}`)
+  })
+).pipe(Command.withDescription("Issue certificates for new sleds with an existing rack CA"))
 
 const certs = Command.make("certs").pipe(
   Command.withDescription("Rack PKI for mutual TLS"),
-  Command.withSubcommands([certsInit])
+  Command.withSubcommands([certsInit, certsIssue])
 )
 
-const replay = Command.make(
+// ---- simulations ---------------------------------------------------------------------------------------
+
+/** The replayed case broke an invariant or its liveness phase. */
+export class ReplayFailed extends Schema.TaggedError<ReplayFailed>()("ReplayFailed", {
+  path: Schema.String,
+  violation: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: ${this.violation}`
+  }
+}
+
+const issueOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+export const replay = Command.make(
   "replay",
   { file: Argument.String("eventlog").pipe(Argument.withDescription("a simulation event log (.jsonl)")) },
   Effect.fn(function* ({ file }) {
-    const text = readFileSync(file, "utf8")
+    const text = yield* Main.readText(file)
+    const c = yield* Effect.try({
+      try: () => EventLog.decode(text),
+      catch: (e) => new Main.UnreadableFile({ path: file, issue: `not a simulation event log: ${issueOf(e)}` })
+    })
     yield* Effect.try({
-      try: () => EventLog.replay(EventLog.decode(text), (line) => console.log(line)),
-      catch: (e) => new NodeConfig.ConfigError({ path: file, issue: e instanceof Error ? e.message : String(e) })
+      try: () => EventLog.replay(c, (line) => console.log(line)),
+      catch: (e) => new ReplayFailed({ path: file, violation: Main.describe(e) })
     })
     yield* Console.log("the case passes every invariant and the liveness phase")
   })
@@ -168,16 +334,7 @@ const replay = Command.make(
 
 const tq = Command.make("tq").pipe(
   Command.withDescription("effect-trust-quorum: run nodes, operate a rack, replay simulations"),
-  Command.withSubcommands([node, status, addSled, certs, replay])
+  Command.withSubcommands([node, status, addSled, removeSled, rotate, resume, unlockCheck, certs, replay])
 )
 
-const program = tq.pipe(Command.run({ version: "0.1.0" }), Effect.provide(NodeServices.layer))
-
-const report = (error: unknown) =>
-  Console.error(
-    typeof error === "object" && error !== null && "_tag" in error
-      ? `${String(error._tag)}: ${error instanceof Error ? error.message : ""}`
-      : String(error)
-  )
-
-NodeRuntime.runMain(program.pipe(Effect.tapError(report)), { disableErrorReporting: true })
+Main.run(tq, "0.1.0")

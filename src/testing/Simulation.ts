@@ -551,6 +551,26 @@ export class Simulation {
     }
   }
 
+  /**
+   * Acknowledgements the control plane holds that no disk backs: a prepare acknowledged for an epoch
+   * the node has not persisted a share of, or a commit acknowledged for an epoch its disk does not hold
+   * as committed. Read from the disks (what survives a crash), over every configuration; the
+   * simulation's "lost" figure, 0 in a correct run.
+   */
+  lostAcknowledgements(): number {
+    let lost = 0
+    for (const config of this.nexus.configs.values()) {
+      for (const key of config.prepared) {
+        const disk = this.#nodes.get(key)?.disk
+        if (disk === undefined || !PersistentState.hasPrepared(disk, config.epoch)) lost++
+      }
+      for (const key of config.committed) {
+        if (this.#nodes.get(key)?.disk.commits.has(config.epoch) !== true) lost++
+      }
+    }
+    return lost
+  }
+
   // ---- liveness ----------------------------------------------------------------------------------
 
   /** Delivers every envelope (smallest destination first, last envelope first) until the network is empty. */

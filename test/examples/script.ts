@@ -13,16 +13,27 @@ export interface ProcessResult {
   readonly output: string
 }
 
-/** Runs `command` with `args` (in `cwd`, default this one) and returns its exit code and output; killed if interrupted. */
-export const runProcess = (command: string, args: ReadonlyArray<string>, options: { readonly cwd?: string } = {}) =>
+/**
+ * Runs `command` with `args` (in `cwd`, default this one) and returns its exit code and output; killed if
+ * interrupted. A long-running program is sent SIGINT once its stdout matches `interruptWhen`.
+ */
+export const runProcess = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string; readonly interruptWhen?: RegExp } = {}
+) =>
   Effect.callback<ProcessResult>((resume) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options })
+    const child = spawn(command, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd })
+    })
     let stdout = ""
     let stderr = ""
     let output = ""
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString("utf8")
       output += d.toString("utf8")
+      if (options.interruptWhen?.test(stdout) === true) child.kill("SIGINT")
     })
     child.stderr.on("data", (d: Buffer) => {
       stderr += d.toString("utf8")
@@ -34,5 +45,5 @@ export const runProcess = (command: string, args: ReadonlyArray<string>, options
   })
 
 /** Runs a script with this Node (type stripping) and returns its exit code and output. */
-export const runScript = (args: ReadonlyArray<string>) =>
-  runProcess(process.execPath, ["--experimental-strip-types", "--no-warnings", ...args])
+export const runScript = (args: ReadonlyArray<string>, options: { readonly interruptWhen?: RegExp } = {}) =>
+  runProcess(process.execPath, ["--experimental-strip-types", "--no-warnings", ...args], options)
