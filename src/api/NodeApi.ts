@@ -5,14 +5,17 @@
  * Typed errors map to precise statuses with a JSON body carrying the tag: a node in the wrong state
  * (`NotPrepared`, `Superseded`, …) ⇒ 409, `Disconnected` and `NodeStopped` ⇒ 503, `Busy` ⇒ 429, an
  * `InvalidResponse` from a proxied destination ⇒ 502, a body that does not decode ⇒ 400 with the Schema
- * issue (`{ _tag: "BadRequest", part, issue }`). The same
- * definition yields the OpenAPI document (`/openapi.json`) and a typed client (`HttpApiClient.make`).
+ * issue (`{ _tag: "BadRequest", part, issue }`). Every operation carries an OpenAPI summary and
+ * description and declares every status the server sends with its body. The same definition yields
+ * the OpenAPI document (`/openapi.json`), the docs page (`/docs`) and a typed client
+ * (`HttpApiClient.make`). Liveness (`/healthz`) and readiness (`/readyz`) are operations too.
  */
-import { Schema } from "effect"
+import { type Context, Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Busy, Disconnected, InvalidResponse, NodeStopped } from "../runtime/RuntimeError.ts"
 import { BaseboardId } from "../types/BaseboardId.ts"
 import { Epoch } from "../types/Epoch.ts"
+import type { NodePersistentStateSummary } from "../types/PersistentState.ts"
 import * as ProtocolError from "../types/ProtocolError.ts"
 import { CommitRequest, PrepareAndCommitRequest, ReconfigureMsg } from "../types/Request.ts"
 import { CommitStatus, CoordinatorStatus, NodeStatus } from "../types/Status.ts"
@@ -29,9 +32,52 @@ export class NotCoordinating extends Schema.TaggedError<NotCoordinating>()("NotC
   }
 }
 
+/** A request that does not decode: which part (the body, the path, …) and the Schema issue. */
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", {
+  part: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `the request's ${this.part} does not decode: ${this.issue}`
+  }
+}
+
+/** The node cannot serve the control plane yet, or any more; each reason says why. */
+export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", { reasons: Schema.Array(Schema.String) }) {
+  override get message(): string {
+    return `not ready: ${this.reasons.join("; ")}`
+  }
+}
+
+/**
+ * Why a node is not ready, from its status: its ledger reached fewer copies than configured (one more
+ * lost disk loses state), it holds a configuration listing it that it has not committed, or it was
+ * expunged. Empty when ready. (A stopped node has no status: that is a reason of its own.)
+ */
+export const notReadyReasons = (
+  state: NodePersistentStateSummary,
+  ledgerCopies: { readonly written: number; readonly configured: number } | undefined
+): ReadonlyArray<string> => {
+  const latest = state.configs.at(-1)
+  return [
+    ...(ledgerCopies !== undefined && ledgerCopies.written < ledgerCopies.configured
+      ? [`the ledger reached ${ledgerCopies.written} of ${ledgerCopies.configured} copies`]
+      : []),
+    ...(latest !== undefined && !state.commits.includes(latest)
+      ? [`a member of epoch ${latest}, which it has not committed`]
+      : []),
+    ...(state.expunged === null ? [] : [`expunged at epoch ${state.expunged.epoch}`])
+  ]
+}
+
+/** What `/readyz` answers when the node is ready. */
+export const Ready = Schema.Struct({ status: Schema.Literal("ready"), committedEpoch: Schema.NullOr(Epoch) })
+
 /** The runtime errors every call may fail with. */
 const unavailable = [status(503)(NodeStopped), status(429)(Busy)] as const
 const proxyErrors = [...unavailable, status(503)(Disconnected), status(502)(InvalidResponse)] as const
+/** What every operation with a body may also answer: 400 when the body does not decode. */
+const badRequest = status(400)(BadRequest)
 
 const conflict = status(409)
 const reconfigurationErrors = ProtocolError.ReconfigurationError.members.map(conflict)
@@ -56,55 +102,130 @@ export const Connection = Schema.Struct({
   current: Schema.Boolean
 })
 
-export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel: true }).add(
-  HttpApiEndpoint.post("reconfigure", "/reconfigure", {
-    payload: ReconfigureMsg,
-    success: HttpApiSchema.NoContent,
-    error: [...reconfigurationErrors, ...unavailable]
-  }),
-  HttpApiEndpoint.get("coordinatorStatus", "/coordinator-status", {
-    success: CoordinatorStatus,
-    error: [status(404)(NotCoordinating), ...unavailable]
-  }),
-  HttpApiEndpoint.post("commit", "/commit", {
-    payload: CommitRequest,
-    success: CommitStatus,
-    error: [...commitErrors, ...unavailable]
-  }),
-  HttpApiEndpoint.post("prepareAndCommit", "/prepare-and-commit", {
-    payload: PrepareAndCommitRequest,
-    success: CommitStatus,
-    error: [...prepareAndCommitErrors, ...unavailable]
-  }),
-  HttpApiEndpoint.post("loadLatestRackSecret", "/rack-secret/load-latest", {
-    success: RackSecretStatus,
-    error: [...ProtocolError.LoadRackSecretError.members.map(conflict), ...unavailable]
-  }),
-  HttpApiEndpoint.get("status", "/status", { success: NodeStatus, error: unavailable }),
-  HttpApiEndpoint.get("connections", "/connections", { success: Schema.Array(Connection), error: unavailable }),
-  HttpApiEndpoint.post("proxyCommit", "/proxy/commit", {
-    payload: Schema.Struct({ destination: BaseboardId, request: CommitRequest }),
-    success: CommitStatus,
-    error: [...commitErrors, ...proxyErrors]
-  }),
-  HttpApiEndpoint.post("proxyPrepareAndCommit", "/proxy/prepare-and-commit", {
-    payload: Schema.Struct({ destination: BaseboardId, request: PrepareAndCommitRequest }),
-    success: CommitStatus,
-    error: [...prepareAndCommitErrors, ...proxyErrors]
-  }),
-  HttpApiEndpoint.post("proxyStatus", "/proxy/status", {
-    payload: Schema.Struct({ destination: BaseboardId }),
-    success: NodeStatus,
-    error: proxyErrors
-  })
-) {}
+/** An OpenAPI summary (one line) and description (what it does, when, what it answers). */
+const doc =
+  (summary: string, description: string) =>
+  <E extends { annotate<I, S>(key: Context.Key<I, S>, value: S): E }>(endpoint: E): E =>
+    endpoint.annotate(OpenApi.Summary, summary).annotate(OpenApi.Description, description)
+
+export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel: true })
+  .add(
+    HttpApiEndpoint.post("reconfigure", "/reconfigure", {
+      payload: ReconfigureMsg,
+      success: HttpApiSchema.NoContent,
+      error: [...reconfigurationErrors, ...unavailable, badRequest]
+    }).pipe(
+      doc(
+        "Start coordinating a new configuration",
+        "Makes this node the coordinator of the given epoch: it draws a new rack secret, splits it among the members and sends each its Prepare. Poll /coordinator-status for the acknowledgements. 409 when the request conflicts with what the node holds."
+      )
+    ),
+    HttpApiEndpoint.get("coordinatorStatus", "/coordinator-status", {
+      success: CoordinatorStatus,
+      error: [status(404)(NotCoordinating), ...unavailable]
+    }).pipe(
+      doc(
+        "Read the coordinator's progress",
+        "The configuration this node coordinates and the members whose Prepare is durable. 404 when it coordinates nothing."
+      )
+    ),
+    HttpApiEndpoint.post("commit", "/commit", {
+      payload: CommitRequest,
+      success: CommitStatus,
+      error: [...commitErrors, ...unavailable, badRequest]
+    }).pipe(
+      doc(
+        "Commit a prepared configuration",
+        "Commits the epoch at this node, which must have prepared it (409 NotPrepared otherwise: use /prepare-and-commit). Idempotent."
+      )
+    ),
+    HttpApiEndpoint.post("prepareAndCommit", "/prepare-and-commit", {
+      payload: PrepareAndCommitRequest,
+      success: CommitStatus,
+      error: [...prepareAndCommitErrors, ...unavailable, badRequest]
+    }).pipe(
+      doc(
+        "Commit a configuration this node missed the prepare of",
+        "The node rebuilds its share from K members and commits; Pending until it has. Idempotent: repeat until Committed."
+      )
+    ),
+    HttpApiEndpoint.post("loadLatestRackSecret", "/rack-secret/load-latest", {
+      success: RackSecretStatus,
+      error: [...ProtocolError.LoadRackSecretError.members.map(conflict), ...unavailable]
+    }).pipe(
+      doc(
+        "Unlock: load the latest committed rack secret",
+        "Collects K shares and reconstructs the secret of the latest committed epoch. Answers its epoch and fingerprint, never the secret; Pending while shares are still arriving."
+      )
+    ),
+    HttpApiEndpoint.get("status", "/status", { success: NodeStatus, error: unavailable }).pipe(
+      doc(
+        "Read the node's status",
+        "Connected peers, alarms, the epochs persisted (configurations, shares, commits), expungement and in-flight proxied requests."
+      )
+    ),
+    HttpApiEndpoint.get("connections", "/connections", { success: Schema.Array(Connection), error: unavailable }).pipe(
+      doc(
+        "List the peer links",
+        "Every authenticated link, with its direction, addresses, age and whether it is current."
+      )
+    ),
+    HttpApiEndpoint.post("proxyCommit", "/proxy/commit", {
+      payload: Schema.Struct({ destination: BaseboardId, request: CommitRequest }),
+      success: CommitStatus,
+      error: [...commitErrors, ...proxyErrors, badRequest]
+    }).pipe(
+      doc(
+        "Commit at another node, through this node's proxy",
+        "Forwards a commit over the peer network to a node without an API (a new sled). The destination's own errors come back typed; 503 Disconnected means the outcome is unknown: retry, it is idempotent."
+      )
+    ),
+    HttpApiEndpoint.post("proxyPrepareAndCommit", "/proxy/prepare-and-commit", {
+      payload: Schema.Struct({ destination: BaseboardId, request: PrepareAndCommitRequest }),
+      success: CommitStatus,
+      error: [...prepareAndCommitErrors, ...proxyErrors, badRequest]
+    }).pipe(
+      doc(
+        "Prepare-and-commit at another node, through this node's proxy",
+        "Forwards a prepare-and-commit over the peer network to a node without an API. Idempotent: repeat until Committed."
+      )
+    ),
+    HttpApiEndpoint.post("proxyStatus", "/proxy/status", {
+      payload: Schema.Struct({ destination: BaseboardId }),
+      success: NodeStatus,
+      error: [...proxyErrors, badRequest]
+    }).pipe(doc("Read another node's status, through this node's proxy", "The status of a node without an API."))
+  )
+  .annotate(
+    OpenApi.Description,
+    "The control plane's operations on this node, and the proxy that forwards them to nodes without an API."
+  ) {}
+
+/** Liveness and readiness, for supervisors and load balancers. */
+export class OperationsApi extends HttpApiGroup.make("operations", { topLevel: true })
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz", { success: Schema.Struct({ status: Schema.Literal("ok") }) }).pipe(
+      doc("Liveness", "200 whenever the process serves HTTP, whatever the node's state.")
+    ),
+    HttpApiEndpoint.get("readyz", "/readyz", { success: Ready, error: status(503)(NotReady) }).pipe(
+      doc(
+        "Readiness",
+        "200 when the node is running, its ledger reaches every configured copy, and it has committed the latest configuration that lists it; 503 NotReady with the reasons otherwise."
+      )
+    )
+  )
+  .annotate(OpenApi.Description, "Liveness and readiness of the node process.") {}
 
 /** The whole API. */
 export class NodeApi extends HttpApi.make("trust-quorum-node")
   .add(TrustQuorumApi)
+  .add(OperationsApi)
   .annotateMerge(
     OpenApi.annotations({
       title: "effect-trust-quorum node API",
-      description: "The control plane's view of one trust-quorum node, and its proxy to nodes without an API."
+      version: "0.1.0",
+      description: "The control plane's view of one trust-quorum node, and its proxy to nodes without an API.",
+      license: { name: "MIT", identifier: "MIT" },
+      servers: [{ url: "/", description: "the node serving this document" }]
     })
   ) {}

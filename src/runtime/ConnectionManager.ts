@@ -15,6 +15,7 @@ import { Clock, Duration, Effect, FiberMap, Option, Random, Result, Schema, type
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import * as BaseboardIdModule from "../types/BaseboardId.ts"
 import * as Link from "./Link.ts"
+import * as NodeMetrics from "./NodeMetrics.ts"
 import * as Wire from "./Wire.ts"
 
 /** A host and port. */
@@ -219,6 +220,7 @@ export const make = <LE extends { readonly message: string }>(args: {
     const refuse = (conn: Conn, error: HandshakeRefused) =>
       Effect.logWarning("peer connection refused", error.message).pipe(
         Effect.annotateLogs({ connectionId: conn.id, remote: conn.remoteAddress }),
+        Effect.andThen(NodeMetrics.handshakeRefused(error.reason)),
         Effect.andThen(conn.destroy)
       )
 

@@ -15,6 +15,7 @@ import type { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import { type Address, compareAddress, formatAddress, type ManagerEvent } from "./ConnectionManager.ts"
 import type { LinkCloseReason, LinkHandle } from "./Link.ts"
+import * as NodeMetrics from "./NodeMetrics.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
 import { metrics, ProxyTracker } from "./ProxyTracker.ts"
 import { Busy, Disconnected, type InvalidResponse, NodeStopped } from "./RuntimeError.ts"
@@ -168,6 +169,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
               handle: event.handle
             }
             links.set(event.connectionId, entry)
+            yield* Metric.update(NodeMetrics.metrics.links, links.size)
             const existing = currentLink(event.peer)
             if (existing === undefined) {
               current.set(event.peer.key, event.connectionId)
@@ -204,6 +206,8 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           case "LinkDown": {
             const entry = links.get(event.connectionId)
             links.delete(event.connectionId)
+            yield* Metric.update(NodeMetrics.metrics.links, links.size)
+            yield* NodeMetrics.linkClosed(event.reason)
             const failed = tracker.failConnection(event.connectionId)
             if (failed > 0) yield* Metric.update(metrics.disconnected, failed)
             if (entry === undefined) return
@@ -224,13 +228,16 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     const persist = Effect.gen(function* () {
       if (!node.ctx.persistentStateChangeCheckAndReset()) return
       const state = node.ctx.persistentState
-      const saved = yield* Effect.result(ledger.save(state))
+      const [took, saved] = yield* Effect.timed(Effect.result(ledger.save(state)))
+      yield* Metric.update(NodeMetrics.metrics.ledgerWrites, took)
       if (Result.isFailure(saved)) {
         stopped = new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` })
         yield* Effect.logError("stopping: the ledger could not be written", saved.failure.message)
         return
       }
       ledgerCopies = saved.success
+      yield* Metric.update(NodeMetrics.metrics.ledgerCopiesWritten, saved.success.written)
+      yield* Metric.update(NodeMetrics.metrics.ledgerCopiesConfigured, saved.success.configured)
       const epoch = Option.fromNullishOr(PersistentState.latestCommittedEpoch(state))
       const before = yield* SubscriptionRef.get(committedEpoch)
       if (Option.getOrUndefined(before) !== Option.getOrUndefined(epoch))
@@ -262,6 +269,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         }
         if (stopped === undefined) yield* send
         yield* Metric.update(metrics.inFlight, tracker.size)
+        yield* Metric.update(NodeMetrics.metrics.queueDepth, yield* Queue.size(events))
         if (busyRefusals > 0) {
           yield* Metric.update(metrics.busy, busyRefusals)
           busyRefusals = 0

@@ -26,6 +26,7 @@ import { CommitRequest, PrepareAndCommitRequest, type ReconfigureMsg } from "../
 import { type CommitStatus, type CoordinatorStatus, NodeStatus } from "../types/Status.ts"
 import * as ConnectionManager from "./ConnectionManager.ts"
 import type { LinkOptions } from "./Link.ts"
+import * as NodeMetrics from "./NodeMetrics.ts"
 import * as NodeTask from "./NodeTask.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
 import { type Busy, type Disconnected, type InvalidResponse, type NodeStopped, ProxyTimeout } from "./RuntimeError.ts"
@@ -150,6 +151,7 @@ export const make = <E>(
       ...(config.maxPendingApi === undefined ? {} : { maxPendingApi: config.maxPendingApi })
     })
     sink = task.sink
+    yield* NodeMetrics.register
     yield* Effect.annotateCurrentSpan("node", config.id.toString())
 
     const shape: TrustQuorumNodeShape = {
