@@ -1,7 +1,7 @@
 /**
  * A node as a `Layer` in an Effect program (the README's snippet, kept runnable): three nodes over
  * mutual TLS with file ledgers, an initial configuration, and every node unlocking the same secret.
- * Run with `node examples/layer.ts`.
+ * Run with the project's Node (24, installed by `npm install`): `npx node examples/layer.ts`.
  */
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
