@@ -15,7 +15,10 @@ const chaos = Command.make(
     campaigns: Main.countFlag("campaigns", 5, "how many racks to build and torment"),
     rounds: Main.countFlag("rounds", 6, "fault rounds per campaign"),
     seed: Main.countFlag("seed", 1, "the seed of the first campaign"),
-    quiet: Flag.Boolean("quiet").pipe(Flag.withDescription("print only the campaign headers and the figures"))
+    quiet: Flag.Boolean("quiet").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("print only the campaign headers and the figures")
+    )
   },
   Effect.fn(function* ({ campaigns, rounds, seed, quiet }) {
     const started = yield* Clock.currentTimeMillis
