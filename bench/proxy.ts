@@ -1,7 +1,7 @@
 /**
  * The proxy against a raw framed echo over the same transport, in the same run.
  *
- * (a) raw: a caller on A writes a frame to B over `Transport.tcp`; B echoes it (no node, no Schema, no
+ * (a) raw: a caller on A writes a frame to B over `Transport.insecureTcp`; B echoes it (no node, no Schema, no
  *     tracker). (b) proxied: `nodeA.proxy.status(B)` — A's NodeTask, tracker and codec, B's NodeTask
  *     serving Status, and back. Reports p50/p99 latency with one caller, and throughput with 1, 32 and
  *     256 requests in flight, plus the ratios. Targets: p50 ratio ≤ 1.5; ≥ 20,000 proxied Status/s at 256.
@@ -53,7 +53,7 @@ const throughput = (ops: ReadonlyArray<Effect.Effect<unknown, unknown>>) =>
 
 const program = Effect.gen(function* () {
   // (a) the raw framed echo
-  const listener = yield* Transport.tcp.listen({ host: "127.0.0.1", port: 0 })
+  const listener = yield* Transport.insecureTcp.listen({ host: "127.0.0.1", port: 0 })
   yield* Effect.forkScoped(
     Effect.forever(
       Effect.gen(function* () {
@@ -69,7 +69,7 @@ const program = Effect.gen(function* () {
   )
   const payload = new Uint8Array(64).fill(7)
   // One connection per caller: a frame echo has no request ids to match concurrent replies.
-  const rawCaller = Effect.map(Transport.tcp.dial(listener.address), (conn) =>
+  const rawCaller = Effect.map(Transport.insecureTcp.dial(listener.address), (conn) =>
     Effect.andThen(conn.write(payload), conn.read)
   )
   const rawOne = yield* rawCaller

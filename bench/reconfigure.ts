@@ -17,8 +17,9 @@ import * as RackPki from "../src/runtime/RackPki.ts"
 import * as Transport from "../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../src/runtime/TrustQuorumNode.ts"
 import * as BaseboardId from "../src/types/BaseboardId.ts"
+import * as Decision from "../src/types/Decision.ts"
 import { empty, PersistentState } from "../src/types/PersistentState.ts"
-import { ReconfigureMsg } from "../src/types/Request.ts"
+import { benchAuthority } from "./nodes.ts"
 
 const sizes = [4, 8, 16, 32] as const
 const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
@@ -38,6 +39,7 @@ const startRack = (n: number, creds: ReadonlyArray<RackPki.NodeCredentials>, led
           id: BaseboardId.make("913-0000019", String(i)),
           listen: { host: "127.0.0.1", port: 0 },
           transport: Transport.tls(creds[i] ?? creds[0] ?? ({} as never)),
+          authority: benchAuthority.publicKey,
           ledger: ledgers(i)
         }).pipe(Scope.provide(scope))
     )
@@ -54,18 +56,21 @@ const reconfigure = (nodes: ReadonlyArray<TrustQuorumNode.TrustQuorumNodeShape>)
     if (coordinator === undefined) return 0
     const t = performance.now()
     yield* coordinator.reconfigure(
-      new ReconfigureMsg({
+      Decision.reconfigureMsg(benchAuthority, {
         rackId,
         epoch: 1,
         lastCommittedEpoch: null,
         members: nodes.map((n) => n.id),
-        threshold: Math.floor(nodes.length / 2) + 1
+        threshold: Math.floor(nodes.length / 2) + 1,
+        coordinator: coordinator.id
       })
     )
-    yield* coordinator.coordinatorStatus.pipe(
+    const prepared = yield* coordinator.coordinatorStatus.pipe(
       Effect.repeat({ schedule: poll, until: (s) => Option.isSome(s) && s.value.ackedPrepares.length === nodes.length })
     )
-    yield* Effect.forEach(nodes, (n) => n.commit(rackId, 1), { concurrency: "unbounded" })
+    // The control plane signs the commit of the exact configuration (part of what a reconfiguration costs).
+    const proof = Decision.signCommit(benchAuthority, Option.getOrThrow(prepared).config)
+    yield* Effect.forEach(nodes, (n) => n.commit(rackId, 1, proof), { concurrency: "unbounded" })
     return ms(t)
   })
 

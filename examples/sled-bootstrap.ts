@@ -106,6 +106,7 @@ const program = Effect.gen(function* () {
   for (const sled of first4) yield* say(`  ${sled.id} API ${yield* connect(sled)}`)
   const driver = yield* Reconfigurator.make({
     rackId,
+    authority: rack.authority,
     store: Ledger.file({ paths: [join(dir, "control-plane.json")], schema: Reconfigurator.DriverState }),
     clientOf: (id) => Option.fromNullishOr(clients.get(id.key)),
     options: { pollInterval: "25 millis" }

@@ -2,7 +2,8 @@
  * The node's HTTP API (the sled-agent analog), schema-first: the control plane reconfigures, commits,
  * reads status — and reaches a node that has no API yet through this node's proxy endpoints.
  *
- * Typed errors map to precise statuses with a JSON body carrying the tag: a node in the wrong state
+ * Typed errors map to precise statuses with a JSON body carrying the tag: a decision whose signature does
+ * not verify against the node's authority key (`NotAuthorized`) ⇒ 403, a node in the wrong state
  * (`NotPrepared`, `Superseded`, …) ⇒ 409, `Disconnected` and `NodeStopped` ⇒ 503, `Busy` ⇒ 429, an
  * `InvalidResponse` from a proxied destination ⇒ 502, a body that does not decode ⇒ 400 with the Schema
  * issue (`{ _tag: "BadRequest", part, issue }`). Every operation carries an OpenAPI summary and
@@ -80,9 +81,12 @@ const proxyErrors = [...unavailable, status(503)(Disconnected), status(502)(Inva
 const badRequest = status(400)(BadRequest)
 
 const conflict = status(409)
-const reconfigurationErrors = ProtocolError.ReconfigurationError.members.map(conflict)
-const commitErrors = ProtocolError.CommitError.members.map(conflict)
-const prepareAndCommitErrors = ProtocolError.PrepareAndCommitError.members.map(conflict)
+/** `NotAuthorized` ⇒ 403; every other protocol error is a conflict with the node's state ⇒ 409. */
+const protocolErrors = <S extends Schema.Top>(members: ReadonlyArray<S>) =>
+  members.map((m) => (m === (ProtocolError.NotAuthorized as Schema.Top) ? status(403)(m) : conflict(m)))
+const reconfigurationErrors = protocolErrors(ProtocolError.ReconfigurationError.members)
+const commitErrors = protocolErrors(ProtocolError.CommitError.members)
+const prepareAndCommitErrors = protocolErrors(ProtocolError.PrepareAndCommitError.members)
 
 /** What loading the latest secret reports: never the secret, only its epoch and a fingerprint. */
 export const RackSecretStatus = Schema.Union([

@@ -34,8 +34,8 @@ export const handlers = HttpApiBuilder.group(
         Effect.flatMap(node.coordinatorStatus, (s) =>
           Option.match(s, { onNone: () => Effect.fail(new NotCoordinating()), onSome: Effect.succeed })
         ),
-      commit: ({ payload }) => node.commit(payload.rackId, payload.epoch),
-      prepareAndCommit: ({ payload }) => node.prepareAndCommit(payload.config),
+      commit: ({ payload }) => node.commit(payload.rackId, payload.epoch, payload.proof),
+      prepareAndCommit: ({ payload }) => node.prepareAndCommit(payload.config, payload.proof),
       loadLatestRackSecret: () =>
         Effect.map(node.loadLatestRackSecret, (loaded) =>
           Option.match(loaded, {
@@ -50,8 +50,9 @@ export const handlers = HttpApiBuilder.group(
       status: () => node.status,
       connections: () => node.connections,
       proxyCommit: ({ payload }) =>
-        node.proxy.commit(payload.destination, payload.request.rackId, payload.request.epoch),
-      proxyPrepareAndCommit: ({ payload }) => node.proxy.prepareAndCommit(payload.destination, payload.request.config),
+        node.proxy.commit(payload.destination, payload.request.rackId, payload.request.epoch, payload.request.proof),
+      proxyPrepareAndCommit: ({ payload }) =>
+        node.proxy.prepareAndCommit(payload.destination, payload.request.config, payload.request.proof),
       proxyStatus: ({ payload }) => node.proxy.status(payload.destination)
     })
   })

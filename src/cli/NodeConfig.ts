@@ -1,13 +1,15 @@
 /**
  * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
- * peer and API addresses, its TLS credentials, its ledger copies and its peers' addresses, plus optional
- * link timing and log level (chaos tests shorten the inactivity timeout and log everything).
+ * peer and API addresses, its TLS credentials, the control plane's authority public key, its ledger
+ * copies and its peers' addresses, plus optional link timing and log level (chaos tests shorten the
+ * inactivity timeout and log everything). A config without `tls` is refused unless it says
+ * `"insecure": true`: plain TCP is never reached by omission.
  *
  * The Schema is the one definition: it decodes the file (an unknown key is an error, so a misspelt
  * option is never silently ignored) and generates the JSON Schema `tq node config-schema` prints.
  */
 import { readFileSync } from "node:fs"
-import { Effect, JsonSchema, Schema, SchemaTransformation } from "effect"
+import { Effect, JsonSchema, type Result, Schema, SchemaTransformation } from "effect"
 
 const Address = Schema.Struct({
   host: Schema.String,
@@ -41,10 +43,17 @@ export const NodeConfig = Schema.Struct({
   ),
   tls: Schema.optionalKey(
     Schema.Struct({ cert: Schema.String, key: Schema.String, ca: Schema.String }).annotate({
-      description:
-        "PEM files for mutual TLS (tq certs init / tq certs issue); without them the peer network is plain TCP"
+      description: "PEM files for mutual TLS (tq certs init / tq certs issue); required unless insecure is true"
     })
   ),
+  insecure: Schema.optionalKey(
+    Schema.Literal(true).annotate({
+      description: "run the peer network on plain TCP, where any process may claim any identity: tests on one host only"
+    })
+  ),
+  authority: Schema.String.annotate({
+    description: "the control plane's authority public key (authority.pub from tq certs init), as a PEM file path"
+  }),
   ledger: Schema.Array(Schema.String)
     .check(Schema.isMinLength(1))
     .annotate({ description: "ledger copies (two or more, on separate disks)" }),
@@ -85,6 +94,30 @@ export const load = (path: string) =>
       Schema.decodeUnknownEffect(Schema.fromJsonString(NodeConfig))(text, { onExcessProperty: "error" }).pipe(
         // One line: the Schema issue puts its path on a second line.
         Effect.mapError((e) => new ConfigError({ path, issue: e.message.replace(/\n\s*/g, " ") }))
+      )
+    ),
+    Effect.filterOrFail(
+      (config) => config.tls !== undefined || config.insecure === true,
+      () =>
+        new ConfigError({
+          path,
+          issue:
+            'no "tls" section: the peer network would be plain TCP, where any process may claim any identity; add "tls" (see `tq certs init`), or "insecure": true for a test on one host'
+        })
+    )
+  )
+
+/** A PEM key file (`what` names it in errors) parsed with `parse`; missing or invalid, a `ConfigError`. */
+export const readKey = <K>(
+  path: string,
+  what: string,
+  parse: (pem: string) => Result.Result<K, { readonly message: string }>
+) =>
+  read(path, what).pipe(
+    Effect.flatMap((pem) =>
+      Effect.mapError(
+        Effect.fromResult(parse(pem)),
+        (e) => new ConfigError({ path, issue: `${what} is not a valid key: ${e.message}` })
       )
     )
   )

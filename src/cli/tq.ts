@@ -16,6 +16,7 @@ import { NodeApi } from "../api/NodeApi.ts"
 import * as NodeApiServer from "../api/NodeApiServer.ts"
 import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
+import { PublicKey, SigningKey } from "../crypto/AuthorityKey.ts"
 import * as Ledger from "../runtime/Ledger.ts"
 import * as RackPki from "../runtime/RackPki.ts"
 import * as Transport from "../runtime/Transport.ts"
@@ -68,9 +69,11 @@ const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(even
 const serveNode = Effect.fn("serveNode")(
   function* (config: NodeConfig.NodeConfig) {
     const id = yield* parseId("id")(config.id)
-    const transport = config.tls ? Transport.tls(yield* NodeConfig.readTls(config.tls)) : Transport.tcp
+    const transport = config.tls ? Transport.tls(yield* NodeConfig.readTls(config.tls)) : Transport.insecureTcp
+    const authority = yield* NodeConfig.readKey(config.authority, "authority", PublicKey.fromPem)
     const node = yield* TrustQuorumNode.make({
       id,
+      authority,
       listen: config.peer,
       ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport,
@@ -144,9 +147,15 @@ const memberFlag = Flag.String("member").pipe(
   Flag.atLeast(1)
 )
 
-/** The flags every driver command takes: where its progress is kept, which rack, and how to reach the members. */
+/**
+ * The flags every driver command takes: where its progress is kept, the key it signs decisions with,
+ * which rack, and how to reach the members.
+ */
 const driverFlags = {
   state: Flag.String("state").pipe(Flag.withDescription("the driver's progress file (created if missing)")),
+  authorityKey: Flag.String("authority-key").pipe(
+    Flag.withDescription("the control plane's authority private key (authority.key from `tq certs init`)")
+  ),
   rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (a UUID)")),
   member: memberFlag
 }
@@ -160,17 +169,20 @@ const sledFlag = (what: string) =>
  */
 const openDriver = Effect.fn("openDriver")(function* (flags: {
   readonly state: string
+  readonly authorityKey: string
   readonly rackId: string
   readonly member: ReadonlyArray<string>
 }) {
   const rackId = yield* Schema.decodeUnknownEffect(RackId)(flags.rackId).pipe(
     Effect.mapError(() => new InvalidArgument({ name: "--rack-id", value: flags.rackId, expected: "a UUID" }))
   )
+  const authority = yield* NodeConfig.readKey(flags.authorityKey, "--authority-key", SigningKey.fromPem)
   const members = yield* Effect.forEach(flags.member, parseMember)
   const clients = new Map<string, MemberClient.MemberClient>()
   for (const { id, url } of members) clients.set(id.key, yield* MemberClient.fromHttp(url))
   const driver = yield* Reconfigurator.make({
     rackId,
+    authority,
     store: Ledger.file({ paths: [flags.state], schema: Reconfigurator.DriverState }),
     clientOf: (id) => Option.fromNullishOr(clients.get(id.key))
   })
@@ -280,7 +292,9 @@ const certsInit = Command.make(
   },
   Effect.fn(function* ({ dir, id }) {
     const { nodes } = yield* RackPki.writeRack(dir, id)
-    yield* Console.log(`wrote a rack CA and ${nodes.length} node certificates to ${dir}`)
+    yield* Console.log(
+      `wrote a rack CA, ${nodes.length} node certificates and the control plane's authority key pair to ${dir} (keep ca.key and authority.key off the nodes)`
+    )
   })
 ).pipe(Command.withDescription("Create a rack CA and node certificates (never overwrites existing files)"))
 

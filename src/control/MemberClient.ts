@@ -11,6 +11,7 @@ import { Duration, Effect, Option } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../api/NodeApi.ts"
+import type { Signature } from "../crypto/AuthorityKey.ts"
 import type { TrustQuorumNodeShape } from "../runtime/TrustQuorumNode.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
@@ -36,21 +37,26 @@ type Call<A> = Effect.Effect<A, CallFailure>
 export interface MemberClient {
   readonly reconfigure: (msg: ReconfigureMsg) => Call<void>
   readonly coordinatorStatus: Call<Option.Option<CoordinatorStatus>>
-  readonly commit: (rackId: RackId, epoch: Epoch) => Call<CommitStatus>
-  readonly prepareAndCommit: (config: Configuration) => Call<CommitStatus>
-  readonly proxyCommit: (destination: BaseboardId, rackId: RackId, epoch: Epoch) => Call<CommitStatus>
-  readonly proxyPrepareAndCommit: (destination: BaseboardId, config: Configuration) => Call<CommitStatus>
+  readonly commit: (rackId: RackId, epoch: Epoch, proof: Signature) => Call<CommitStatus>
+  readonly prepareAndCommit: (config: Configuration, proof: Signature) => Call<CommitStatus>
+  readonly proxyCommit: (destination: BaseboardId, rackId: RackId, epoch: Epoch, proof: Signature) => Call<CommitStatus>
+  readonly proxyPrepareAndCommit: (
+    destination: BaseboardId,
+    config: Configuration,
+    proof: Signature
+  ) => Call<CommitStatus>
 }
 
 /** A client over an in-process node. */
 export const fromNode = (node: TrustQuorumNodeShape): MemberClient => ({
   reconfigure: (msg) => Effect.mapError(node.reconfigure(msg), tagged),
   coordinatorStatus: Effect.mapError(node.coordinatorStatus, tagged),
-  commit: (rackId, epoch) => Effect.mapError(node.commit(rackId, epoch), tagged),
-  prepareAndCommit: (config) => Effect.mapError(node.prepareAndCommit(config), tagged),
-  proxyCommit: (destination, rackId, epoch) => Effect.mapError(node.proxy.commit(destination, rackId, epoch), tagged),
-  proxyPrepareAndCommit: (destination, config) =>
-    Effect.mapError(node.proxy.prepareAndCommit(destination, config), tagged)
+  commit: (rackId, epoch, proof) => Effect.mapError(node.commit(rackId, epoch, proof), tagged),
+  prepareAndCommit: (config, proof) => Effect.mapError(node.prepareAndCommit(config, proof), tagged),
+  proxyCommit: (destination, rackId, epoch, proof) =>
+    Effect.mapError(node.proxy.commit(destination, rackId, epoch, proof), tagged),
+  proxyPrepareAndCommit: (destination, config, proof) =>
+    Effect.mapError(node.proxy.prepareAndCommit(destination, config, proof), tagged)
 })
 
 /** An HTTP call's failure: a transport failure (refused, reset, DNS) is `Unreachable`; others keep their tag. */
@@ -95,14 +101,16 @@ export const fromHttp = (
           Effect.map(Option.some),
           Effect.catch((e) => (e._tag === "NotCoordinating" ? Effect.succeed(Option.none()) : Effect.fail(e)))
         ),
-        commit: (rackId, epoch) => call(client.commit({ payload: new CommitRequest({ rackId, epoch }) })),
-        prepareAndCommit: (config) =>
-          call(client.prepareAndCommit({ payload: new PrepareAndCommitRequest({ config }) })),
-        proxyCommit: (destination, rackId, epoch) =>
-          call(client.proxyCommit({ payload: { destination, request: new CommitRequest({ rackId, epoch }) } })),
-        proxyPrepareAndCommit: (destination, config) =>
+        commit: (rackId, epoch, proof) => call(client.commit({ payload: new CommitRequest({ rackId, epoch, proof }) })),
+        prepareAndCommit: (config, proof) =>
+          call(client.prepareAndCommit({ payload: new PrepareAndCommitRequest({ config, proof }) })),
+        proxyCommit: (destination, rackId, epoch, proof) =>
+          call(client.proxyCommit({ payload: { destination, request: new CommitRequest({ rackId, epoch, proof }) } })),
+        proxyPrepareAndCommit: (destination, config, proof) =>
           call(
-            client.proxyPrepareAndCommit({ payload: { destination, request: new PrepareAndCommitRequest({ config }) } })
+            client.proxyPrepareAndCommit({
+              payload: { destination, request: new PrepareAndCommitRequest({ config, proof }) }
+            })
           )
       }
     }

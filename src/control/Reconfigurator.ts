@@ -7,14 +7,21 @@
  * and `Pending` with capped exponential backoff until a deadline. A coordinator that is lost aborts the epoch, and the
  * driver retries at the next one (epochs are never reused).
  *
+ * Every decision is signed with the control plane's authority key: the reconfiguration it sends the
+ * coordinator (which names that coordinator), and — only after K+Z acknowledgements, and only for a
+ * configuration that matches what it decided field by field — the commit of the exact configuration
+ * the coordinator built. Nodes act on nothing else.
+ *
  * Progress is saved in a store after every step (by default a ledger file), so a restarted driver
  * resumes where it stopped; every step is also published as a `ProgressEvent` stream.
  */
 import { Clock, Duration, Effect, Option, PubSub, Random, Schema, Stream } from "effect"
+import type { SigningKey } from "../crypto/AuthorityKey.ts"
 import type { Ledger } from "../runtime/Ledger.ts"
 import * as BaseboardIdModule from "../types/BaseboardId.ts"
 import { BaseboardId } from "../types/BaseboardId.ts"
 import { Configuration } from "../types/Configuration.ts"
+import * as Decision from "../types/Decision.ts"
 import { Epoch } from "../types/Epoch.ts"
 import { RackId } from "../types/RackId.ts"
 import { ReconfigureMsg } from "../types/Request.ts"
@@ -121,6 +128,8 @@ export interface Reconfigurator {
 /** Starts a driver for `rackId`, resuming the progress saved in `store`. */
 export const make = (args: {
   readonly rackId: RackId
+  /** The control plane's authority key: it signs every reconfiguration and commit. */
+  readonly authority: SigningKey
   readonly store: Ledger<DriverState>
   /** The API client of a node, when it has an API. */
   readonly clientOf: (id: BaseboardId) => Option.Option<MemberClient>
@@ -199,12 +208,16 @@ export const make = (args: {
       Effect.gen(function* () {
         const client = Option.getOrUndefined(args.clientOf(plan.coordinator))
         if (client === undefined) return Option.none<PlannedConfig>()
-        const msg = new ReconfigureMsg({
+        const decided = {
           rackId: state.rackId,
           epoch: plan.epoch,
           lastCommittedEpoch: plan.lastCommittedEpoch,
           members: plan.members.map((m) => m.id),
           threshold: plan.threshold
+        }
+        const msg = new ReconfigureMsg({
+          ...decided,
+          signature: Decision.signReconfiguration(args.authority, { ...decided, coordinator: plan.coordinator })
         })
         const needed = plan.threshold + plan.commitCrashTolerance
         const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.coordinatorTimeout))
@@ -230,6 +243,13 @@ export const make = (args: {
             ) {
               lastSeen = now
               const s = status.success.value
+              if (!matchesPlan(s.config, plan)) {
+                // Never sign a commit of something the control plane did not decide: give this epoch up.
+                yield* Effect.logError("the coordinator reports a configuration the control plane did not decide").pipe(
+                  Effect.annotateLogs({ epoch: plan.epoch, coordinator: plan.coordinator.toString() })
+                )
+                return Option.none<PlannedConfig>()
+              }
               if (s.ackedPrepares.length >= needed) {
                 const acked = new Set(s.ackedPrepares.map((id) => id.key))
                 yield* emit({ _tag: "Prepared", epoch: plan.epoch, acked: s.ackedPrepares.map(String), needed })
@@ -248,6 +268,20 @@ export const make = (args: {
         }
       })
 
+    /** Whether the coordinator built exactly the configuration the control plane signed. */
+    const matchesPlan = (config: Configuration, plan: PlannedConfig): boolean =>
+      config.rackId === state.rackId &&
+      config.epoch === plan.epoch &&
+      config.threshold === plan.threshold &&
+      BaseboardIdModule.equals(config.coordinator, plan.coordinator) &&
+      config.authorization.lastCommittedEpoch === plan.lastCommittedEpoch &&
+      config.members.length === plan.members.length &&
+      config.members.every((m, i) => {
+        const planned = plan.members[i]
+        return planned !== undefined && BaseboardIdModule.equals(m.id, planned.id)
+      }) &&
+      Decision.verifyReconfiguration(args.authority.publicKey, config)
+
     /** Commits one member, directly or through a committed member's proxy, retrying until it reports Committed. */
     const pollMs = Duration.toMillis(Duration.fromInputUnsafe(options.pollInterval))
 
@@ -258,6 +292,8 @@ export const make = (args: {
           const plan = planRef.current
           const config = plan.config
           if (config === null) return yield* fail(plan, "no configuration to commit")
+          // Deterministic (Ed25519): the same proof on every attempt and after a restart.
+          const proof = Decision.signCommit(args.authority, config)
           const direct = Option.getOrUndefined(args.clientOf(member.id))
           const proxyOwner = plan.members.find(
             (m) =>
@@ -271,12 +307,12 @@ export const make = (args: {
           const attempt =
             direct !== undefined
               ? prepared
-                ? direct.commit(state.rackId, plan.epoch)
-                : direct.prepareAndCommit(config)
+                ? direct.commit(state.rackId, plan.epoch, proof)
+                : direct.prepareAndCommit(config, proof)
               : proxy !== undefined
                 ? prepared
-                  ? proxy.proxyCommit(member.id, state.rackId, plan.epoch)
-                  : proxy.proxyPrepareAndCommit(member.id, config)
+                  ? proxy.proxyCommit(member.id, state.rackId, plan.epoch, proof)
+                  : proxy.proxyPrepareAndCommit(member.id, config, proof)
                 : Effect.fail<CallFailure>({
                     _tag: "Pending",
                     message: "no committed member with an API to proxy through yet"
@@ -294,7 +330,9 @@ export const make = (args: {
             return
           }
           const reason = result._tag === "Success" ? "Pending" : result.failure._tag
-          if (reason === "NotPrepared") {
+          // NotAuthorized on a commit: the member holds another configuration for this epoch than the one the
+          // coordinator reported (a coordinator that equivocated); the signed PrepareAndCommit replaces it.
+          if (reason === "NotPrepared" || (prepared && reason === "NotAuthorized")) {
             member = { ...member, state: "Unacked" }
           } else if (!retryable.has(reason)) {
             return yield* fail(plan, `${member.id} refused the commit: ${reason}`)

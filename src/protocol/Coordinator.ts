@@ -22,12 +22,13 @@ import {
   newConfiguration
 } from "../types/Configuration.ts"
 import type { Epoch } from "../types/Epoch.ts"
-import { GetShare, Prepare } from "../types/PeerMsg.ts"
+import { Prepare } from "../types/PeerMsg.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import * as RackId from "../types/RackId.ts"
 import type { ReconfigureMsg } from "../types/Request.ts"
 import { CoordinatorStatus } from "../types/Status.ts"
 import type { DropReason, NodeCtx } from "./NodeCtx.ts"
+import { askForShare } from "./ShareResponder.ts"
 import { type ShareOutcome, validateShare } from "./Validation.ts"
 
 /** Collecting shares of the last committed (old) configuration. */
@@ -114,7 +115,14 @@ export class Coordinator {
     rng: Rng | undefined
   ): Result.Result<Coordinator, ConfigurationError> {
     const created = newConfiguration(
-      { rackId: msg.rackId, epoch: msg.epoch, members: msg.members, threshold: msg.threshold, coordinator: ctx.id },
+      {
+        rackId: msg.rackId,
+        epoch: msg.epoch,
+        members: msg.members,
+        threshold: msg.threshold,
+        coordinator: ctx.id,
+        authorization: { lastCommittedEpoch: msg.lastCommittedEpoch, signature: msg.signature }
+      },
       rng
     )
     if (Result.isFailure(created)) return Result.fail(created.failure)
@@ -144,7 +152,7 @@ export class Coordinator {
     const op = this.#op
     if (op._tag === "CollectShares") {
       if (op.oldConfig.isMember(peer) && !BaseboardId.equals(peer, ctx.id) && !op.collected.has(peer.key)) {
-        ctx.send(peer, new GetShare({ epoch: op.oldConfig.epoch }))
+        askForShare(ctx, peer, op.oldConfig.epoch)
       }
       return
     }
@@ -253,7 +261,8 @@ export class Coordinator {
       coordinator: this.#config.coordinator,
       members: this.#config.members,
       threshold: this.#config.threshold,
-      encryptedRackSecrets: Option.some(new EncryptedRackSecrets({ salt, data }))
+      encryptedRackSecrets: Option.some(new EncryptedRackSecrets({ salt, data })),
+      authorization: this.#config.authorization
     })
     this.#enterPrepare(ctx)
   }

@@ -1,32 +1,41 @@
 /**
- * How a node learns it was removed from the rack: a peer answers its `GetShare` with `Expunged(epoch)`.
- * From then on the node persists `expunged` (sticky forever), drops every peer message and refuses
- * control-plane operations; only a factory reset lets it rejoin.
+ * How a node learns it was removed from the rack: a peer answers its `GetShare` with
+ * `Expunged{config, proof}` — a committed configuration that excludes it and the control plane's commit
+ * signature over it. From then on the node persists `expunged` (sticky forever), drops every peer
+ * message and refuses control-plane operations; only a factory reset lets it rejoin.
  *
- * The epoch is compared with the latest configuration the node knows, committed or not: a node told
- * about an older epoch may since have been re-added. Loaded secrets are kept, as in the original.
+ * Unlike the original, an unproven `Expunged` changes nothing: a certificate holder cannot remove a
+ * member. The configuration's epoch is compared with the latest one the node knows, committed or not: a
+ * node told about an older epoch may since have been re-added. Loaded secrets are kept, as in the original.
  */
 import { Option } from "effect"
 import type { BaseboardId } from "../types/BaseboardId.ts"
-import type { Epoch } from "../types/Epoch.ts"
+import type { Configuration } from "../types/Configuration.ts"
+import * as Decision from "../types/Decision.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import type { DropReason, NodeCtx } from "./NodeCtx.ts"
 import type { Roles } from "./Roles.ts"
 
-/** Handles `Expunged(epoch)` from `from`; returns why it was ignored, if it was. */
+/** Handles `Expunged{config, proof}` from `from`; returns why it was ignored, if it was. */
 export const receiveExpunged = (
   ctx: NodeCtx,
   roles: Roles,
   from: BaseboardId,
-  epoch: Epoch
+  config: Configuration,
+  proof: Uint8Array
 ): DropReason | undefined => {
+  const { policy } = ctx
+  if (policy.enforces("ExpungedProof") && !Decision.verifyCommit(policy.authority, config, proof)) {
+    return "ExpungedUnauthorized"
+  }
+  if (policy.enforces("ExpungedExcludes") && config.isMember(ctx.id)) return "ExpungedStillAMember"
   const latest = PersistentState.latestConfig(ctx.persistentState)
   // No configuration at all: the node was presumably factory reset already.
   if (latest === undefined) return "ExpungedWithoutConfigs"
-  if (epoch < latest.epoch) return "ExpungedForOlderEpoch"
+  if (config.epoch < latest.epoch) return "ExpungedForOlderEpoch"
   ctx.updatePersistentState((s) =>
     PersistentState.update(s, (d) => {
-      d.expunged = Option.some(new PersistentState.ExpungedMetadata({ epoch, from }))
+      d.expunged = Option.some(new PersistentState.ExpungedMetadata({ epoch: config.epoch, from }))
     })
   )
   roles.cancelCoordinator()

@@ -12,9 +12,9 @@ import { ShareComputationFailed } from "../types/Alarm.ts"
 import * as BaseboardId from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
 import type { Epoch } from "../types/Epoch.ts"
-import { GetShare } from "../types/PeerMsg.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import type { NodeCtx } from "./NodeCtx.ts"
+import { askForShare } from "./ShareResponder.ts"
 import { type ShareOutcome, validateShare } from "./Validation.ts"
 
 /** Rebuilds this node's share of `config` from K members' shares. */
@@ -42,7 +42,7 @@ export class KeyShareComputer {
   /** Asks a newly connected member for its share, unless it already answered. */
   onConnect(ctx: NodeCtx, peer: BaseboardId.BaseboardId): void {
     if (this.config.isMember(peer) && !BaseboardId.equals(peer, ctx.id) && !this.#collected.has(peer.key)) {
-      ctx.send(peer, new GetShare({ epoch: this.config.epoch }))
+      askForShare(ctx, peer, this.config.epoch)
     }
   }
 

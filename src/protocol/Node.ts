@@ -15,8 +15,16 @@
  * A peer's CommitAdvance keeps the original behaviour in those cases: it is ignored (see `ctx.dropped`).
  * `loadRackSecret` hands out a copy of the secret that the caller owns, so `clearSecrets` never zeroes a
  * secret a caller is still using.
+ *
+ * And the authority rules the original does not need (its peers are attested hardware): every decision
+ * carries the control plane's signature, checked against the `authority` key the node pins — a
+ * reconfiguration, a commit (local or proxied), a peer's `Prepare`, `CommitAdvance` and `Expunged` —
+ * along with bounds, epochs and share ownership (see `Policy` for the named checks). A refused peer
+ * message is recorded in `ctx` with its reason; a refused control-plane request fails with
+ * `NotAuthorized`.
  */
 import { Option, Result } from "effect"
+import type { PublicKey, Signature } from "../crypto/AuthorityKey.ts"
 import type { RackSecret } from "../crypto/RackSecret.ts"
 import type { Rng } from "../gfss/Rng.ts"
 import type { Alarm } from "../types/Alarm.ts"
@@ -35,10 +43,11 @@ import {
 import type { RackId } from "../types/RackId.ts"
 import type { ReconfigureMsg } from "../types/Request.ts"
 import type { CommitStatus, CoordinatorStatus } from "../types/Status.ts"
-import { advanceCommit } from "./CommitAdvance.ts"
+import { advanceCommit, receiveCommitAdvance } from "./CommitAdvance.ts"
 import { Coordinator } from "./Coordinator.ts"
 import { receiveExpunged } from "./Expungement.ts"
 import { NodeCtx } from "./NodeCtx.ts"
+import { type Check, Policy } from "./Policy.ts"
 import { receivePrepare } from "./PrepareReceiver.ts"
 import { Roles } from "./Roles.ts"
 import { answerGetShare } from "./ShareResponder.ts"
@@ -67,11 +76,19 @@ export class Node {
 
   constructor(options: {
     readonly id: BaseboardId.BaseboardId
+    /** The control plane's public key: every decision this node acts on must be signed by it. */
+    readonly authority: PublicKey
     readonly persistentState?: PersistentState.PersistentState
     readonly rng?: Rng
+    /** Checks to switch off — for mutation testing of the adversarial simulation only, never in a node. */
+    readonly unsafeSkipChecks?: ReadonlySet<Check>
   }) {
     this.id = options.id
-    this.ctx = new NodeCtx(options.id, options.persistentState ?? PersistentState.empty)
+    this.ctx = new NodeCtx(
+      options.id,
+      options.persistentState ?? PersistentState.empty,
+      new Policy(options.authority, options.unsafeSkipChecks)
+    )
     this.#rng = options.rng
   }
 
@@ -84,7 +101,13 @@ export class Node {
    */
   coordinateReconfiguration(msg: ReconfigureMsg): Result.Result<void, ReconfigurationError> {
     const roles = this.#roles
-    const checked = validateReconfiguration(this.id, this.ctx.persistentState, msg, roles.coordinator?.msg)
+    const checked = validateReconfiguration(
+      this.id,
+      this.ctx.policy,
+      this.ctx.persistentState,
+      msg,
+      roles.coordinator?.msg
+    )
     if (Result.isFailure(checked)) return Result.fail(checked.failure)
     if (checked.success === "Idempotent") return Result.void
     // Defensive, as in the original: valid control-plane behaviour never reconfigures during a computation.
@@ -96,12 +119,20 @@ export class Node {
     return Result.void
   }
 
-  /** Commits `epoch`, which this node must have prepared; ends the coordination of that epoch. */
-  commitConfiguration(rackId: RackId, epoch: Epoch): Result.Result<CommitStatus, CommitError> {
-    const checked = validateCommit(this.ctx.persistentState, rackId, epoch)
+  /**
+   * Commits `epoch`, which this node must have prepared, given the control plane's commit signature over
+   * the configuration it stored (`proof`); ends the coordination of that epoch.
+   */
+  commitConfiguration(rackId: RackId, epoch: Epoch, proof: Signature): Result.Result<CommitStatus, CommitError> {
+    const checked = validateCommit(this.ctx.policy, this.ctx.persistentState, rackId, epoch, proof)
     if (Result.isFailure(checked)) return Result.fail(checked.failure)
     if (checked.success === "AlreadyCommitted") return Result.succeed("Committed")
-    this.ctx.updatePersistentState((s) => PersistentState.update(s, (d) => d.commits.add(epoch)))
+    this.ctx.updatePersistentState((s) =>
+      PersistentState.update(s, (d) => {
+        d.commits.add(epoch)
+        d.proofs.set(epoch, proof)
+      })
+    )
     // A key-share computer of an older epoch is left alone: commits form a set, so its later commit is harmless.
     if (this.#roles.coordinator?.epoch === epoch) this.#roles.cancelCoordinator()
     return Result.succeed("Committed")
@@ -111,11 +142,11 @@ export class Node {
    * Commits `config` at a member that may have missed its prepare. `Committed` when the epoch is
    * committed after the call; `Pending` while the node rebuilds its share from K peers (call again).
    */
-  prepareAndCommit(config: Configuration): Result.Result<CommitStatus, PrepareAndCommitError> {
-    const checked = validatePrepareAndCommit(this.id, this.ctx.persistentState, config)
+  prepareAndCommit(config: Configuration, proof: Signature): Result.Result<CommitStatus, PrepareAndCommitError> {
+    const checked = validatePrepareAndCommit(this.id, this.ctx.policy, this.ctx.persistentState, config, proof)
     if (Result.isFailure(checked)) return Result.fail(checked.failure)
     if (checked.success === "AlreadyCommitted") return Result.succeed("Committed")
-    advanceCommit(this.ctx, this.#roles, "Nexus", config)
+    advanceCommit(this.ctx, this.#roles, "Nexus", config, proof)
     return Result.succeed(this.ctx.persistentState.commits.has(config.epoch) ? "Committed" : "Pending")
   }
 
@@ -178,6 +209,8 @@ export class Node {
     const known = PersistentState.rackId(state)
     if (known !== undefined && known !== msg.rackId) return "RackIdMismatch"
     const kind = msg.kind
+    // A configuration names its rack too; it must be the rack the message claims.
+    if ("config" in kind && kind.config.rackId !== msg.rackId) return "ConfigurationForAnotherRack"
     switch (kind._tag) {
       case "Prepare":
         return receivePrepare(ctx, roles, from, kind.config, kind.share)
@@ -186,8 +219,8 @@ export class Node {
           ? "AckNotCoordinating"
           : roles.coordinator.handlePrepareAck(from, kind.epoch)
       case "GetShare": {
-        const reply = answerGetShare(state, from, kind.epoch)
-        if (reply === undefined) return "GetShareUnknownEpoch"
+        const reply = answerGetShare(ctx.policy, state, from, kind.epoch, kind.proof)
+        if (typeof reply === "string") return reply
         ctx.send(from, reply)
         return undefined
       }
@@ -205,9 +238,9 @@ export class Node {
         return shareDrop(first, second)
       }
       case "Expunged":
-        return receiveExpunged(ctx, roles, from, kind.epoch)
+        return receiveExpunged(ctx, roles, from, kind.config, kind.proof)
       case "CommitAdvance":
-        return advanceCommit(ctx, roles, from.toString(), kind.config)
+        return receiveCommitAdvance(ctx, roles, from, kind.config, kind.proof)
     }
   }
 

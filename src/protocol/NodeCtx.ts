@@ -11,6 +11,7 @@ import type { Alarm } from "../types/Alarm.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import { PeerMsg, type PeerMsgKind } from "../types/PeerMsg.ts"
 import * as PersistentState from "../types/PersistentState.ts"
+import type { Policy } from "./Policy.ts"
 
 /** A message on its way from one node to another. */
 export interface Envelope {
@@ -28,11 +29,17 @@ export type DropReason =
   | "RackIdMismatch"
   | "PrepareForStaleEpoch"
   | "PrepareNotAMember"
+  | "PrepareNotFromCoordinator"
+  | "PrepareUnauthorized"
+  | "PrepareOutOfBounds"
+  | "PrepareConfigurationMismatch"
+  | "PrepareShareMismatch"
   | "AckNotCoordinating"
   | "AckNotPreparing"
   | "AckWrongEpoch"
   | "AckNotAMember"
   | "GetShareUnknownEpoch"
+  | "GetShareUnproven"
   | "ShareWrongEpoch"
   | "ShareNotAMember"
   | "ShareDigestMismatch"
@@ -40,9 +47,38 @@ export type DropReason =
   | "ShareNotCollecting"
   | "ExpungedWithoutConfigs"
   | "ExpungedForOlderEpoch"
+  | "ExpungedUnauthorized"
+  | "ExpungedStillAMember"
   | "CommitAdvanceNotAMember"
   | "CommitAdvanceStale"
   | "CommitAdvanceMismatchedConfiguration"
+  | "CommitAdvanceUnauthorized"
+  | "CommitAdvanceOutOfBounds"
+  | "ConfigurationForAnotherRack"
+
+/**
+ * Drops that no honest peer causes: a forged, replayed or malformed message, or one from a sender that
+ * may not send it. The runtime logs these as warnings (rate-limited); the others are routine (duplicates,
+ * late acknowledgements, shares nobody collects) and logged at debug level.
+ */
+export const hostileDropReasons: ReadonlySet<DropReason> = new Set<DropReason>([
+  "PrepareNotFromCoordinator",
+  "PrepareUnauthorized",
+  "PrepareOutOfBounds",
+  "PrepareConfigurationMismatch",
+  "PrepareShareMismatch",
+  "PrepareForStaleEpoch",
+  "ExpungedUnauthorized",
+  "ExpungedStillAMember",
+  "CommitAdvanceUnauthorized",
+  "CommitAdvanceOutOfBounds",
+  "CommitAdvanceMismatchedConfiguration",
+  "ConfigurationForAnotherRack",
+  "GetShareUnproven",
+  "ShareDigestMismatch",
+  "ShareNotAMember",
+  "AckNotAMember"
+])
 
 /** One dropped peer message: who sent which kind, and the rule that dropped it. */
 export interface DroppedMessage {
@@ -57,16 +93,21 @@ export const maxDroppedMessages = 64
 /** The context of one protocol node. */
 export class NodeCtx {
   readonly id: BaseboardId
+  readonly policy: Policy
   #state: PersistentState.PersistentState
   #dirty = false
   readonly #connected = new Map<string, BaseboardId>()
   #outbox: Array<Envelope> = []
   readonly #alarms: Array<Alarm> = []
   readonly #dropped: Array<DroppedMessage> = []
+  /** Drops since the caller last drained them (at most `maxDroppedMessages`), and how many did not fit. */
+  #fresh: Array<DroppedMessage> = []
+  #freshOverflow = 0
 
-  constructor(id: BaseboardId, persistentState: PersistentState.PersistentState) {
+  constructor(id: BaseboardId, persistentState: PersistentState.PersistentState, policy: Policy) {
     this.id = id
     this.#state = persistentState
+    this.policy = policy
   }
 
   get persistentState(): PersistentState.PersistentState {
@@ -116,8 +157,11 @@ export class NodeCtx {
 
   /** Records why a peer message had no effect, forgetting the oldest record beyond the bound. */
   recordDrop(from: BaseboardId, kind: PeerMsgKind["_tag"], reason: DropReason): void {
-    this.#dropped.push({ from, kind, reason })
+    const drop = { from, kind, reason }
+    this.#dropped.push(drop)
     if (this.#dropped.length > maxDroppedMessages) this.#dropped.shift()
+    if (this.#fresh.length < maxDroppedMessages) this.#fresh.push(drop)
+    else this.#freshOverflow++
   }
 
   addConnection(peer: BaseboardId): void {
@@ -144,6 +188,14 @@ export class NodeCtx {
   /** The queued envelopes, without taking them. */
   get envelopes(): ReadonlyArray<Envelope> {
     return this.#outbox
+  }
+
+  /** Takes the drops recorded since the last call (for logging), and how many more were not kept. */
+  drainDrops(): { readonly drops: ReadonlyArray<DroppedMessage>; readonly overflow: number } {
+    const out = { drops: this.#fresh, overflow: this.#freshOverflow }
+    this.#fresh = []
+    this.#freshOverflow = 0
+    return out
   }
 
   /** Reads and clears the dirty flag: true when the state must be persisted before anything is sent. */

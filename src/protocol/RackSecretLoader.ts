@@ -19,7 +19,6 @@ import {
 import * as BaseboardId from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
 import type { Epoch } from "../types/Epoch.ts"
-import { GetShare } from "../types/PeerMsg.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import {
   AlarmRaised,
@@ -30,6 +29,7 @@ import {
 } from "../types/ProtocolError.ts"
 import * as RackId from "../types/RackId.ts"
 import type { NodeCtx } from "./NodeCtx.ts"
+import { askForShare } from "./ShareResponder.ts"
 import { type ShareOutcome, validateShare } from "./Validation.ts"
 
 /** Collects shares of one committed configuration. */
@@ -102,7 +102,7 @@ export class RackSecretLoader {
   onConnect(ctx: NodeCtx, peer: BaseboardId.BaseboardId): void {
     const collector = this.#collector
     if (collector?.config.isMember(peer) && !BaseboardId.equals(peer, ctx.id)) {
-      ctx.send(peer, new GetShare({ epoch: collector.config.epoch }))
+      askForShare(ctx, peer, collector.config.epoch)
     }
   }
 

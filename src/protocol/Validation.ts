@@ -11,7 +11,8 @@ import { shareDigest } from "../crypto/ShareDigest.ts"
 import type { Share } from "../gfss/Gfss.ts"
 import * as BaseboardId from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
-import type { Epoch } from "../types/Epoch.ts"
+import * as Decision from "../types/Decision.ts"
+import { type Epoch, maxEpoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import {
   type CommitError,
@@ -24,6 +25,7 @@ import {
   LastCommittedEpochMismatch,
   MismatchedReconfigurationForSameEpoch,
   NotAMember,
+  NotAuthorized,
   NotPrepared,
   type PrepareAndCommitError,
   PreparedEpochMismatch,
@@ -35,6 +37,7 @@ import {
 import type { RackId } from "../types/RackId.ts"
 import type { ReconfigureMsg } from "../types/Request.ts"
 import { digestEquals } from "../types/Share.ts"
+import type { Policy } from "./Policy.ts"
 
 /**
  * Bounds of a configuration: 3..32 members (fewer cannot tolerate a failure; more than a rack holds),
@@ -44,6 +47,46 @@ export const minMembers = 3
 export const maxMembers = 32
 export const minThreshold = 2
 export const maxThreshold = 31
+
+/** Whether a received configuration is within the protocol's bounds (members, threshold, epoch). */
+export const withinBounds = (config: Configuration): boolean => {
+  const n = config.members.length
+  return (
+    n >= minMembers &&
+    n <= maxMembers &&
+    config.threshold >= minThreshold &&
+    config.threshold <= maxThreshold &&
+    config.threshold < n &&
+    config.epoch >= 1 &&
+    config.epoch < maxEpoch
+  )
+}
+
+/** Whether `share` is `id`'s share of `config`: x is its rank + 1, 32 y bytes, and the recorded digest matches. */
+export const isOwnShare = (config: Configuration, id: BaseboardId.BaseboardId, share: Share): boolean => {
+  const digest = config.digestOf(id)
+  return (
+    digest !== undefined &&
+    share.x === config.indexOf(id) + 1 &&
+    share.y.length === 32 &&
+    digestEquals(shareDigest(share), digest)
+  )
+}
+
+/** A control-plane commit of `config` is authorized: within bounds and signed (`CommitProof`). */
+const authorizeCommit = (
+  policy: Policy,
+  config: Configuration,
+  proof: Uint8Array
+): Result.Result<void, NotAuthorized> => {
+  const refuse = (reason: "Signature" | "Bounds") =>
+    Result.fail(new NotAuthorized({ decision: "Commit", epoch: config.epoch, reason }))
+  if (policy.enforces("Bounds") && !withinBounds(config)) return refuse("Bounds")
+  if (policy.enforces("CommitProof") && !Decision.verifyCommit(policy.authority, config, proof)) {
+    return refuse("Signature")
+  }
+  return Result.void
+}
 
 /** Whether two reconfiguration requests ask for the same thing (member order and duplicates do not matter). */
 export const sameReconfiguration = (a: ReconfigureMsg, b: ReconfigureMsg): boolean => {
@@ -73,11 +116,13 @@ const rackIdMismatch = (state: PersistentState.PersistentState, got: RackId): In
 /**
  * Validates a reconfiguration request at its would-be coordinator `self`, in the original's order:
  * membership of the coordinator, sizes, rack id, expunged, last committed epoch, newer epoch, then the
- * coordination already in progress (`coordinating`, if any). `Idempotent` means the very same request
- * is being coordinated (still collecting shares) and nothing should change.
+ * coordination already in progress (`coordinating`, if any). After the sizes comes the control plane's
+ * signature, which must name `self` as the coordinator (`NotAuthorized`). `Idempotent` means the very
+ * same request is being coordinated (still collecting shares) and nothing should change.
  */
 export const validateReconfiguration = (
   self: BaseboardId.BaseboardId,
+  policy: Policy,
   state: PersistentState.PersistentState,
   msg: ReconfigureMsg,
   coordinating: ReconfigureMsg | undefined
@@ -89,6 +134,13 @@ export const validateReconfiguration = (
   if (n < minMembers || n > maxMembers) return Result.fail(new InvalidMembershipSize({ size: n }))
   if (msg.threshold < minThreshold || msg.threshold > maxThreshold) {
     return Result.fail(new InvalidThreshold({ threshold: msg.threshold }))
+  }
+  if (msg.epoch < 1 || msg.epoch >= maxEpoch) {
+    return Result.fail(new NotAuthorized({ decision: "Reconfiguration", epoch: msg.epoch, reason: "Bounds" }))
+  }
+  const signed = Decision.reconfigurationStatement({ ...msg, members, coordinator: self })
+  if (!policy.authority.verify(signed, msg.signature)) {
+    return Result.fail(new NotAuthorized({ decision: "Reconfiguration", epoch: msg.epoch, reason: "Signature" }))
   }
   const wrongRack = rackIdMismatch(state, msg.rackId)
   if (wrongRack !== undefined) return Result.fail(wrongRack)
@@ -118,41 +170,53 @@ export const validateReconfiguration = (
 }
 
 /**
- * Validates a control-plane Commit of `epoch`: expunged, rack id, then already committed (a duplicate
- * is `AlreadyCommitted`; an older epoch that was never committed here is `Superseded`), then prepared.
+ * Validates a control-plane Commit of `epoch` with its `proof`: expunged, rack id, then already
+ * committed (a duplicate is `AlreadyCommitted`; an older epoch that was never committed here is
+ * `Superseded`), then prepared, then the proof — the control plane's commit signature over the
+ * configuration this node stored for `epoch` (`NotAuthorized`), checked before anything is answered
+ * `Committed`.
  */
 export const validateCommit = (
+  policy: Policy,
   state: PersistentState.PersistentState,
   rackId: RackId,
-  epoch: Epoch
+  epoch: Epoch,
+  proof: Uint8Array
 ): Result.Result<"Commit" | "AlreadyCommitted", CommitError> => {
   const expunged = expungedFields(state)
   if (Option.isSome(expunged)) return Result.fail(new Expunged(expunged.value))
   const wrongRack = rackIdMismatch(state, rackId)
   if (wrongRack !== undefined) return Result.fail(wrongRack)
   const latest = PersistentState.latestCommittedEpoch(state)
-  if (latest !== undefined && latest >= epoch) {
-    return state.commits.has(epoch)
-      ? Result.succeed("AlreadyCommitted")
-      : Result.fail(new Superseded({ epoch, latestCommitted: latest }))
+  const committed = state.commits.has(epoch)
+  if (latest !== undefined && latest >= epoch && !committed) {
+    return Result.fail(new Superseded({ epoch, latestCommitted: latest }))
   }
-  if (!PersistentState.hasPrepared(state, epoch)) return Result.fail(new NotPrepared({ epoch }))
-  return Result.succeed("Commit")
+  const config = state.configs.get(epoch)
+  if (config === undefined || !PersistentState.hasPrepared(state, epoch)) return Result.fail(new NotPrepared({ epoch }))
+  const authorized = authorizeCommit(policy, config, proof)
+  if (Result.isFailure(authorized)) return Result.fail(authorized.failure)
+  return Result.succeed(committed ? "AlreadyCommitted" : "Commit")
 }
 
 /**
- * Validates a control-plane PrepareAndCommit of `config` at `self`: expunged, rack id, membership
+ * Validates a control-plane PrepareAndCommit of `config` with its `proof` at `self`: expunged, rack id,
+ * the proof (bounds and the commit signature over exactly `config`, `NotAuthorized`), membership
  * (`NotAMember`), already committed, then `Superseded` when a newer epoch is committed here.
  */
 export const validatePrepareAndCommit = (
   self: BaseboardId.BaseboardId,
+  policy: Policy,
   state: PersistentState.PersistentState,
-  config: Configuration
+  config: Configuration,
+  proof: Uint8Array
 ): Result.Result<"Proceed" | "AlreadyCommitted", PrepareAndCommitError> => {
   const expunged = expungedFields(state)
   if (Option.isSome(expunged)) return Result.fail(new Expunged(expunged.value))
   const wrongRack = rackIdMismatch(state, config.rackId)
   if (wrongRack !== undefined) return Result.fail(wrongRack)
+  const authorized = authorizeCommit(policy, config, proof)
+  if (Result.isFailure(authorized)) return Result.fail(authorized.failure)
   if (!config.isMember(self)) return Result.fail(new NotAMember({ epoch: config.epoch }))
   if (state.commits.has(config.epoch)) return Result.succeed("AlreadyCommitted")
   const latest = PersistentState.latestCommittedEpoch(state)

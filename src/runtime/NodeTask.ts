@@ -6,10 +6,15 @@
  * closure never overtakes its last frame. After each event the task persists the state if the protocol
  * changed it, then replies, then hands the outgoing envelopes to the current links without waiting —
  * persist → reply → send, so nothing is acknowledged that is not durable. A failed persist stops the
- * node: the pending and every later request fail with `NodeStopped`.
+ * node: the pending and every later request fail with `NodeStopped`. Every peer message the protocol
+ * refused is logged with its sender and reason: a hostile one (forged, unauthorized, malformed) as a
+ * warning, rate-limited so a flood cannot fill the log; a routine one (a duplicate, a late
+ * acknowledgement) at debug level. A proxied request refused as unauthorized, and a link closed because
+ * its peer sent a frame that does not decode or is too large, are warned the same way.
  */
 import { Clock, Deferred, Effect, Exit, Metric, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
 import type { Node } from "../protocol/Node.ts"
+import { hostileDropReasons } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
@@ -18,6 +23,7 @@ import type { LinkCloseReason, LinkHandle } from "./Link.ts"
 import * as NodeMetrics from "./NodeMetrics.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
 import { metrics, ProxyTracker } from "./ProxyTracker.ts"
+import * as RateLimitedLog from "./RateLimitedLog.ts"
 import { Busy, Disconnected, type InvalidResponse, NodeStopped } from "./RuntimeError.ts"
 import * as Wire from "./Wire.ts"
 
@@ -116,6 +122,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     /** Proxy answers produced by the current event, sent after it is persisted. */
     let replies: Array<{ readonly link: LinkEntry; readonly frame: Wire.ProxyResponse }> = []
     const current = new Map<string, number>()
+    const refusals = RateLimitedLog.make({ subject: "refused peer messages" })
     const committedEpoch = yield* SubscriptionRef.make(
       Option.fromNullishOr(PersistentState.latestCommittedEpoch(node.ctx.persistentState))
     )
@@ -193,6 +200,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             else if (frame._tag === "ProxyRequest") {
               // Served exactly like a local API call: the answer leaves after the state is persisted.
               const { outcome, value } = ProxyOperation.serve(frame.operation, frame.payload, node, view)
+              if (ProxyOperation.isUnauthorized(outcome, value)) {
+                const peer = entry.peer.toString()
+                yield* refusals.warn(
+                  "NotAuthorized",
+                  `refused a proxied ${frame.operation} from ${peer}: not signed by the authority key`,
+                  { peer, message: `ProxyRequest(${frame.operation})` }
+                )
+              }
               replies.push({
                 link: entry,
                 frame: new Wire.ProxyResponse({ requestId: frame.requestId, outcome, value })
@@ -219,6 +234,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             yield* Effect.logDebug("link closed", event.reason, event.detail).pipe(
               Effect.annotateLogs({ connectionId: event.connectionId, peer: entry.peer.toString() })
             )
+            // An authenticated peer that sends what does not decode, or an oversize frame, is hostile or broken.
+            if (event.reason === "DecodeError" || event.reason === "FrameTooLarge") {
+              yield* refusals.warn(
+                event.reason,
+                `closed the link to ${entry.peer.toString()}: ${event.reason} (${event.detail})`,
+                { peer: entry.peer.toString(), connectionId: event.connectionId }
+              )
+            }
             return
           }
         }
@@ -255,6 +278,20 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       }
     })
 
+    /** Logs the peer messages the last event made the protocol refuse. */
+    const logDrops = Effect.gen(function* () {
+      const { drops, overflow } = node.ctx.drainDrops()
+      for (const { from, kind, reason } of drops) {
+        const annotations = { peer: from.toString(), message: kind }
+        if (hostileDropReasons.has(reason)) {
+          yield* refusals.warn(reason, `refused a ${kind} from ${from.toString()}: ${reason}`, annotations)
+        } else {
+          yield* Effect.logDebug(`ignored a ${kind}: ${reason}`).pipe(Effect.annotateLogs({ ...annotations, reason }))
+        }
+      }
+      if (overflow > 0) yield* refusals.warn("Overflow", `${overflow} more refused messages in one event`, {})
+    })
+
     const step = (event: NodeEvent) =>
       Effect.gen(function* () {
         if (event._tag === "Api") {
@@ -266,6 +303,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         } else {
           yield* onLinkEvent(event)
           yield* persist
+          yield* logDrops
         }
         if (stopped === undefined) yield* send
         yield* Metric.update(metrics.inFlight, tracker.size)

@@ -70,7 +70,7 @@ export const Commit = declare({
   payload: CommitRequest,
   success: CommitStatus,
   error: ProtocolError.CommitError,
-  serve: (node, request: CommitRequest) => node.commitConfiguration(request.rackId, request.epoch)
+  serve: (node, request: CommitRequest) => node.commitConfiguration(request.rackId, request.epoch, request.proof)
 })
 
 export const PrepareAndCommit = declare({
@@ -78,7 +78,7 @@ export const PrepareAndCommit = declare({
   payload: PrepareAndCommitRequest,
   success: CommitStatus,
   error: ProtocolError.PrepareAndCommitError,
-  serve: (node, request: PrepareAndCommitRequest) => node.prepareAndCommit(request.config)
+  serve: (node, request: PrepareAndCommitRequest) => node.prepareAndCommit(request.config, request.proof)
 })
 
 export const Status = declare({
@@ -126,6 +126,14 @@ export const serve = (tag: string, payload: unknown, node: Node, context: ServeC
     ? { outcome: "rejected", value: `unknown operation ${JSON.stringify(tag).slice(0, 40)}` }
     : run(payload, node, context)
 }
+
+/** Whether a served request was refused for want of the control plane's signature (a hostile request, logged). */
+export const isUnauthorized = (outcome: Outcome["outcome"], value: unknown): boolean =>
+  outcome === "failure" &&
+  typeof value === "object" &&
+  value !== null &&
+  "_tag" in value &&
+  value._tag === "NotAuthorized"
 
 /**
  * Origin side: the caller's result from the destination's answer. A value that does not decode with

@@ -1,6 +1,7 @@
 /**
  * A throwaway rack PKI for tests, examples and `tq certs init`: a rack certificate authority and one
- * certificate per node binding its identity, as PEM strings ready for `Transport.tls`.
+ * certificate per node binding its identity, as PEM strings ready for `Transport.tls` — and, written
+ * beside them by `writeRack`, the control plane's authority key pair (`authority.key`, `authority.pub`).
  *
  * Certificates are X.509 v3 with ECDSA P-256 keys and ECDSA-SHA256 signatures, built with a small DER
  * encoder and `node:crypto` (no external tool, no network). A node certificate binds its identity — the
@@ -21,6 +22,7 @@ import {
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Result, Schema } from "effect"
+import { SigningKey } from "../crypto/AuthorityKey.ts"
 
 /** The URI prefix that binds a node's identity into its certificate. */
 export const identityUriPrefix = "urn:trust-quorum:baseboard:"
@@ -352,19 +354,31 @@ const nodeFiles = (nodes: ReadonlyArray<NodeCredentials>) =>
 
 /**
  * Creates a rack CA and one credential set per identity and writes them into `dir` (created if
- * missing): `ca.pem`, `ca.key`, and `<part>_<serial>.pem` / `.key` per node. Keys are written with
- * mode 0600. The CA key is kept so more nodes can be issued later (`writeNodes`); a real rack would keep
+ * missing): `ca.pem`, `ca.key`, the authority key pair (`authority.pub`, `authority.key`) and
+ * `<part>_<serial>.pem` / `.key` per node. Keys are written with mode 0600. The CA key is kept so more nodes can be issued later (`writeNodes`); a real rack would keep
  * it offline. Existing files are never overwritten (`PkiError` "Exists").
  */
 export const writeRack = Effect.fn("RackPki.writeRack")(function* (
   dir: string,
   identities: ReadonlyArray<string>,
   name?: string
-): Effect.fn.Return<{ readonly ca: RackCa; readonly nodes: ReadonlyArray<NodeCredentials> }, PkiError> {
+): Effect.fn.Return<
+  { readonly ca: RackCa; readonly nodes: ReadonlyArray<NodeCredentials>; readonly authority: SigningKey },
+  PkiError
+> {
   const ca = yield* makeRackCa(name)
   const nodes = yield* Effect.forEach(identities, (id) => issueNodeCertificate(ca, id))
-  yield* writeNew(dir, [["ca.pem", ca.certPem], ["ca.key", ca.keyPem], ...nodeFiles(nodes)])
-  return { ca, nodes }
+  // The control plane's authority key pair is made with the CA: authority.key stays with the control
+  // plane, authority.pub is pinned in every node's config beside ca.pem.
+  const authority = SigningKey.generate()
+  yield* writeNew(dir, [
+    ["ca.pem", ca.certPem],
+    ["ca.key", ca.keyPem],
+    ["authority.pub", authority.publicKey.toPem()],
+    ["authority.key", authority.toPem()],
+    ...nodeFiles(nodes)
+  ])
+  return { ca, nodes, authority }
 })
 
 /** Reads the rack CA `writeRack` wrote into `dir` (its certificate and key). */

@@ -18,7 +18,9 @@
  * - One reader at a time is the intended use (concurrent reads are served in order); concurrent
  *   writers are fine, each frame is written whole.
  *
- * `tcp` is plain TCP; `tls` is mutual TLS 1.3 under a rack CA, where a peer's identity is read from its
+ * `insecureTcp` is plain TCP, with no authentication at all — a peer is whoever its `Hello` claims, so
+ * use it only for tests and benchmarks on a trusted host (the name is the opt-in; a node running on it
+ * logs a warning at start); `tls` is mutual TLS 1.3 under a rack CA, where a peer's identity is read from its
  * verified certificate (`RackPki.identityOf`); `memory` is an in-process network for deterministic tests.
  */
 import * as net from "node:net"
@@ -539,8 +541,11 @@ const dialSocket = (args: {
 
 const noIdentity: Admit = () => Result.succeed(Option.none())
 
-/** Plain TCP, no authentication. */
-export const tcp: Transport = {
+/**
+ * Plain TCP, no authentication: any process that can connect may claim any identity and receive what
+ * that identity is owed. Insecure by name, so no configuration reaches it by omission.
+ */
+export const insecureTcp: Transport = {
   name: "tcp",
   listen: (address) =>
     Effect.suspend(() =>

@@ -8,6 +8,7 @@
  * Closing the scope stops the node: links close, and pending and later calls fail with `NodeStopped`.
  */
 import { Context, Duration, Effect, Layer, Option, Result, type Scope, type SubscriptionRef } from "effect"
+import type { PublicKey, Signature } from "../crypto/AuthorityKey.ts"
 import type { RackSecret } from "../crypto/RackSecret.ts"
 import type { Rng } from "../gfss/Rng.ts"
 import { Node } from "../protocol/Node.ts"
@@ -47,7 +48,13 @@ export interface TrustQuorumNodeConfig<E = never> {
    * The Hello carries it and the dial rule compares it; peers list it in their `setPeers`.
    */
   readonly advertise?: ConnectionManager.Address
+  /** Mutual TLS (`Transport.tls`) in production; `Transport.insecureTcp` only on a trusted host. */
   readonly transport: Transport
+  /**
+   * The control plane's authority public key (`authority.pub`). Every reconfiguration, commit,
+   * `CommitAdvance` and `Expunged` this node acts on must be signed by it.
+   */
+  readonly authority: PublicKey
   readonly ledger: NodeLedger<E>
   /** Randomness for secrets and salts (default: the OS CSPRNG). */
   readonly rng?: Rng
@@ -67,8 +74,10 @@ export interface TrustQuorumNodeShape {
   readonly reconfigure: (msg: ReconfigureMsg) => Api<void, ReconfigurationError>
   /** The coordinator's progress, or none when this node is not coordinating. */
   readonly coordinatorStatus: Api<Option.Option<CoordinatorStatus>, never>
-  readonly commit: (rackId: RackId, epoch: Epoch) => Api<CommitStatus, CommitError>
-  readonly prepareAndCommit: (config: Configuration) => Api<CommitStatus, PrepareAndCommitError>
+  /** Commits `epoch`; `proof` is the control plane's commit signature (`Decision.signCommit`). */
+  readonly commit: (rackId: RackId, epoch: Epoch, proof: Signature) => Api<CommitStatus, CommitError>
+  /** Commits `config` at a member that may have missed its prepare; `proof` as for `commit`. */
+  readonly prepareAndCommit: (config: Configuration, proof: Signature) => Api<CommitStatus, PrepareAndCommitError>
   /** The secret of `epoch`, or none while shares are still being collected (poll again). */
   readonly loadRackSecret: (epoch: Epoch) => Api<Option.Option<RackSecret>, LoadRackSecretError>
   /** The latest committed epoch and its secret, read and loaded in one step. */
@@ -95,11 +104,13 @@ export interface Proxy {
   readonly commit: (
     destination: BaseboardId,
     rackId: RackId,
-    epoch: Epoch
+    epoch: Epoch,
+    proof: Signature
   ) => Effect.Effect<CommitStatus, CommitError | ProxyError>
   readonly prepareAndCommit: (
     destination: BaseboardId,
-    config: Configuration
+    config: Configuration,
+    proof: Signature
   ) => Effect.Effect<CommitStatus, PrepareAndCommitError | ProxyError>
   readonly status: (destination: BaseboardId) => Effect.Effect<NodeStatus, ProxyError>
   /** Any declared operation; with `timeout`, a typed `ProxyTimeout` when no answer comes in time. */
@@ -112,6 +123,12 @@ export interface Proxy {
 }
 
 const ok = <A>(a: A): Result.Result<A, never> => Result.succeed(a)
+
+/** A control-plane request refused for want of the authority's signature is logged: someone holds the API port. */
+const refusedLoudly = <A, E extends { readonly _tag: string; readonly message: string }>(call: Effect.Effect<A, E>) =>
+  Effect.tapError(call, (e) =>
+    e._tag === "NotAuthorized" ? Effect.logWarning(`refused a request: ${e.message}`) : Effect.void
+  )
 
 /** Starts a node in the current scope. */
 export const make = <E>(
@@ -128,8 +145,14 @@ export const make = <E>(
         Effect.ignore
       )
     }
+    if (config.transport.name === "tcp") {
+      yield* Effect.logWarning(
+        "the peer network runs on plain TCP (Transport.insecureTcp): any process that can connect may claim any identity; use mutual TLS outside tests"
+      )
+    }
     const node = new Node({
       id: config.id,
+      authority: config.authority,
       persistentState: Option.getOrElse(loaded, () => PersistentState.empty),
       ...(config.rng ? { rng: config.rng } : {})
     })
@@ -158,20 +181,20 @@ export const make = <E>(
       id: config.id,
       listenAddress: manager.listenAddress,
       setPeers: manager.setPeers,
-      reconfigure: (msg) => task.call((n) => n.coordinateReconfiguration(msg)),
+      reconfigure: (msg) => refusedLoudly(task.call((n) => n.coordinateReconfiguration(msg))),
       coordinatorStatus: task.call((n) => ok(Option.fromNullishOr(n.coordinatorStatus()))),
-      commit: (rackId, epoch) => task.call((n) => n.commitConfiguration(rackId, epoch)),
-      prepareAndCommit: (c) => task.call((n) => n.prepareAndCommit(c)),
+      commit: (rackId, epoch, proof) => refusedLoudly(task.call((n) => n.commitConfiguration(rackId, epoch, proof))),
+      prepareAndCommit: (c, proof) => refusedLoudly(task.call((n) => n.prepareAndCommit(c, proof))),
       loadRackSecret: (epoch) => task.call((n) => n.loadRackSecret(epoch)),
       loadLatestRackSecret: task.call((n) => n.loadLatestRackSecret()),
       clearSecrets: task.call((n) => ok(n.clearSecrets())),
       status: task.call((n, t) => ok(new NodeStatus({ ...n.status(), proxiedRequests: t.proxiedRequests }))),
       connections: task.call((_, t) => ok(t.connections)),
       proxy: {
-        commit: (destination, rackId, epoch) =>
-          task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId, epoch })),
-        prepareAndCommit: (destination, config) =>
-          task.proxy(ProxyOperation.PrepareAndCommit, destination, new PrepareAndCommitRequest({ config })),
+        commit: (destination, rackId, epoch, proof) =>
+          task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId, epoch, proof })),
+        prepareAndCommit: (destination, config, proof) =>
+          task.proxy(ProxyOperation.PrepareAndCommit, destination, new PrepareAndCommitRequest({ config, proof })),
         status: (destination) => task.proxy(ProxyOperation.Status, destination, {}),
         call: (operation, destination, payload, options) => {
           const call = task.proxy(operation, destination, payload)

@@ -13,8 +13,12 @@ import { Result, Schema, SchemaIssue } from "effect"
 import { BaseboardId } from "../types/BaseboardId.ts"
 import { PeerMsg } from "../types/PeerMsg.ts"
 
-/** The version of this wire protocol; a peer speaking another version is refused at the handshake. */
-export const protocolVersion = 1
+/**
+ * The version of this wire protocol; a peer speaking another version is refused at the handshake.
+ * Version 2: decisions carry the control plane's signatures (configurations their signed
+ * reconfiguration, `CommitAdvance` and `Expunged` a commit proof), and shares are exactly 32 bytes.
+ */
+export const protocolVersion = 2
 
 /** A listen address as carried in the handshake. */
 export const ListenAddress = Schema.Struct({

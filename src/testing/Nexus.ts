@@ -2,8 +2,10 @@
  * The simulated control plane (the Nexus analog) of the cluster simulation: the configurations it
  * decided, which members it saw prepare and commit, and the rules it follows — commit once K+Z
  * prepares are acknowledged, abort an epoch whose coordinator is lost, reconfigure only from a
- * committed configuration with a coordinator that committed it.
+ * committed configuration with a coordinator that committed it. It holds the authority key that signs
+ * every decision.
  */
+import type { SigningKey } from "../crypto/AuthorityKey.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
 import type { Epoch } from "../types/Epoch.ts"
@@ -44,10 +46,15 @@ export const commitCrashTolerance = (members: number, threshold: number): number
 
 /** The control plane's state. */
 export class Nexus {
+  readonly authority: SigningKey
   readonly configs = new Map<Epoch, NexusConfig>()
   /** Members of an earlier committed configuration that a later committed one dropped. */
   readonly expunged = new Set<string>()
   readonly replies: Array<NexusReply> = []
+
+  constructor(authority: SigningKey) {
+    this.authority = authority
+  }
 
   get latest(): NexusConfig | undefined {
     let best: NexusConfig | undefined

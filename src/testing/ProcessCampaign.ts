@@ -197,6 +197,7 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
       }
       const driver = yield* Reconfigurator.make({
         rackId,
+        authority: rack.authority,
         store: Ledger.file({ paths: [join(dir, "driver.json")], schema: Reconfigurator.DriverState }),
         clientOf,
         options: { pollInterval: "25 millis", coordinatorTimeout: "2 seconds", deadline: "45 seconds" }

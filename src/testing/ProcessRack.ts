@@ -17,6 +17,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Deferred, Effect, Option, Schema, type Scope } from "effect"
 import type { NodeConfig } from "../cli/NodeConfig.ts"
+import type { SigningKey } from "../crypto/AuthorityKey.ts"
 import * as RackPki from "../runtime/RackPki.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import * as FaultyRelay from "./FaultyRelay.ts"
@@ -59,6 +60,8 @@ export interface ProcessRackOptions {
 
 export interface ProcessRack {
   readonly sleds: ReadonlyArray<Sled>
+  /** The control plane's authority key written with the rack's certificates (its sleds pin the public half). */
+  readonly authority: SigningKey
   readonly state: (index: number) => SledState
   /** Starts a stopped sled and waits until its peer port listens. */
   readonly start: (index: number) => Effect.Effect<void, SledProcessError>
@@ -118,7 +121,7 @@ interface Running {
 export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, RackPki.PkiError, Scope.Scope> =>
   Effect.gen(function* () {
     const { dir } = options
-    yield* RackPki.writeRack(join(dir, "certs"), options.ids.map(String))
+    const { authority } = yield* RackPki.writeRack(join(dir, "certs"), options.ids.map(String))
     const peerPorts = yield* Effect.forEach(options.ids, () => freePort)
     const apiPorts = yield* Effect.forEach(options.ids, () => freePort)
     const relays =
@@ -142,6 +145,7 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
           key: join(dir, "certs", `${stem}.key`),
           ca: join(dir, "certs", "ca.pem")
         },
+        authority: join(dir, "certs", "authority.pub"),
         ledger: ledgerPaths,
         ...(relays.length > 0 ? { advertise: reachAt(index) } : {}),
         peers: peerPorts.flatMap((_, j) => (j === index ? [] : [reachAt(j)])),
@@ -257,6 +261,7 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
     )
 
     const rack: ProcessRack = {
+      authority,
       sleds,
       state: (index) => {
         const entry = running.get(index)

@@ -3,10 +3,12 @@
  * through the same `MemberClient` interface the control-plane driver uses against real nodes. Every
  * call follows the runtime's contract (persist if dirty, reply, send) and then delivers every message
  * in flight, so a driver runs against real protocol behaviour with no sockets, files or timers; nodes can
- * crash (in-memory state lost, links dropped) and restart from what they persisted.
+ * crash (in-memory state lost, links dropped) and restart from what they persisted. Its nodes pin the
+ * public half of `authority`: drive it with a `Reconfigurator` that holds that key.
  */
 import { Effect, Option, Result } from "effect"
 import type { CallFailure, MemberClient } from "../control/MemberClient.ts"
+import type { PublicKey } from "../crypto/AuthorityKey.ts"
 import type { RackSecret } from "../crypto/RackSecret.ts"
 import { Node } from "../protocol/Node.ts"
 import type { Envelope } from "../protocol/NodeCtx.ts"
@@ -28,14 +30,16 @@ const failure = (tag: string, message: string): CallFailure => ({ _tag: tag, mes
 export class SimulatedRack {
   readonly #members = new Map<string, Member>()
   readonly #seed: string
+  readonly #authority: PublicKey
   #inFlight: Array<Envelope> = []
 
-  constructor(ids: ReadonlyArray<BaseboardId>, seed: string | number = 1) {
+  constructor(ids: ReadonlyArray<BaseboardId>, authority: PublicKey, seed: string | number = 1) {
     this.#seed = String(seed)
+    this.#authority = authority
     for (const id of ids) {
       this.#members.set(id.key, {
         id,
-        node: new Node({ id, rng: seeded(`${this.#seed}/${id.key}/0`) }),
+        node: new Node({ id, authority, rng: seeded(`${this.#seed}/${id.key}/0`) }),
         disk: PersistentState.empty,
         alive: true,
         restarts: 0
@@ -95,7 +99,12 @@ export class SimulatedRack {
     const m = this.#members.get(id.key)
     if (m === undefined) return
     m.restarts++
-    m.node = new Node({ id, persistentState: m.disk, rng: seeded(`${this.#seed}/${id.key}/${m.restarts}`) })
+    m.node = new Node({
+      id,
+      authority: this.#authority,
+      persistentState: m.disk,
+      rng: seeded(`${this.#seed}/${id.key}/${m.restarts}`)
+    })
     m.alive = true
     for (const other of this.#members.values()) {
       if (other === m || !other.alive) continue
@@ -133,10 +142,12 @@ export class SimulatedRack {
     return {
       reconfigure: (msg) => this.#call(id, (n) => n.coordinateReconfiguration(msg)),
       coordinatorStatus: this.#call(id, (n) => Result.succeed(Option.fromNullishOr(n.coordinatorStatus()))),
-      commit: (rackId, epoch) => this.#call(id, (n) => n.commitConfiguration(rackId, epoch)),
-      prepareAndCommit: (config) => this.#call(id, (n) => n.prepareAndCommit(config)),
-      proxyCommit: (destination, rackId, epoch) => proxied(destination, (n) => n.commitConfiguration(rackId, epoch)),
-      proxyPrepareAndCommit: (destination, config) => proxied(destination, (n) => n.prepareAndCommit(config))
+      commit: (rackId, epoch, proof) => this.#call(id, (n) => n.commitConfiguration(rackId, epoch, proof)),
+      prepareAndCommit: (config, proof) => this.#call(id, (n) => n.prepareAndCommit(config, proof)),
+      proxyCommit: (destination, rackId, epoch, proof) =>
+        proxied(destination, (n) => n.commitConfiguration(rackId, epoch, proof)),
+      proxyPrepareAndCommit: (destination, config, proof) =>
+        proxied(destination, (n) => n.prepareAndCommit(config, proof))
     }
   }
 }

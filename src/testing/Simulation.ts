@@ -12,20 +12,23 @@
 import { Option, Result } from "effect"
 import type { RackSecret } from "../crypto/RackSecret.ts"
 import { shareDigest } from "../crypto/ShareDigest.ts"
+import type { Rng } from "../gfss/Rng.ts"
 import { Node } from "../protocol/Node.ts"
 import type { Envelope } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import * as BaseboardIdModule from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
 import * as ConfigurationModule from "../types/Configuration.ts"
+import * as Decision from "../types/Decision.ts"
 import type { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
-import { ReconfigureMsg } from "../types/Request.ts"
+import type { ReconfigureMsg } from "../types/Request.ts"
 import { digestEquals } from "../types/Share.ts"
 import type { CommitStatus } from "../types/Status.ts"
 import type { Action, InitialConfig } from "./Action.ts"
 import { Nexus, type NexusConfig } from "./Nexus.ts"
 import { seeded } from "./SeededRng.ts"
+import * as TestAuthority from "./TestAuthority.ts"
 
 /** The rack id of every simulated rack. */
 export const simRackId = "5e1f0000-0000-4000-8000-000000000001"
@@ -94,7 +97,7 @@ const pick = <A>(items: ReadonlyArray<A>, sel: number): A | undefined =>
 /** A simulated rack. */
 export class Simulation {
   readonly universe: ReadonlyArray<BaseboardId>
-  readonly nexus = new Nexus()
+  readonly nexus: Nexus
   readonly stats: SimulationStats = emptyStats()
   readonly #nodes = new Map<string, SimNode>()
   /** Destination key → envelopes in the order they were sent. */
@@ -107,6 +110,7 @@ export class Simulation {
   constructor(options: SimulationOptions) {
     this.#seed = options.seed
     this.#persistBeforeSend = options.persistBeforeSend ?? true
+    this.nexus = new Nexus(TestAuthority.fromLabel(`simulation/${options.seed}`))
     // Serials "0".."15": bytewise order is 0, 1, 10, 11, …, 15, 2, …, 9.
     this.universe = BaseboardIdModule.sortUnique(
       Array.from({ length: options.universeSize ?? 16 }, (_, i) => BaseboardIdModule.make("913-0000019", String(i)))
@@ -115,7 +119,7 @@ export class Simulation {
       this.#nodes.set(id.key, {
         id,
         index,
-        node: new Node({ id, rng: seeded(`${this.#seed}/${index}/0`) }),
+        node: this.#newNode(id, PersistentState.empty, seeded(`${this.#seed}/${index}/0`)),
         disk: PersistentState.empty,
         alive: true,
         restarts: 0
@@ -271,13 +275,24 @@ export class Simulation {
   }
 
   #reconfigureMsg(c: NexusConfig): ReconfigureMsg {
-    return new ReconfigureMsg({
-      rackId: simRackId,
-      epoch: c.epoch,
-      lastCommittedEpoch: c.lastCommittedEpoch,
-      members: c.members,
-      threshold: c.threshold
-    })
+    return Decision.reconfigureMsg(this.nexus.authority, { rackId: simRackId, ...c })
+  }
+
+  /** A node of this rack: it pins the control plane's public key. */
+  #newNode(id: BaseboardId, persistentState: PersistentState.PersistentState, rng: Rng): Node {
+    return new Node({ id, authority: this.nexus.authority.publicKey, persistentState, rng })
+  }
+
+  /** The control plane's commit of `c`: the configuration the coordinator reported, or any member's copy. */
+  #commitOf(c: NexusConfig): { readonly config: Configuration; readonly proof: Uint8Array } {
+    const config =
+      c.config ??
+      this.#members(c)
+        .map((s) => s.node.ctx.persistentState.configs.get(c.epoch))
+        .find((x) => x !== undefined)
+    if (config === undefined)
+      throw new InvariantViolation("Liveness", `no member holds the configuration of ${c.epoch}`)
+    return { config, proof: Decision.signCommit(this.nexus.authority, config) }
   }
 
   // ---- actions -----------------------------------------------------------------------------------
@@ -433,9 +448,10 @@ export class Simulation {
     if (s === undefined) return false
     const prepared = latest.prepared.has(s.id.key)
     // Commit to members that acknowledged the prepare; PrepareAndCommit to the rest.
+    const proof = Decision.signCommit(this.nexus.authority, latest.config)
     const result: Result.Result<CommitStatus, { readonly _tag: string }> = prepared
-      ? s.node.commitConfiguration(simRackId, latest.epoch)
-      : s.node.prepareAndCommit(latest.config)
+      ? s.node.commitConfiguration(simRackId, latest.epoch, proof)
+      : s.node.prepareAndCommit(latest.config, proof)
     this.#afterCall(s)
     check(
       Result.isSuccess(result),
@@ -473,7 +489,7 @@ export class Simulation {
   #restart(s: SimNode, order: number): void {
     s.restarts++
     this.stats.restarts++
-    s.node = new Node({ id: s.id, persistentState: s.disk, rng: seeded(`${this.#seed}/${s.index}/${s.restarts}`) })
+    s.node = this.#newNode(s.id, s.disk, seeded(`${this.#seed}/${s.index}/${s.restarts}`))
     s.alive = true
     const peers = this.#live().filter((p) => p !== s)
     // A deterministic permutation of the peers, chosen by `order`.
@@ -626,6 +642,7 @@ export class Simulation {
   }
 
   #completePrepared(c: NexusConfig): RackSecret | undefined {
+    const { proof } = this.#commitOf(c)
     for (const s of this.#members(c)) {
       check(
         PersistentState.hasPrepared(s.node.ctx.persistentState, c.epoch),
@@ -633,7 +650,7 @@ export class Simulation {
         () => `${s.id} did not prepare ${c.epoch}`
       )
       check(
-        Result.isSuccess(s.node.commitConfiguration(simRackId, c.epoch)),
+        Result.isSuccess(s.node.commitConfiguration(simRackId, c.epoch, proof)),
         "Liveness",
         () => `${s.id} refused commit`
       )
@@ -646,20 +663,21 @@ export class Simulation {
 
   #completeCommitted(c: NexusConfig): RackSecret | undefined {
     const members = this.#members(c)
-    const config =
-      c.config ?? members.map((s) => s.node.ctx.persistentState.configs.get(c.epoch)).find((x) => x !== undefined)
-    if (config === undefined)
-      throw new InvariantViolation("Liveness", `no member holds the configuration of ${c.epoch}`)
+    const { config, proof } = this.#commitOf(c)
     const unprepared = members.filter((s) => !PersistentState.hasPrepared(s.node.ctx.persistentState, c.epoch))
     for (const s of unprepared) {
-      check(Result.isSuccess(s.node.prepareAndCommit(config)), "Liveness", () => `${s.id} refused prepareAndCommit`)
+      check(
+        Result.isSuccess(s.node.prepareAndCommit(config, proof)),
+        "Liveness",
+        () => `${s.id} refused prepareAndCommit`
+      )
       this.#afterCall(s)
     }
     this.deliverAll()
     for (const s of members) {
       if (unprepared.includes(s) || s.node.ctx.persistentState.commits.has(c.epoch)) continue
       check(
-        Result.isSuccess(s.node.commitConfiguration(simRackId, c.epoch)),
+        Result.isSuccess(s.node.commitConfiguration(simRackId, c.epoch, proof)),
         "Liveness",
         () => `${s.id} refused commit`
       )

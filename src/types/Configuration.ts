@@ -6,6 +6,7 @@
  * x = i + 1. The secret itself is not returned: a coordinator re-derives it from all N shares.
  */
 import { Option, Result, Schema } from "effect"
+import { Signature } from "../crypto/AuthorityKey.ts"
 import { RackSecret } from "../crypto/RackSecret.ts"
 import { shareDigest } from "../crypto/ShareDigest.ts"
 import type { Rng } from "../gfss/Rng.ts"
@@ -21,11 +22,22 @@ export class EncryptedRackSecrets extends Schema.Class<EncryptedRackSecrets>("En
   data: Schema.Uint8Array
 }) {}
 
+/**
+ * The control plane's signed reconfiguration, embedded by the coordinator: the epoch the control plane
+ * built on and its signature over (rack id, epoch, last committed epoch, members, threshold,
+ * coordinator). Every receiver of a `Prepare` checks it (see `Decision`), so no certificate holder can
+ * plant a configuration the control plane did not decide.
+ */
+export const Authorization = Schema.Struct({ lastCommittedEpoch: Schema.NullOr(Epoch), signature: Signature })
+export type Authorization = typeof Authorization.Type
+
 /** One member of a configuration and the digest of its share. */
 export const Member = Schema.Struct({ id: BaseboardId, digest: Sha3Digest })
 export type Member = typeof Member.Type
 
+/** At most 255 members (one-byte x-coordinates); the protocol's own bound (3..32) is checked on use. */
 const sortedMembers = Schema.Array(Member).check(
+  Schema.isMaxLength(255),
   Schema.makeFilter((members: ReadonlyArray<Member>) => {
     for (let i = 1; i < members.length; i++) {
       const prev = members[i - 1]
@@ -45,7 +57,8 @@ export class Configuration extends Schema.Class<Configuration>("Configuration")(
   coordinator: BaseboardId,
   members: sortedMembers,
   threshold: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 255 })),
-  encryptedRackSecrets: Schema.OptionFromNullOr(EncryptedRackSecrets)
+  encryptedRackSecrets: Schema.OptionFromNullOr(EncryptedRackSecrets),
+  authorization: Authorization
 }) {
   /** 0-based rank of `id` among the members, or -1. Its share's x-coordinate is rank + 1. */
   indexOf(id: BaseboardId): number {
@@ -74,6 +87,8 @@ export const equals = (a: Configuration, b: Configuration): boolean => {
     if (x === undefined || y === undefined) return false
     if (!BaseboardIdModule.equals(x.id, y.id) || !digestEquals(x.digest, y.digest)) return false
   }
+  if (a.authorization.lastCommittedEpoch !== b.authorization.lastCommittedEpoch) return false
+  if (!digestEquals(a.authorization.signature, b.authorization.signature)) return false
   const ea = a.encryptedRackSecrets
   const eb = b.encryptedRackSecrets
   if (ea._tag !== eb._tag) return false
@@ -106,6 +121,8 @@ export interface NewConfigurationParams {
   readonly members: Iterable<BaseboardId>
   readonly threshold: number
   readonly coordinator: BaseboardId
+  /** The control plane's signed reconfiguration this configuration carries out. */
+  readonly authorization: Authorization
 }
 
 /** A new configuration and each member's share, keyed by `BaseboardId.key`. */
@@ -146,7 +163,8 @@ export const newConfiguration = (
     coordinator: params.coordinator,
     members,
     threshold: params.threshold,
-    encryptedRackSecrets: Option.none()
+    encryptedRackSecrets: Option.none(),
+    authorization: params.authorization
   })
   return Result.succeed({ configuration, shares })
 }

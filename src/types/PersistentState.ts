@@ -1,17 +1,20 @@
 /**
  * A node's persistent state — the unit of durability — and the queries the protocol derives from it.
  *
- * Configurations and shares are insert-only and commits only grow; `expunged` is sticky. The state is
+ * Configurations and shares are insert-only and commits only grow; `expunged` is sticky. Every commit
+ * has its proof — the control plane's commit signature over that configuration — kept in `proofs`, so
+ * the node can show it to a peer that is behind (`CommitAdvance`) or removed (`Expunged`). The state is
  * immutable: the protocol replaces it (copying the small maps) whenever it changes.
  */
 import { Option, Schema } from "effect"
+import { Signature } from "../crypto/AuthorityKey.ts"
 import { BaseboardId } from "./BaseboardId.ts"
 import { Configuration } from "./Configuration.ts"
 import { Epoch } from "./Epoch.ts"
 import type { RackId } from "./RackId.ts"
 import { Share } from "./Share.ts"
 
-/** Who told this node it was expunged, and at which epoch. */
+/** Who told this node it was expunged, and the epoch of the signed committed configuration that excludes it. */
 export class ExpungedMetadata extends Schema.Class<ExpungedMetadata>("ExpungedMetadata")({
   epoch: Epoch,
   from: BaseboardId
@@ -22,6 +25,8 @@ export class PersistentState extends Schema.Class<PersistentState>("PersistentSt
   configs: Schema.ReadonlyMap(Epoch, Configuration),
   shares: Schema.ReadonlyMap(Epoch, Share),
   commits: Schema.ReadonlySet(Epoch),
+  /** Commit signatures by epoch, verified before they were stored: every commit has one. */
+  proofs: Schema.ReadonlyMap(Epoch, Signature),
   expunged: Schema.OptionFromNullOr(ExpungedMetadata)
 }) {}
 
@@ -30,6 +35,7 @@ export const empty: PersistentState = new PersistentState({
   configs: new Map(),
   shares: new Map(),
   commits: new Set(),
+  proofs: new Map(),
   expunged: Option.none()
 })
 
@@ -72,6 +78,7 @@ export const update = (
     configs: Map<Epoch, Configuration>
     shares: Map<Epoch, Share>
     commits: Set<Epoch>
+    proofs: Map<Epoch, Signature>
     expunged: Option.Option<ExpungedMetadata>
   }) => void
 ): PersistentState => {
@@ -79,6 +86,7 @@ export const update = (
     configs: new Map(s.configs),
     shares: new Map(s.shares),
     commits: new Set(s.commits),
+    proofs: new Map(s.proofs),
     expunged: s.expunged
   }
   f(draft)

@@ -144,6 +144,23 @@ export class Superseded extends Schema.TaggedError<Superseded>()("Superseded", {
   }
 }
 
+/**
+ * A control-plane request whose signature does not verify against the node's pinned authority key, or
+ * whose configuration is outside the protocol's bounds. Nothing was changed.
+ */
+export class NotAuthorized extends Schema.TaggedError<NotAuthorized>()("NotAuthorized", {
+  decision: Schema.Literals(["Reconfiguration", "Commit"]),
+  epoch: Epoch,
+  reason: Schema.Literals(["Signature", "Bounds"])
+}) {
+  override get message(): string {
+    const what = this.decision === "Reconfiguration" ? "reconfiguration" : "commit"
+    return this.reason === "Signature"
+      ? `the ${what} of epoch ${this.epoch} is not signed by this node's authority key; sign it with the control plane's key, and check the node pins the matching authority.pub`
+      : `the ${what} of epoch ${this.epoch} is outside the protocol's bounds (3..32 members, threshold 2..31 and below the member count); nothing was changed`
+  }
+}
+
 /** Nothing has been committed on this node yet. */
 export class NoCommittedConfigurations extends Schema.TaggedError<NoCommittedConfigurations>()(
   "NoCommittedConfigurations",
@@ -186,14 +203,15 @@ export const ReconfigurationError = Schema.Union([
   PreparedEpochMismatch,
   ReconfigurationInProgress,
   MismatchedReconfigurationForSameEpoch,
-  ConfigurationError
+  ConfigurationError,
+  NotAuthorized
 ])
 export type ReconfigurationError = typeof ReconfigurationError.Type
 
-export const CommitError = Schema.Union([InvalidRackId, NotPrepared, Expunged, Superseded])
+export const CommitError = Schema.Union([InvalidRackId, NotPrepared, Expunged, Superseded, NotAuthorized])
 export type CommitError = typeof CommitError.Type
 
-export const PrepareAndCommitError = Schema.Union([InvalidRackId, Expunged, NotAMember, Superseded])
+export const PrepareAndCommitError = Schema.Union([InvalidRackId, Expunged, NotAMember, Superseded, NotAuthorized])
 export type PrepareAndCommitError = typeof PrepareAndCommitError.Type
 
 export const LoadRackSecretError = Schema.Union([NoCommittedConfigurations, NotCommitted, NotAvailable, AlarmRaised])

@@ -16,10 +16,10 @@ export const Sha3Digest = bytesOfLength(32)
 /** A 32-byte random salt. */
 export const Salt = bytesOfLength(32)
 
-/** A key share: x in 1..255 and the y bytes (32 for rack secrets). */
+/** A key share of a rack secret: x in 1..255 and exactly 32 y bytes (a longer "share" is refused on decoding). */
 export const Share = Schema.Struct({
   x: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 255 })),
-  y: Schema.Uint8Array
+  y: bytesOfLength(32)
 })
 export type Share = Gfss.Share
 

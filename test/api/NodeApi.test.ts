@@ -7,7 +7,7 @@ import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { CommitRequest, PrepareAndCommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
-import { connected, eventually, mesh, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
+import { connected, eventually, mesh, proofOf, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
 import { serveApi, serveLoneNode } from "./serve.ts"
 
 /** Four nodes over the memory transport; node 0 serves the HTTP API on a free port. */
@@ -36,33 +36,51 @@ describe("node HTTP API against a real node", () => {
       const notCoordinating = yield* Effect.flip(client.coordinatorStatus())
       assert.strictEqual(notCoordinating._tag, "NotCoordinating")
 
-      yield* client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2, 3], 3, null) })
+      yield* client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2, 3], 3, null, sled(0)) })
       const status = yield* eventually(client.coordinatorStatus(), (s) => s.ackedPrepares.length === 4)
       assert.strictEqual(status.config.epoch, 1)
-      const retry = yield* Effect.flip(client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2, 3], 3, null) }))
+      const retry = yield* Effect.flip(
+        client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2, 3], 3, null, sled(0)) })
+      )
       assert.strictEqual(retry._tag, "PreparedEpochMismatch")
 
-      assert.strictEqual(yield* client.commit({ payload: new CommitRequest({ rackId, epoch: 1 }) }), "Committed")
-      const notPrepared = yield* Effect.flip(client.commit({ payload: new CommitRequest({ rackId, epoch: 7 }) }))
+      assert.strictEqual(
+        yield* client.commit({ payload: new CommitRequest({ rackId, epoch: 1, proof: proofOf(status.config) }) }),
+        "Committed"
+      )
+      const notPrepared = yield* Effect.flip(
+        client.commit({ payload: new CommitRequest({ rackId, epoch: 7, proof: proofOf(status.config) }) })
+      )
       assert.strictEqual(notPrepared._tag, "NotPrepared")
 
       // Through node 0's proxy: the other members have no API in this test.
       for (const i of [1, 2, 3]) {
         const committed = yield* client.proxyCommit({
-          payload: { destination: sled(i), request: new CommitRequest({ rackId, epoch: 1 }) }
+          payload: {
+            destination: sled(i),
+            request: new CommitRequest({ rackId, epoch: 1, proof: proofOf(status.config) })
+          }
         })
         assert.strictEqual(committed, "Committed")
       }
       const remote = yield* client.proxyStatus({ payload: { destination: sled(3) } })
       assert.deepStrictEqual(remote.persistentState.commits, [1])
       const proxiedNotPrepared = yield* Effect.flip(
-        client.proxyCommit({ payload: { destination: sled(3), request: new CommitRequest({ rackId, epoch: 2 }) } })
+        client.proxyCommit({
+          payload: {
+            destination: sled(3),
+            request: new CommitRequest({ rackId, epoch: 2, proof: proofOf(status.config) })
+          }
+        })
       )
       assert.strictEqual(proxiedNotPrepared._tag, "NotPrepared")
       const missing = yield* Effect.flip(client.proxyStatus({ payload: { destination: sled(9) } }))
       assert.strictEqual(missing._tag, "Disconnected")
       const again = yield* client.proxyPrepareAndCommit({
-        payload: { destination: sled(2), request: new PrepareAndCommitRequest({ config: status.config }) }
+        payload: {
+          destination: sled(2),
+          request: new PrepareAndCommitRequest({ config: status.config, proof: proofOf(status.config) })
+        }
       })
       assert.strictEqual(again, "Committed")
 
@@ -72,9 +90,19 @@ describe("node HTTP API against a real node", () => {
       assert.strictEqual((yield* client.connections()).length, 3)
 
       // The status codes and bodies on the wire.
-      const wrongEpoch = yield* post(`${url}/commit`, JSON.stringify({ rackId, epoch: 9 }))
+      const proof = Buffer.from(proofOf(status.config)).toString("base64")
+      const wrongEpoch = yield* post(`${url}/commit`, JSON.stringify({ rackId, epoch: 9, proof }))
       assert.strictEqual(wrongEpoch.status, 409)
       assert.strictEqual(JSON.parse(wrongEpoch.body)._tag, "NotPrepared")
+      const forged = Buffer.alloc(64, 7).toString("base64")
+      const unauthorized = yield* post(`${url}/commit`, JSON.stringify({ rackId, epoch: 1, proof: forged }))
+      assert.strictEqual(unauthorized.status, 403)
+      assert.deepStrictEqual(JSON.parse(unauthorized.body), {
+        _tag: "NotAuthorized",
+        decision: "Commit",
+        epoch: 1,
+        reason: "Signature"
+      })
       const unreachable = yield* post(
         `${url}/proxy/status`,
         JSON.stringify({ destination: { partNumber: "913-0000019", serialNumber: "9" } })
@@ -123,7 +151,9 @@ describe("node HTTP API runtime error statuses", () => {
       const url = yield* serve({ ledger })
       const first = yield* post(
         `${url}/reconfigure`,
-        JSON.stringify(Schema.encodeSync(ReconfigureMsg)(reconfigureMsg(1, [0, 1, 2], 2, null)))
+        JSON.stringify(
+          Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(reconfigureMsg(1, [0, 1, 2], 2, null, sled(0)))
+        )
       )
       assert.strictEqual(first.status, 503)
       assert.strictEqual(JSON.parse(first.body)._tag, "NodeStopped")

@@ -10,7 +10,7 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import { PersistentState } from "../../src/types/PersistentState.ts"
 import { CommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
 import { runProcess } from "../examples/script.ts"
-import { connected, eventually, mesh, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
+import { connected, eventually, mesh, proofOf, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 import { serveApi, serveLoneNode } from "./serve.ts"
 
@@ -23,7 +23,9 @@ const get = (url: string) =>
 const post = (url: string, body: string) =>
   Effect.promise(() => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body }))
 
-const reconfigure = JSON.stringify(Schema.encodeSync(ReconfigureMsg)(reconfigureMsg(1, [0, 1, 2], 2, null)))
+const reconfigure = JSON.stringify(
+  Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(reconfigureMsg(1, [0, 1, 2], 2, null, sled(0)))
+)
 
 describe("health and readiness", () => {
   it.live("/healthz answers 200; /readyz says why a member is not ready until it has committed", () =>
@@ -45,8 +47,8 @@ describe("health and readiness", () => {
       // A node that is in no configuration yet (a new sled) has nothing to commit: ready.
       assert.deepStrictEqual(yield* client.readyz(), { status: "ready", committedEpoch: null })
 
-      yield* client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2], 2, null) })
-      yield* eventually(client.coordinatorStatus(), (s) => s.ackedPrepares.length === 3)
+      yield* client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2], 2, null, sled(0)) })
+      const coordinating = yield* eventually(client.coordinatorStatus(), (s) => s.ackedPrepares.length === 3)
       const prepared = yield* get(`${url}/readyz`)
       assert.strictEqual(prepared.status, 503)
       assert.deepStrictEqual(JSON.parse(prepared.body), {
@@ -54,7 +56,7 @@ describe("health and readiness", () => {
         reasons: ["a member of epoch 1, which it has not committed"]
       })
 
-      yield* client.commit({ payload: new CommitRequest({ rackId, epoch: 1 }) })
+      yield* client.commit({ payload: new CommitRequest({ rackId, epoch: 1, proof: proofOf(coordinating.config) }) })
       assert.deepStrictEqual(yield* client.readyz(), { status: "ready", committedEpoch: 1 })
     })
   )
@@ -96,7 +98,7 @@ describe("metrics and docs", () => {
       if (first === undefined) return yield* Effect.die("no node")
       const url = yield* serveApi(first.node)
       const client = yield* HttpApiClient.make(NodeApi, { baseUrl: url }).pipe(Effect.provide(FetchHttpClient.layer))
-      yield* client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2], 2, null) })
+      yield* client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2], 2, null, sled(0)) })
       yield* eventually(client.coordinatorStatus(), (s) => s.ackedPrepares.length === 3)
       yield* client.proxyStatus({ payload: { destination: sled(2) } })
       yield* Effect.flip(client.proxyStatus({ payload: { destination: sled(9) } }))

@@ -8,7 +8,7 @@ import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
-import { sled } from "../runtime/rack.ts"
+import { authority, sled } from "../runtime/rack.ts"
 
 export const serveApi = (node: TrustQuorumNode.TrustQuorumNodeShape) =>
   Effect.gen(function* () {
@@ -28,6 +28,7 @@ export const serveLoneNode = (config: Partial<TrustQuorumNode.TrustQuorumNodeCon
       id: sled(0),
       listen: { host: "127.0.0.1", port: 0 },
       transport: network.transport,
+      authority: authority.publicKey,
       ledger: Ledger.memory<PersistentState>(),
       ...config
     })

@@ -14,7 +14,7 @@ import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import * as FaultyRelay from "../../src/testing/FaultyRelay.ts"
 import { freePort } from "../../src/testing/ProcessRack.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
-import { eventually, sled } from "../runtime/rack.ts"
+import { authority, eventually, sled } from "../runtime/rack.ts"
 
 const rounds = Number(process.env.TQ_NETWORK_ROUNDS ?? 1)
 const inactivityMs = 500
@@ -57,6 +57,7 @@ describe("network faults", () => {
               listen: { host: "127.0.0.1", port },
               advertise: relay.address,
               transport: Transport.tls(yield* RackPki.issueNodeCertificate(ca, String(sled(i)))),
+              authority: authority.publicKey,
               ledger: Ledger.memory<PersistentState>(),
               link: { pingInterval: Duration.millis(pingMs), inactivityTimeout: Duration.millis(inactivityMs) },
               connections: { backoffBase: "20 millis", backoffCap: "300 millis" }

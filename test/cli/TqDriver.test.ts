@@ -1,10 +1,11 @@
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { serveApi } from "../api/serve.ts"
 import { runScript } from "../examples/script.ts"
-import { connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
+import { authority, connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
@@ -22,7 +23,16 @@ describe("tq driving a rack", () => {
           Effect.map(serveApi(n.node), (url) => `${n.node.id}=${url}`)
         )
         const dir = yield* tempDir("tq-driver")
-        const driver = ["--state", join(dir, "cp.json"), "--rack-id", rackId, ...urls.flatMap((u) => ["--member", u])]
+        writeFileSync(join(dir, "authority.key"), authority.toPem(), { mode: 0o600 })
+        const driver = [
+          "--state",
+          join(dir, "cp.json"),
+          "--authority-key",
+          join(dir, "authority.key"),
+          "--rack-id",
+          rackId,
+          ...urls.flatMap((u) => ["--member", u])
+        ]
 
         const added = yield* tq("add-sled", ...driver, "--sled", String(sled(4)))
         assert.strictEqual(added.code, 0, added.output)
@@ -61,6 +71,8 @@ describe("tq driving a rack", () => {
         "add-sled",
         "--state",
         "/tmp/never-written.json",
+        "--authority-key",
+        "/never/read.key",
         "--rack-id",
         "UUID",
         "--member",

@@ -10,6 +10,7 @@ import * as RackPki from "../../src/runtime/RackPki.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
 import { runScript } from "../examples/script.ts"
+import { authority } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
@@ -17,8 +18,11 @@ const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...ar
 /** A node config in `dir` (plain TCP, one ledger copy, free ports), with `extra` keys merged in. */
 const writeConfig = (dir: string, extra: Record<string, unknown> = {}) => {
   const path = join(dir, "node.json")
+  writeFileSync(join(dir, "authority.pub"), authority.publicKey.toPem())
   const config = {
     id: "913-0000019:1",
+    insecure: true,
+    authority: join(dir, "authority.pub"),
     peer: { host: "127.0.0.1", port: 0 },
     api: { host: "127.0.0.1", port: 0 },
     ledger: [join(dir, "ledger.json")],
@@ -88,6 +92,8 @@ describe("tq certs", () => {
         "913_1.pem",
         "913_2.key",
         "913_2.pem",
+        "authority.key",
+        "authority.pub",
         "ca.key",
         "ca.pem"
       ])
@@ -106,7 +112,14 @@ describe("tq certs", () => {
         `PkiError: ${join(dir, "ca.pem")} already exists; rack credentials are never overwritten: move it away or use another directory\n`
       )
       assert.strictEqual(readFileSync(join(dir, "ca.key"), "utf8"), caKey)
-      assert.deepStrictEqual(readdirSync(dir).sort(), ["913_1.key", "913_1.pem", "ca.key", "ca.pem"])
+      assert.deepStrictEqual(readdirSync(dir).sort(), [
+        "913_1.key",
+        "913_1.pem",
+        "authority.key",
+        "authority.pub",
+        "ca.key",
+        "ca.pem"
+      ])
     })
   )
 

@@ -12,7 +12,7 @@ describe("MemberClient.fromHttp", () => {
     Effect.gen(function* () {
       const client = yield* MemberClient.fromHttp(yield* serveLoneNode())
       assert.isTrue(Option.isNone(yield* client.coordinatorStatus))
-      const refused = yield* Effect.flip(client.commit(rackId, Epoch.make(1)))
+      const refused = yield* Effect.flip(client.commit(rackId, Epoch.make(1), new Uint8Array(64)))
       assert.strictEqual(refused._tag, "NotPrepared")
     })
   )
@@ -20,7 +20,7 @@ describe("MemberClient.fromHttp", () => {
   it.live("a port where nothing listens fails with Unreachable", () =>
     Effect.gen(function* () {
       const client = yield* MemberClient.fromHttp(`http://127.0.0.1:${yield* freePort}`)
-      const error = yield* Effect.flip(client.commit(rackId, Epoch.make(1)))
+      const error = yield* Effect.flip(client.commit(rackId, Epoch.make(1), new Uint8Array(64)))
       assert.strictEqual(error._tag, "Unreachable")
     })
   )

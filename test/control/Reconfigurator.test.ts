@@ -6,7 +6,7 @@ import * as Reconfigurator from "../../src/control/Reconfigurator.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
-import { connected, mesh, rackId, secrets, sled, startNode } from "../runtime/rack.ts"
+import { authority, connected, mesh, rackId, secrets, sled, startNode } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
 const rack = (count: number) =>
@@ -29,6 +29,7 @@ describe("Reconfigurator against real nodes", () => {
       const nodes = yield* rack(4)
       const driver = yield* Reconfigurator.make({
         rackId,
+        authority,
         store: Ledger.memory<Reconfigurator.DriverState>(),
         clientOf: (id) =>
           Option.map(Option.fromNullishOr(nodes.find((n) => n.node.id.key === id.key)), (n) =>
@@ -68,7 +69,7 @@ describe("Reconfigurator against real nodes", () => {
         Option.map(Option.fromNullishOr(withApi.find((n) => n.node.id.key === id.key)), (n) =>
           MemberClient.fromNode(n.node)
         )
-      const driver = yield* Reconfigurator.make({ rackId, store: Ledger.memory(), clientOf, options: fast })
+      const driver = yield* Reconfigurator.make({ rackId, authority, store: Ledger.memory(), clientOf, options: fast })
       yield* driver.reconfigure(withApi.map((n) => n.node.id))
       const plan = yield* driver.reconfigure(nodes.map((n) => n.node.id))
       assert.strictEqual(plan.epoch, 2)
@@ -91,7 +92,13 @@ describe("Reconfigurator against real nodes", () => {
       // The first driver's commit of sled 3 never returns: it is stopped there, mid-commit.
       const stuckAtSled3 = (id: BaseboardId) =>
         Option.map(clientOf(id), (c) => (id.key === sled(3).key ? { ...c, commit: () => Effect.never } : c))
-      const first = yield* Reconfigurator.make({ rackId, store: store(), clientOf: stuckAtSled3, options: fast })
+      const first = yield* Reconfigurator.make({
+        rackId,
+        authority,
+        store: store(),
+        clientOf: stuckAtSled3,
+        options: fast
+      })
       const threeCommitted = yield* Effect.forkChild(
         Stream.runCollect(
           Stream.take(
@@ -111,7 +118,7 @@ describe("Reconfigurator against real nodes", () => {
       assert.strictEqual(partial?.phase, "Committing")
       assert.strictEqual(partial?.members.filter((m) => m.state === "Committed").length, 3)
 
-      const second = yield* Reconfigurator.make({ rackId, store: store(), clientOf, options: fast })
+      const second = yield* Reconfigurator.make({ rackId, authority, store: store(), clientOf, options: fast })
       const resumed = yield* second.resume
       assert.isTrue(Option.isSome(resumed))
       if (Option.isSome(resumed)) {
@@ -143,6 +150,7 @@ describe("Reconfigurator when the coordinator is lost", () => {
         }))
       const driver = yield* Reconfigurator.make({
         rackId,
+        authority,
         store: Ledger.memory(),
         clientOf: forgetsEpoch1,
         options: { ...fast, coordinatorTimeout: "300 millis" }

@@ -11,7 +11,7 @@ import * as Ledger from "../../src/runtime/Ledger.ts"
 import { SimulatedRack } from "../../src/testing/SimulatedRack.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
-import { rackId, sled } from "../runtime/rack.ts"
+import { authority, rackId, sled } from "../runtime/rack.ts"
 
 const ids = [0, 1, 2, 3, 4].map(sled)
 const fast = { pollInterval: "1 millis", coordinatorTimeout: "100 millis", deadline: "10 seconds" } as const
@@ -23,6 +23,7 @@ const driverFor = (
 ) =>
   Reconfigurator.make({
     rackId,
+    authority,
     store: Ledger.memory(),
     clientOf: (id) => (withApi.some((a) => a.key === id.key) ? Option.some(wrap(id, rack.client(id))) : Option.none()),
     options: fast
@@ -39,7 +40,7 @@ const sameSecret = (rack: SimulatedRack, members: ReadonlyArray<BaseboardId>) =>
 describe("Reconfigurator against the simulated rack", () => {
   it.live("adds a sled that only a proxy can reach; every member unlocks the same secret", () =>
     Effect.gen(function* () {
-      const rack = new SimulatedRack(ids, "add")
+      const rack = new SimulatedRack(ids, authority.publicKey, "add")
       const driver = yield* driverFor(rack, ids.slice(0, 4))
       yield* driver.reconfigure(ids.slice(0, 4))
       const plan = yield* driver.reconfigure(ids)
@@ -51,7 +52,7 @@ describe("Reconfigurator against the simulated rack", () => {
 
   it.live("removes a sled: the rest commit a new epoch, and the removed sled learns it is expunged", () =>
     Effect.gen(function* () {
-      const rack = new SimulatedRack(ids.slice(0, 4), "remove")
+      const rack = new SimulatedRack(ids.slice(0, 4), authority.publicKey, "remove")
       const driver = yield* driverFor(rack, ids.slice(0, 4))
       yield* driver.reconfigure(ids.slice(0, 4))
       const plan = yield* driver.reconfigure(ids.slice(0, 3))
@@ -65,7 +66,7 @@ describe("Reconfigurator against the simulated rack", () => {
 
   it.live("a coordinator that crashes after accepting the reconfiguration: abort, retry at the next epoch", () =>
     Effect.gen(function* () {
-      const rack = new SimulatedRack(ids.slice(0, 4), "crash")
+      const rack = new SimulatedRack(ids.slice(0, 4), authority.publicKey, "crash")
       let crashed = false
       const crashAfterAccepting = (id: BaseboardId, c: MemberClient): MemberClient => ({
         ...c,

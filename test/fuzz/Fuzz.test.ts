@@ -43,7 +43,7 @@ describe("bad frames on a live node", () => {
           connections: { handshakeTimeout: "1 second" }
         } as const
         const nodes = yield* Effect.forEach([0, 1], (i) =>
-          restartable(i, Transport.tcp, Ledger.memory<PersistentState>(), timing)
+          restartable(i, Transport.insecureTcp, Ledger.memory<PersistentState>(), timing)
         )
         yield* mesh(nodes)
         yield* connected(nodes, 1)

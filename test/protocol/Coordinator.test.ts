@@ -3,13 +3,17 @@ import { Option, Result } from "effect"
 import { shareDigest } from "../../src/crypto/ShareDigest.ts"
 import { Coordinator } from "../../src/protocol/Coordinator.ts"
 import { NodeCtx } from "../../src/protocol/NodeCtx.ts"
+import { Policy } from "../../src/protocol/Policy.ts"
 import { seeded } from "../../src/testing/SeededRng.ts"
 import * as Configuration from "../../src/types/Configuration.ts"
 import { ShareReply } from "../../src/types/PeerMsg.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
 import { digestEquals } from "../../src/types/Share.ts"
 import {
+  authority,
+  authorizationOf,
   committedRack,
+  coordinate,
   craftedRack,
   peerMsg,
   rackId,
@@ -37,7 +41,7 @@ describe("Coordinator: collecting the old epoch's shares", () => {
   it("persists nothing until it holds K shares of the old epoch, then persists the final configuration and prepares", () => {
     const { c } = committedRack()
     const node = c.node(1)
-    unwrap(node.coordinateReconfiguration(reconfigureMsg(second())))
+    unwrap(coordinate(node, second()))
     assert.isFalse(node.ctx.persistentStateChangeCheckAndReset())
     assert.deepStrictEqual(node.coordinating(), { epoch: 2, op: "CollectShares", ackedPrepares: [] })
     const collecting = node.coordinatorStatus()
@@ -78,7 +82,7 @@ describe("Coordinator: collecting the old epoch's shares", () => {
     c.isolate(1)
     c.connect(1, 0)
     const node = c.node(1)
-    unwrap(node.coordinateReconfiguration(reconfigureMsg(second([0, 1, 2], 2))))
+    unwrap(coordinate(node, second([0, 1, 2], 2)))
     assert.deepStrictEqual(summary(node.ctx.drainEnvelopes()), [["0", "GetShare"]])
     node.onConnect(sled(3))
     node.onConnect(sled(4))
@@ -91,7 +95,7 @@ describe("Coordinator: collecting the old epoch's shares", () => {
   it("every Prepare carries its own copy of the share, so zeroing a sent one does not spoil a resend", () => {
     const c = new TestCluster(4)
     const node = c.node(0)
-    unwrap(node.coordinateReconfiguration(reconfigureMsg({ ...second(), epoch: 1, lastCommittedEpoch: null })))
+    unwrap(coordinate(node, { ...second(), epoch: 1, lastCommittedEpoch: null }))
     const config = node.coordinatorStatus()?.config
     const digest = config?.digestOf(sled(1))
     node.onConnect(sled(1))
@@ -108,7 +112,7 @@ describe("Coordinator: collecting the old epoch's shares", () => {
     const zero = (x: number) => ({ x, y: new Uint8Array(32) })
     const { c } = craftedRack({ size: 3, members: [0, 1, 2], shares: [zero(1), zero(2), zero(3)], threshold: 2 })
     const node = c.node(0)
-    unwrap(node.coordinateReconfiguration(reconfigureMsg(second([0, 1, 2], 2))))
+    unwrap(coordinate(node, second([0, 1, 2], 2)))
     node.handle(sled(1), shareReply(c, 1))
     assert.strictEqual(node.coordinating()?.op, "CollectShares")
     assert.isFalse(node.ctx.persistentStateChangeCheckAndReset())
@@ -118,7 +122,14 @@ describe("Coordinator: collecting the old epoch's shares", () => {
   it("stays collecting, without an alarm, when the old configuration's chain does not decrypt (§9.7)", () => {
     const created = unwrap(
       Configuration.newConfiguration(
-        { rackId, epoch: 1, members: [0, 1, 2].map(sled), threshold: 2, coordinator: sled(0) },
+        {
+          rackId,
+          epoch: 1,
+          members: [0, 1, 2].map(sled),
+          threshold: 2,
+          coordinator: sled(0),
+          authorization: authorizationOf({ epoch: 1, members: [0, 1, 2], threshold: 2, lastCommittedEpoch: null }, 0)
+        },
         seeded("chain")
       )
     )
@@ -129,17 +140,17 @@ describe("Coordinator: collecting the old epoch's shares", () => {
     })
     const { c } = craftedRack({ size: 3, members: [0, 1, 2], shares, threshold: 2, encryptedRackSecrets: garbage })
     const node = c.node(0)
-    unwrap(node.coordinateReconfiguration(reconfigureMsg(second([0, 1, 2], 2))))
+    unwrap(coordinate(node, second([0, 1, 2], 2)))
     node.handle(sled(1), shareReply(c, 1))
     assert.strictEqual(node.coordinating()?.op, "CollectShares")
     assert.deepStrictEqual(node.ctx.alarms, [])
   })
 
   it("returns a configuration error as a value when asked for an impossible split", () => {
-    const ctx = new NodeCtx(sled(0), PersistentState.empty)
+    const ctx = new NodeCtx(sled(0), PersistentState.empty, new Policy(authority.publicKey))
     const started = Coordinator.start(
       ctx,
-      reconfigureMsg({ epoch: 1, members: [0, 1, 2], threshold: 1, lastCommittedEpoch: null }),
+      reconfigureMsg({ epoch: 1, members: [0, 1, 2], threshold: 1, lastCommittedEpoch: null }, 0),
       seeded(1)
     )
     assert.isTrue(Result.isFailure(started))

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { shareDigest } from "../../src/crypto/ShareDigest.ts"
 import { digestEquals } from "../../src/types/Share.ts"
-import { craftedRack, sled, summary, TestCluster, unwrap } from "./TestCluster.ts"
+import { craftedRack, proofOf, sled, summary, TestCluster, unwrap } from "./TestCluster.ts"
 
 const four = [0, 1, 2, 3]
 
@@ -11,7 +11,7 @@ describe("KeyShareComputer", () => {
     c.connectAll([0, 1, 2])
     const config = c.commitEpoch(0, { epoch: 1, members: four, threshold: 3, lastCommittedEpoch: null })
     const node = c.node(3)
-    unwrap(node.prepareAndCommit(config))
+    unwrap(node.prepareAndCommit(config, proofOf(config)))
     assert.deepStrictEqual(node.ctx.drainEnvelopes(), [])
     c.connect(3, 0)
     c.connect(3, 4)
@@ -26,7 +26,7 @@ describe("KeyShareComputer", () => {
     const c = new TestCluster(4)
     c.connectAll([0, 1, 2])
     const config = c.commitEpoch(0, { epoch: 1, members: four, threshold: 3, lastCommittedEpoch: null })
-    unwrap(c.node(3).prepareAndCommit(config))
+    unwrap(c.node(3).prepareAndCommit(config, proofOf(config)))
     c.flush()
     c.connect(3, 0)
     c.connect(3, 1)
@@ -41,10 +41,10 @@ describe("KeyShareComputer", () => {
   })
 
   it("raises ShareComputationFailed when K validated shares do not interpolate, and keeps waiting", () => {
-    // Digests of shares of different lengths: only a forged configuration can hold these.
+    // Two shares at one x-coordinate: only a configuration the control plane should never sign holds these.
     const shares = [
       { x: 1, y: new Uint8Array(32).fill(1) },
-      { x: 2, y: new Uint8Array(31).fill(2) },
+      { x: 1, y: new Uint8Array(32).fill(2) },
       { x: 3, y: new Uint8Array(32).fill(3) },
       { x: 4, y: new Uint8Array(32).fill(4) }
     ]
@@ -52,14 +52,14 @@ describe("KeyShareComputer", () => {
     c.isolate(3)
     c.connect(3, 0)
     c.connect(3, 1)
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config)), "Pending")
+    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config, proofOf(config))), "Pending")
     c.deliverAll()
     const alarms = c.node(3).ctx.alarms
     assert.deepStrictEqual(
       alarms.map((a) => [a._tag, a._tag === "ShareComputationFailed" ? [a.epoch, a.error._tag] : []]),
-      [["ShareComputationFailed", [1, "InvalidShareLengths"]]]
+      [["ShareComputationFailed", [1, "DuplicateXCoordinates"]]]
     )
     assert.isTrue(c.node(3).isComputingKeyShare())
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config)), "Pending")
+    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config, proofOf(config))), "Pending")
   })
 })

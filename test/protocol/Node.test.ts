@@ -6,9 +6,10 @@ import * as PersistentState from "../../src/types/PersistentState.ts"
 import { digestEquals } from "../../src/types/Share.ts"
 import {
   committedRack,
+  coordinate,
   failure,
+  proofOf,
   rackId,
-  reconfigureMsg,
   sled,
   some,
   summary,
@@ -46,7 +47,7 @@ describe("Node.coordinateReconfiguration", () => {
   it("a rejected request changes nothing: no state, no message, no coordination", () => {
     const c = new TestCluster(4)
     c.connectAll()
-    const e = failure(c.node(0).coordinateReconfiguration(reconfigureMsg(first([1, 2, 3], 2))))
+    const e = failure(coordinate(c.node(0), first([1, 2, 3], 2)))
     assert.strictEqual(e._tag, "CoordinatorMustBeAMemberOfNewGroup")
     assert.isFalse(c.node(0).ctx.persistentStateChangeCheckAndReset())
     assert.deepStrictEqual(c.node(0).ctx.envelopes, [])
@@ -58,7 +59,7 @@ describe("Node.coordinateReconfiguration", () => {
     c.connect(0, 1)
     c.connect(0, 2)
     const node = c.node(0)
-    unwrap(node.coordinateReconfiguration(reconfigureMsg(first(four))))
+    unwrap(coordinate(node, first(four)))
     assert.isTrue(node.ctx.persistentStateChangeCheckAndReset())
     const config = node.coordinatorStatus()?.config
     if (config === undefined) throw new Error("not coordinating")
@@ -75,18 +76,18 @@ describe("Node.coordinateReconfiguration", () => {
 
   it("a retry once the configuration is persisted fails with PreparedEpochMismatch naming the same epoch twice", () => {
     const c = new TestCluster(4)
-    unwrap(c.node(0).coordinateReconfiguration(reconfigureMsg(first(four))))
-    const e = failure(c.node(0).coordinateReconfiguration(reconfigureMsg(first(four))))
+    unwrap(coordinate(c.node(0), first(four)))
+    const e = failure(coordinate(c.node(0), first(four)))
     assert.isTrue(e._tag === "PreparedEpochMismatch" && e.existing === 1 && e.requested === 1)
   })
 
   it("a retry while collecting shares is a no-op: no message, the same configuration", () => {
     const { c } = committedRack()
     const node = c.node(1)
-    unwrap(node.coordinateReconfiguration(reconfigureMsg(next(2, four, 1))))
+    unwrap(coordinate(node, next(2, four, 1)))
     const before = node.coordinatorStatus()?.config
     node.ctx.drainEnvelopes()
-    unwrap(node.coordinateReconfiguration(reconfigureMsg(next(2, [3, 2, 1, 0], 1))))
+    unwrap(coordinate(node, next(2, [3, 2, 1, 0], 1)))
     assert.deepStrictEqual(node.ctx.envelopes, [])
     const after = node.coordinatorStatus()?.config
     assert.isTrue(before !== undefined && after !== undefined && Configuration.equals(before, after))
@@ -94,8 +95,8 @@ describe("Node.coordinateReconfiguration", () => {
 
   it("a newer request replaces a coordination that is still collecting shares", () => {
     const { c } = committedRack()
-    unwrap(c.node(1).coordinateReconfiguration(reconfigureMsg(next(2, four, 1))))
-    unwrap(c.node(1).coordinateReconfiguration(reconfigureMsg(next(3, four, 1))))
+    unwrap(coordinate(c.node(1), next(2, four, 1)))
+    unwrap(coordinate(c.node(1), next(3, four, 1)))
     assert.deepStrictEqual(c.node(1).coordinating(), { epoch: 3, op: "CollectShares", ackedPrepares: [] })
   })
 
@@ -103,9 +104,9 @@ describe("Node.coordinateReconfiguration", () => {
     const c = new TestCluster(4)
     c.connectAll([0, 1, 2])
     const config = c.commitEpoch(0, first(four))
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config)), "Pending")
+    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config, proofOf(config))), "Pending")
     assert.isTrue(c.node(3).isComputingKeyShare())
-    unwrap(c.node(3).coordinateReconfiguration(reconfigureMsg({ ...first(four), epoch: 2 })))
+    unwrap(coordinate(c.node(3), { ...first(four), epoch: 2 }))
     assert.isFalse(c.node(3).isComputingKeyShare())
     assert.strictEqual(c.node(3).coordinating()?.epoch, 2)
   })
@@ -116,7 +117,7 @@ describe("Node.commitConfiguration", () => {
     const c = new TestCluster(4)
     c.connectAll()
     c.prepareEpoch(0, first(four))
-    assert.strictEqual(unwrap(c.node(0).commitConfiguration(rackId, 1)), "Committed")
+    assert.strictEqual(unwrap(c.node(0).commitConfiguration(rackId, 1, c.proof(1))), "Committed")
     assert.isTrue(c.node(0).ctx.persistentStateChangeCheckAndReset())
     assert.deepStrictEqual(c.node(0).status().persistentState.commits, [1])
     assert.isUndefined(c.node(0).coordinating())
@@ -124,13 +125,13 @@ describe("Node.commitConfiguration", () => {
 
   it("a duplicate commit answers Committed and persists nothing", () => {
     const { c } = committedRack()
-    assert.strictEqual(unwrap(c.node(1).commitConfiguration(rackId, 1)), "Committed")
+    assert.strictEqual(unwrap(c.node(1).commitConfiguration(rackId, 1, c.proof(1))), "Committed")
     assert.isFalse(c.node(1).ctx.persistentStateChangeCheckAndReset())
   })
 
   it("an epoch the node never prepared fails with NotPrepared and persists nothing", () => {
     const { c } = committedRack()
-    const e = failure(c.node(1).commitConfiguration(rackId, 2))
+    const e = failure(c.node(1).commitConfiguration(rackId, 2, new Uint8Array(64)))
     assert.isTrue(e._tag === "NotPrepared" && e.epoch === 2)
     assert.isFalse(c.node(1).ctx.persistentStateChangeCheckAndReset())
   })
@@ -144,9 +145,9 @@ describe("Node.commitConfiguration", () => {
     c.connect(2, 3)
     c.commitEpoch(1, next(2, four, 1))
     assert.deepStrictEqual(c.node(3).status().persistentState.commits, [2])
-    const viaCommit = failure(c.node(3).commitConfiguration(rackId, 1))
+    const viaCommit = failure(c.node(3).commitConfiguration(rackId, 1, c.proof(1)))
     assert.isTrue(viaCommit._tag === "Superseded" && viaCommit.epoch === 1 && viaCommit.latestCommitted === 2)
-    const viaPrepareAndCommit = failure(c.node(3).prepareAndCommit(one))
+    const viaPrepareAndCommit = failure(c.node(3).prepareAndCommit(one, proofOf(one)))
     assert.isTrue(viaPrepareAndCommit._tag === "Superseded" && viaPrepareAndCommit.latestCommitted === 2)
   })
 
@@ -154,13 +155,13 @@ describe("Node.commitConfiguration", () => {
     const c = new TestCluster(4)
     c.connectAll([0, 1, 2])
     const one = c.commitEpoch(0, first(four))
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(one)), "Pending")
+    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(one, proofOf(one))), "Pending")
     c.prepareEpoch(0, next(2, four, 1))
     // Node 3 meets only the coordinator: it gets its Prepare, but just one of the K shares it needs for epoch 1.
     c.connect(0, 3)
     c.deliverAll()
     assert.isTrue(PersistentState.hasPrepared(c.node(3).ctx.persistentState, 2))
-    assert.strictEqual(unwrap(c.node(3).commitConfiguration(rackId, 2)), "Committed")
+    assert.strictEqual(unwrap(c.node(3).commitConfiguration(rackId, 2, c.proof(2))), "Committed")
     assert.strictEqual(c.node(3).keyShareComputerEpoch(), 1)
   })
 })
@@ -170,7 +171,7 @@ describe("Node.prepareAndCommit", () => {
     const c = new TestCluster(4)
     c.connectAll()
     const config = c.prepareEpoch(0, first(four))
-    assert.strictEqual(unwrap(c.node(1).prepareAndCommit(config)), "Committed")
+    assert.strictEqual(unwrap(c.node(1).prepareAndCommit(config, proofOf(config))), "Committed")
     assert.isTrue(c.node(1).ctx.persistentStateChangeCheckAndReset())
     assert.isFalse(c.node(1).isComputingKeyShare())
   })
@@ -179,7 +180,7 @@ describe("Node.prepareAndCommit", () => {
     const c = new TestCluster(4)
     c.connectAll()
     const config = c.prepareEpoch(0, first(four))
-    assert.strictEqual(unwrap(c.node(0).prepareAndCommit(config)), "Committed")
+    assert.strictEqual(unwrap(c.node(0).prepareAndCommit(config, proofOf(config))), "Committed")
     assert.isUndefined(c.node(0).coordinating())
   })
 
@@ -190,7 +191,7 @@ describe("Node.prepareAndCommit", () => {
     c.connect(0, 3)
     c.connect(1, 3)
     const node = c.node(3)
-    assert.strictEqual(unwrap(node.prepareAndCommit(config)), "Pending")
+    assert.strictEqual(unwrap(node.prepareAndCommit(config, proofOf(config))), "Pending")
     assert.isTrue(node.ctx.persistentStateChangeCheckAndReset())
     assert.deepStrictEqual(node.status().persistentState, { configs: [1], shares: [], commits: [], expunged: null })
     assert.deepStrictEqual(summary(node.ctx.drainEnvelopes()), [
@@ -205,10 +206,10 @@ describe("Node.prepareAndCommit", () => {
     c.connectAll([0, 1, 2])
     const config = c.commitEpoch(0, first(four))
     c.connect(0, 3)
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config)), "Pending")
+    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config, proofOf(config))), "Pending")
     c.node(3).ctx.persistentStateChangeCheckAndReset()
     c.node(3).ctx.drainEnvelopes()
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config)), "Pending")
+    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(config, proofOf(config))), "Pending")
     assert.isFalse(c.node(3).ctx.persistentStateChangeCheckAndReset())
     assert.deepStrictEqual(c.node(3).ctx.envelopes, [])
   })
@@ -221,10 +222,10 @@ describe("Node.prepareAndCommit", () => {
     const config = c.commitEpoch(0, first(members))
     assert.strictEqual(config.indexOf(sled(10)), 2)
     for (const i of [0, 1, 2]) c.connect(i, 10)
-    assert.strictEqual(unwrap(c.node(10).prepareAndCommit(config)), "Pending")
+    assert.strictEqual(unwrap(c.node(10).prepareAndCommit(config, proofOf(config))), "Pending")
     c.deliverAll()
     assert.isFalse(c.node(10).isComputingKeyShare())
-    assert.strictEqual(unwrap(c.node(10).prepareAndCommit(config)), "Committed")
+    assert.strictEqual(unwrap(c.node(10).prepareAndCommit(config, proofOf(config))), "Committed")
     assert.isTrue(holdsItsShare(c, 10, config))
     const [a, b] = c.loadEverywhere([0, 10], 1)
     assert.isTrue(a !== undefined && b !== undefined && a.equals(b))
@@ -232,7 +233,7 @@ describe("Node.prepareAndCommit", () => {
 
   it("a node outside the configuration gets NotAMember and persists nothing", () => {
     const { c, config } = committedRack({ size: 5 })
-    const e = failure(c.node(4).prepareAndCommit(config))
+    const e = failure(c.node(4).prepareAndCommit(config, proofOf(config)))
     assert.isTrue(e._tag === "NotAMember" && e.epoch === 1)
     assert.isFalse(c.node(4).ctx.persistentStateChangeCheckAndReset())
     assert.deepStrictEqual(c.node(4).status().persistentState.configs, [])
@@ -241,7 +242,7 @@ describe("Node.prepareAndCommit", () => {
   it("an epoch committed here answers Committed, even after a newer commit", () => {
     const { c, config } = committedRack()
     c.commitEpoch(1, next(2, four, 1))
-    assert.strictEqual(unwrap(c.node(2).prepareAndCommit(config)), "Committed")
+    assert.strictEqual(unwrap(c.node(2).prepareAndCommit(config, proofOf(config))), "Committed")
     assert.isFalse(c.node(2).ctx.persistentStateChangeCheckAndReset())
   })
 
@@ -250,8 +251,8 @@ describe("Node.prepareAndCommit", () => {
     c.connectAll([0, 1, 2])
     const ours = c.commitEpoch(0, first(four))
     const foreign = new TestCluster(4, "foreign").prepareEpoch(0, first(four))
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(ours)), "Pending")
-    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(foreign)), "Pending")
+    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(ours, proofOf(ours))), "Pending")
+    assert.strictEqual(unwrap(c.node(3).prepareAndCommit(foreign, proofOf(foreign))), "Pending")
     const [alarm, ...rest] = c.node(3).ctx.alarms
     assert.deepStrictEqual(rest, [])
     assert.isTrue(alarm?._tag === "MismatchedConfigurations" && alarm.from === "Nexus")
@@ -389,7 +390,7 @@ describe("Node status and connections", () => {
   it("a restarted node keeps what it persisted and forgets its coordination and loaded secrets", () => {
     const { c } = committedRack()
     c.loadEverywhere([0], 1)
-    unwrap(c.node(1).coordinateReconfiguration(reconfigureMsg(next(2, four, 1))))
+    unwrap(coordinate(c.node(1), next(2, four, 1)))
     const one = c.restart(1)
     const zero = c.restart(0)
     assert.isUndefined(one.coordinating())

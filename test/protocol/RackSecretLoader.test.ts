@@ -3,7 +3,7 @@ import { Option } from "effect"
 import { seeded } from "../../src/testing/SeededRng.ts"
 import * as Configuration from "../../src/types/Configuration.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
-import { committedRack, craftedRack, failure, rackId, sled, unwrap } from "./TestCluster.ts"
+import { authorizationOf, committedRack, craftedRack, failure, rackId, sled, unwrap } from "./TestCluster.ts"
 
 const three = [0, 1, 2]
 
@@ -49,7 +49,14 @@ describe("RackSecretLoader alarms", () => {
   it("raises RackSecretDecryptionFailed when the reconstructed secret does not decrypt the chain", () => {
     const created = unwrap(
       Configuration.newConfiguration(
-        { rackId, epoch: 1, members: three.map(sled), threshold: 2, coordinator: sled(0) },
+        {
+          rackId,
+          epoch: 1,
+          members: three.map(sled),
+          threshold: 2,
+          coordinator: sled(0),
+          authorization: authorizationOf({ epoch: 1, members: three, threshold: 2, lastCommittedEpoch: null }, 0)
+        },
         seeded("loader")
       )
     )

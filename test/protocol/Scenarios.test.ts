@@ -7,7 +7,7 @@ import type * as Gfss from "../../src/gfss/Gfss.ts"
 import { ExpungedReply, GetShare } from "../../src/types/PeerMsg.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
 import { digestEquals } from "../../src/types/Share.ts"
-import { failure, peerMsg, rackId, reconfigureMsg, sled, some, TestCluster, unwrap } from "./TestCluster.ts"
+import { coordinate, failure, peerMsg, proofOf, rackId, sled, some, TestCluster, unwrap } from "./TestCluster.ts"
 
 const epoch = (e: number, members: ReadonlyArray<number>, threshold: number, lastCommittedEpoch: number | null) => ({
   epoch: e,
@@ -39,15 +39,15 @@ describe("scenario: a node removed by a reconfiguration", () => {
         ["Expunged", "Expunged"]
       ]
     )
-    const commit = failure(removed.commitConfiguration(rackId, 2))
+    const commit = failure(removed.commitConfiguration(rackId, 2, c.proof(2)))
     assert.isTrue(commit._tag === "Expunged" && commit.epoch === 2 && commit.from === String(sled(0)))
-    assert.strictEqual(failure(removed.prepareAndCommit(two))._tag, "Expunged")
-    const reconfigure = failure(removed.coordinateReconfiguration(reconfigureMsg(epoch(3, [0, 1, 4], 2, 1))))
+    assert.strictEqual(failure(removed.prepareAndCommit(two, proofOf(two)))._tag, "Expunged")
+    const reconfigure = failure(coordinate(removed, epoch(3, [0, 1, 4], 2, 1)))
     assert.isTrue(
       reconfigure._tag === "DecommissionedSled" && reconfigure.epoch === 2 && reconfigure.lastCommittedEpoch === 1
     )
-    removed.handle(sled(0), peerMsg(new GetShare({ epoch: 1 })))
-    removed.handle(sled(0), peerMsg(new ExpungedReply({ epoch: 9 })))
+    removed.handle(sled(0), peerMsg(new GetShare({ epoch: 1, proof: c.proof(1) })))
+    removed.handle(sled(0), peerMsg(new ExpungedReply({ config: two, proof: proofOf(two) })))
     assert.deepStrictEqual(removed.ctx.envelopes, [])
     // Loading is not blocked, but nobody answers an expunged node any more.
     assert.isTrue(Option.isNone(unwrap(removed.loadRackSecret(1))))
@@ -146,10 +146,10 @@ describe("property: prepare, commit and PrepareAndCommit", () => {
         c.connectAll(members.filter((i) => !missed.includes(i)))
         const one = c.commitEpoch(0, epoch(1, members, k, null))
         for (const i of missed) for (const j of members) if (i !== j) c.connect(i, j)
-        for (const i of missed) assert.strictEqual(unwrap(c.node(i).prepareAndCommit(one)), "Pending")
+        for (const i of missed) assert.strictEqual(unwrap(c.node(i).prepareAndCommit(one, proofOf(one))), "Pending")
         c.deliverAll()
         for (const i of members) {
-          assert.strictEqual(unwrap(c.node(i).prepareAndCommit(one)), "Committed")
+          assert.strictEqual(unwrap(c.node(i).prepareAndCommit(one, proofOf(one))), "Committed")
           const share = c.node(i).ctx.persistentState.shares.get(1)
           const digest = one.digestOf(sled(i))
           assert.isTrue(share !== undefined && digest !== undefined && digestEquals(shareDigest(share), digest))
@@ -161,7 +161,8 @@ describe("property: prepare, commit and PrepareAndCommit", () => {
         const next = [...members.filter((i) => !removed.includes(i)), ...Array.from({ length: added }, (_, i) => n + i)]
         if (next.length < 3) return
         const two = c.commitEpoch(0, epoch(2, next, Math.max(2, next.length - 1), 1))
-        for (const i of next) if (!c.node(i).ctx.persistentState.commits.has(2)) unwrap(c.node(i).prepareAndCommit(two))
+        for (const i of next)
+          if (!c.node(i).ctx.persistentState.commits.has(2)) unwrap(c.node(i).prepareAndCommit(two, proofOf(two)))
         c.deliverAll()
         for (const i of next) c.node(i).clearSecrets()
         const secondSecrets = c.loadEverywhere(next, 2)

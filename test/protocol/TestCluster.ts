@@ -9,16 +9,31 @@ import { Option, Result } from "effect"
 import type { RackSecret } from "../../src/crypto/RackSecret.ts"
 import { shareDigest } from "../../src/crypto/ShareDigest.ts"
 import type * as Gfss from "../../src/gfss/Gfss.ts"
+import type { Rng } from "../../src/gfss/Rng.ts"
 import { Node } from "../../src/protocol/Node.ts"
 import type { Envelope } from "../../src/protocol/NodeCtx.ts"
 import { seeded } from "../../src/testing/SeededRng.ts"
+import * as TestAuthority from "../../src/testing/TestAuthority.ts"
 import * as BaseboardId from "../../src/types/BaseboardId.ts"
 import { Configuration, type EncryptedRackSecrets } from "../../src/types/Configuration.ts"
+import * as Decision from "../../src/types/Decision.ts"
 import { PeerMsg, type PeerMsgKind } from "../../src/types/PeerMsg.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
-import { ReconfigureMsg } from "../../src/types/Request.ts"
+import type { ReconfigureMsg } from "../../src/types/Request.ts"
 
 export const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
+
+/** The control plane's key in these tests; every node pins its public half. */
+export const authority = TestAuthority.fromLabel("protocol tests")
+
+/** A protocol node of the test rack. */
+export const makeNode = (
+  id: BaseboardId.BaseboardId,
+  options: { readonly persistentState?: PersistentState.PersistentState; readonly rng?: Rng } = {}
+): Node => new Node({ id, authority: authority.publicKey, ...options })
+
+/** The control plane's commit signature over `config`. */
+export const proofOf = (config: Configuration): Uint8Array => Decision.signCommit(authority, config)
 export const otherRackId = "9999e456-789a-4bcd-8f01-23456789abcd"
 
 /** The id of sled `i`. Serials sort bytewise, so sled 10 ranks before sled 2 — like the real racks. */
@@ -53,14 +68,30 @@ export interface EpochParams {
   readonly lastCommittedEpoch: number | null
 }
 
-export const reconfigureMsg = (p: EpochParams, rack: string = rackId): ReconfigureMsg =>
-  new ReconfigureMsg({
+/** The control plane's signed reconfiguration of `p`, for `coordinator` (a sled index or id). */
+export const reconfigureMsg = (
+  p: EpochParams,
+  coordinator: number | BaseboardId.BaseboardId,
+  rack: string = rackId
+): ReconfigureMsg =>
+  Decision.reconfigureMsg(authority, {
     rackId: rack,
     epoch: p.epoch,
     lastCommittedEpoch: p.lastCommittedEpoch,
     members: p.members.map(sled),
-    threshold: p.threshold
+    threshold: p.threshold,
+    coordinator: typeof coordinator === "number" ? sled(coordinator) : coordinator
   })
+
+/** The control plane's signed reconfiguration of `p` for `coordinator`, as a configuration carries it. */
+export const authorizationOf = (p: EpochParams, coordinator: number) => ({
+  lastCommittedEpoch: p.lastCommittedEpoch,
+  signature: reconfigureMsg(p, coordinator).signature
+})
+
+/** Asks `node` to coordinate `p`, signed for it. */
+export const coordinate = (node: Node, p: EpochParams, rack: string = rackId) =>
+  node.coordinateReconfiguration(reconfigureMsg(p, node.id, rack))
 
 export class TestCluster {
   readonly #nodes = new Map<number, Node>()
@@ -82,7 +113,7 @@ export class TestCluster {
     for (let i = 0; i < count; i++) {
       const persistentState = states.get(i) ?? PersistentState.empty
       this.#disks.set(i, persistentState)
-      this.#nodes.set(i, new Node({ id: sled(i), persistentState, rng: seeded(`${seed}/${i}`) }))
+      this.#nodes.set(i, makeNode(sled(i), { persistentState, rng: seeded(`${seed}/${i}`) }))
     }
   }
 
@@ -123,11 +154,7 @@ export class TestCluster {
     this.flush()
     this.isolate(i)
     this.#restarts++
-    const fresh = new Node({
-      id: sled(i),
-      persistentState: this.disk(i),
-      rng: seeded(`${this.#seed}/r${this.#restarts}`)
-    })
+    const fresh = makeNode(sled(i), { persistentState: this.disk(i), rng: seeded(`${this.#seed}/r${this.#restarts}`) })
     this.#nodes.set(i, fresh)
     return fresh
   }
@@ -174,7 +201,7 @@ export class TestCluster {
 
   /** Reconfigures at `coordinator` and delivers everything; returns the coordinator's configuration. */
   prepareEpoch(coordinator: number, p: EpochParams): Configuration {
-    unwrap(this.node(coordinator).coordinateReconfiguration(reconfigureMsg(p)))
+    unwrap(coordinate(this.node(coordinator), p))
     this.deliverAll()
     const status = this.node(coordinator).coordinatorStatus()
     if (status === undefined) throw new Error(`node ${coordinator} is not coordinating epoch ${p.epoch}`)
@@ -185,9 +212,19 @@ export class TestCluster {
   commitEpoch(coordinator: number, p: EpochParams): Configuration {
     const config = this.prepareEpoch(coordinator, p)
     const acked = this.node(coordinator).coordinating()?.ackedPrepares ?? []
-    for (const id of acked) unwrap(this.node(Number(id.serialNumber)).commitConfiguration(rackId, p.epoch))
+    for (const id of acked)
+      unwrap(this.node(Number(id.serialNumber)).commitConfiguration(rackId, p.epoch, this.proof(p.epoch)))
     this.deliverAll()
     return config
+  }
+
+  /** The control plane's commit signature over the configuration of `epoch` that the nodes hold. */
+  proof(epoch: number): Uint8Array {
+    for (const n of this.#nodes.values()) {
+      const config = n.ctx.persistentState.configs.get(epoch)
+      if (config !== undefined) return proofOf(config)
+    }
+    throw new Error(`no node holds a configuration for epoch ${epoch}`)
   }
 
   /** Loads `epoch` at each of `indexes`, delivering until all have it. */
@@ -242,7 +279,11 @@ export const craftedRack = (options: {
       return { id, digest: shareDigest(share) }
     }),
     threshold: options.threshold,
-    encryptedRackSecrets: Option.fromNullishOr(options.encryptedRackSecrets)
+    encryptedRackSecrets: Option.fromNullishOr(options.encryptedRackSecrets),
+    authorization: authorizationOf(
+      { epoch: 1, members: options.members, threshold: options.threshold, lastCommittedEpoch: null },
+      options.members[0] ?? 0
+    )
   })
   const states = new Map<number, PersistentState.PersistentState>()
   for (const m of options.committed ?? options.members) {
@@ -254,6 +295,7 @@ export const craftedRack = (options: {
         d.configs.set(1, config)
         d.shares.set(1, share)
         d.commits.add(1)
+        d.proofs.set(1, proofOf(config))
       })
     )
   }

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Option, Result } from "effect"
+import { Policy } from "../../src/protocol/Policy.ts"
 import {
   sameReconfiguration,
   validateCommit,
@@ -9,8 +10,10 @@ import {
 } from "../../src/protocol/Validation.ts"
 import { Configuration } from "../../src/types/Configuration.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
-import type { ReconfigureMsg } from "../../src/types/Request.ts"
-import { committedRack, otherRackId, rackId, reconfigureMsg, sled } from "./TestCluster.ts"
+import { type ReconfigureMsg, ReconfigureMsg as ReconfigureMsgClass } from "../../src/types/Request.ts"
+import { authority, committedRack, otherRackId, proofOf, rackId, reconfigureMsg, sled } from "./TestCluster.ts"
+
+const policy = new Policy(authority.publicKey)
 
 const msg = (
   o: Partial<{
@@ -28,6 +31,7 @@ const msg = (
       threshold: o.threshold ?? 3,
       lastCommittedEpoch: o.lastCommittedEpoch === undefined ? 1 : o.lastCommittedEpoch
     },
+    0,
     o.rackId ?? rackId
   )
 
@@ -38,7 +42,8 @@ const withRackId = (c: Configuration, rack: string) =>
     coordinator: c.coordinator,
     members: c.members,
     threshold: c.threshold,
-    encryptedRackSecrets: c.encryptedRackSecrets
+    encryptedRackSecrets: c.encryptedRackSecrets,
+    authorization: c.authorization
   })
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
@@ -46,7 +51,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 /** Node 0's state in a 4-node rack that committed epoch 1, plus that rack (for epoch 2 and shares). */
 const fixture = () => {
   const { c, config } = committedRack()
-  return { c, config, state: c.node(0).ctx.persistentState }
+  return { c, config, state: c.node(0).ctx.persistentState, proof: proofOf(config) }
 }
 
 const expungedAt2 = (s: PersistentState.PersistentState) =>
@@ -55,7 +60,7 @@ const expungedAt2 = (s: PersistentState.PersistentState) =>
   })
 
 const reconfigure = (state: PersistentState.PersistentState, m: ReconfigureMsg, coordinating?: ReconfigureMsg) =>
-  validateReconfiguration(sled(0), state, m, coordinating)
+  validateReconfiguration(sled(0), policy, state, m, coordinating)
 
 const errorOf = <A, E>(r: Result.Result<A, E>): E => {
   if (Result.isSuccess(r)) throw new Error(`expected a failure, got ${String(r.success)}`)
@@ -147,20 +152,20 @@ describe("validateReconfiguration: the rules of reference §4.2 in order", () =>
 })
 
 describe("validateCommit: the rules of reference §4.4 in order", () => {
-  const { state } = fixture()
+  const { state, proof } = fixture()
 
   it("an expunged node fails with Expunged before the rack id check", () => {
-    const e = errorOf(validateCommit(expungedAt2(state), otherRackId, 2))
+    const e = errorOf(validateCommit(policy, expungedAt2(state), otherRackId, 2, proof))
     assert.isTrue(e._tag === "Expunged" && e.epoch === 2 && e.from === String(sled(1)))
   })
 
   it("another rack's id fails with InvalidRackId before the epoch checks", () => {
-    const e = errorOf(validateCommit(state, otherRackId, 1))
+    const e = errorOf(validateCommit(policy, state, otherRackId, 1, proof))
     assert.isTrue(e._tag === "InvalidRackId" && e.expected === rackId && e.got === otherRackId)
   })
 
   it("a committed epoch is AlreadyCommitted (a duplicate commit changes nothing)", () => {
-    assert.deepStrictEqual(validateCommit(state, rackId, 1), Result.succeed("AlreadyCommitted"))
+    assert.deepStrictEqual(validateCommit(policy, state, rackId, 1, proof), Result.succeed("AlreadyCommitted"))
   })
 
   it("an older epoch never committed here is Superseded by the latest commit", () => {
@@ -173,20 +178,20 @@ describe("validateCommit: the rules of reference §4.4 in order", () => {
       d.commits.delete(1)
       d.commits.add(2)
     })
-    const e = errorOf(validateCommit(onlyTwo, rackId, 1))
+    const e = errorOf(validateCommit(policy, onlyTwo, rackId, 1, proof))
     assert.isTrue(e._tag === "Superseded" && e.epoch === 1 && e.latestCommitted === 2)
   })
 
   it("an epoch the node has not prepared fails with NotPrepared", () => {
-    const e = errorOf(validateCommit(state, rackId, 2))
+    const e = errorOf(validateCommit(policy, state, rackId, 2, proof))
     assert.isTrue(e._tag === "NotPrepared" && e.epoch === 2)
-    const fresh = errorOf(validateCommit(PersistentState.empty, otherRackId, 1))
+    const fresh = errorOf(validateCommit(policy, PersistentState.empty, otherRackId, 1, proof))
     assert.strictEqual(fresh._tag, "NotPrepared")
   })
 
   it("a prepared, uncommitted epoch may be committed", () => {
     const prepared = PersistentState.update(state, (d) => d.commits.delete(1))
-    assert.deepStrictEqual(validateCommit(prepared, rackId, 1), Result.succeed("Commit"))
+    assert.deepStrictEqual(validateCommit(policy, prepared, rackId, 1, proof), Result.succeed("Commit"))
   })
 })
 
@@ -194,7 +199,7 @@ describe("validatePrepareAndCommit: the rules of reference §4.5 plus NotAMember
   const { state, config } = fixture()
 
   it("an expunged node fails with Expunged before the rack id check", () => {
-    const foreign = errorOf(validatePrepareAndCommit(sled(0), expungedAt2(state), config))
+    const foreign = errorOf(validatePrepareAndCommit(sled(0), policy, expungedAt2(state), config, proofOf(config)))
     assert.isTrue(foreign._tag === "Expunged" && foreign.epoch === 2)
   })
 
@@ -204,17 +209,20 @@ describe("validatePrepareAndCommit: the rules of reference §4.5 plus NotAMember
       if (one === undefined) throw new Error("fixture")
       d.configs.set(1, withRackId(one, otherRackId))
     })
-    const e = errorOf(validatePrepareAndCommit(sled(9), other, config))
+    const e = errorOf(validatePrepareAndCommit(sled(9), policy, other, config, proofOf(config)))
     assert.isTrue(e._tag === "InvalidRackId" && e.expected === otherRackId && e.got === rackId)
   })
 
   it("a node outside the configuration fails with NotAMember before the epoch checks", () => {
-    const e = errorOf(validatePrepareAndCommit(sled(9), state, config))
+    const e = errorOf(validatePrepareAndCommit(sled(9), policy, state, config, proofOf(config)))
     assert.isTrue(e._tag === "NotAMember" && e.epoch === 1)
   })
 
   it("an epoch committed here is AlreadyCommitted", () => {
-    assert.deepStrictEqual(validatePrepareAndCommit(sled(0), state, config), Result.succeed("AlreadyCommitted"))
+    assert.deepStrictEqual(
+      validatePrepareAndCommit(sled(0), policy, state, config, proofOf(config)),
+      Result.succeed("AlreadyCommitted")
+    )
   })
 
   it("an older epoch never committed here is Superseded", () => {
@@ -222,12 +230,15 @@ describe("validatePrepareAndCommit: the rules of reference §4.5 plus NotAMember
       d.commits.delete(1)
       d.commits.add(2)
     })
-    const e = errorOf(validatePrepareAndCommit(sled(0), onlyTwo, config))
+    const e = errorOf(validatePrepareAndCommit(sled(0), policy, onlyTwo, config, proofOf(config)))
     assert.isTrue(e._tag === "Superseded" && e.epoch === 1 && e.latestCommitted === 2)
   })
 
   it("a fresh node proceeds with any rack id", () => {
-    assert.deepStrictEqual(validatePrepareAndCommit(sled(0), PersistentState.empty, config), Result.succeed("Proceed"))
+    assert.deepStrictEqual(
+      validatePrepareAndCommit(sled(0), policy, PersistentState.empty, config, proofOf(config)),
+      Result.succeed("Proceed")
+    )
   })
 })
 
@@ -255,5 +266,35 @@ describe("validateShare (reference §5.6)", () => {
     assert.deepStrictEqual(validateShare(config, sled(1), 1, share(2)), Result.fail("ShareDigestMismatch"))
     const altered = { x: share(2).x, y: Uint8Array.from(share(2).y, (b, i) => (i === 0 ? b ^ 1 : b)) }
     assert.deepStrictEqual(validateShare(config, sled(2), 1, altered), Result.fail("ShareDigestMismatch"))
+  })
+})
+
+describe("the control plane's signatures (authority rules)", () => {
+  const { state, config, proof } = fixture()
+  const forged = new Uint8Array(64).fill(3)
+
+  it("a reconfiguration not signed by the pinned key, or signed for another coordinator, is NotAuthorized", () => {
+    const unsigned = new ReconfigureMsgClass({ ...msg({}), signature: forged })
+    const e = errorOf(reconfigure(state, unsigned))
+    assert.isTrue(e._tag === "NotAuthorized" && e.decision === "Reconfiguration" && e.reason === "Signature")
+    const forOther = reconfigureMsg({ epoch: 2, members: [0, 1, 2, 3], threshold: 3, lastCommittedEpoch: 1 }, 1)
+    assert.strictEqual(errorOf(reconfigure(state, forOther))._tag, "NotAuthorized")
+    assert.deepStrictEqual(reconfigure(state, msg({})), Result.succeed("Proceed"))
+  })
+
+  it("a commit whose proof is not the control plane's signature over the stored configuration is NotAuthorized", () => {
+    const prepared = PersistentState.update(state, (d) => d.commits.delete(1))
+    const e = errorOf(validateCommit(policy, prepared, rackId, 1, forged))
+    assert.isTrue(e._tag === "NotAuthorized" && e.decision === "Commit" && e.epoch === 1 && e.reason === "Signature")
+    assert.strictEqual(errorOf(validateCommit(policy, state, rackId, 1, forged))._tag, "NotAuthorized")
+    assert.deepStrictEqual(validateCommit(policy, prepared, rackId, 1, proof), Result.succeed("Commit"))
+  })
+
+  it("a PrepareAndCommit with a forged proof, or of an out-of-bounds configuration, is NotAuthorized", () => {
+    const e = errorOf(validatePrepareAndCommit(sled(0), policy, PersistentState.empty, config, forged))
+    assert.isTrue(e._tag === "NotAuthorized" && e.reason === "Signature")
+    const wide = new Configuration({ ...config, threshold: 4 })
+    const bounds = errorOf(validatePrepareAndCommit(sled(0), policy, PersistentState.empty, wide, proofOf(wide)))
+    assert.isTrue(bounds._tag === "NotAuthorized" && bounds.reason === "Bounds")
   })
 })

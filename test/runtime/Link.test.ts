@@ -8,7 +8,8 @@ import { GetShare, PeerMsg } from "../../src/types/PeerMsg.ts"
 
 const peer = BaseboardId.make("p", "1")
 const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
-const getShare = (epoch: number) => new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new GetShare({ epoch }) }) })
+const getShare = (epoch: number) =>
+  new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new GetShare({ epoch, proof: new Uint8Array(64) }) }) })
 
 class ConnError {
   readonly reason: string

@@ -6,10 +6,11 @@ import type { LinkCloseReason } from "../../src/runtime/Link.ts"
 import * as NodeTask from "../../src/runtime/NodeTask.ts"
 import { Peer } from "../../src/runtime/Wire.ts"
 import { newConfiguration } from "../../src/types/Configuration.ts"
+import * as Decision from "../../src/types/Decision.ts"
 import { PeerMsg, Prepare } from "../../src/types/PeerMsg.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { fakeLink, linkUp } from "./fakes.ts"
-import { sled } from "./rack.ts"
+import { authority, sled } from "./rack.ts"
 
 const fake = (connectionId: number) => {
   const link = fakeLink(connectionId, sled(1))
@@ -31,7 +32,7 @@ const down = (connectionId: number, reason: LinkCloseReason = "Eof") => ({
 
 /** A NodeTask for node 0 listening on port 5000 (so it dials peers with lower ports). */
 const task = Effect.gen(function* () {
-  const node = new Node({ id: sled(0) })
+  const node = new Node({ id: sled(0), authority: authority.publicKey })
   const handle = yield* NodeTask.make({
     node,
     listenAddress: { host: "127.0.0.1", port: 5000 },
@@ -98,13 +99,16 @@ describe("NodeTask", () => {
       yield* handle.sink(up(first, "outbound", 4000))
       yield* handle.sink(up(second, "outbound", 4000))
       // A Prepare on the replaced link would be acknowledged on the current one if it were processed.
-      const made = newConfiguration({
+      const decided = {
         rackId: "0123e456-789a-4bcd-8f01-23456789abcd",
         epoch: 1,
+        lastCommittedEpoch: null,
         members: [sled(0), sled(1), sled(2)],
         threshold: 2,
         coordinator: sled(1)
-      })
+      }
+      const signature = Decision.reconfigureMsg(authority, decided).signature
+      const made = newConfiguration({ ...decided, authorization: { lastCommittedEpoch: null, signature } })
       if (Result.isFailure(made)) throw new Error("config")
       const share = made.success.shares.get(sled(0).key)
       if (!share) throw new Error("share")
@@ -127,7 +131,7 @@ describe("NodeTask", () => {
 
   it.effect("API admission is bounded: beyond the limit calls fail with Busy at once", () =>
     Effect.gen(function* () {
-      const node = new Node({ id: sled(0) })
+      const node = new Node({ id: sled(0), authority: authority.publicKey })
       const handle = yield* NodeTask.make({
         node,
         listenAddress: { host: "127.0.0.1", port: 5000 },

@@ -16,7 +16,7 @@ import { CommitError, NotPrepared } from "../../src/types/ProtocolError.ts"
 import { CommitRequest } from "../../src/types/Request.ts"
 import { CommitStatus, NodeStatus } from "../../src/types/Status.ts"
 import { fakeLink, linkUp } from "./fakes.ts"
-import { rackId, sled } from "./rack.ts"
+import { authority, rackId, sled } from "./rack.ts"
 
 const destination = sled(3)
 
@@ -46,7 +46,7 @@ const setup = (options?: {
 > =>
   Effect.gen(function* () {
     const task = yield* NodeTask.make({
-      node: new Node({ id: sled(0) }),
+      node: new Node({ id: sled(0), authority: authority.publicKey }),
       listenAddress: { host: "127.0.0.1", port: 5000 },
       ledger: Ledger.memory<PersistentState>(),
       ...options
@@ -77,7 +77,11 @@ describe("proxy (NodeTask, fake links)", () => {
     Effect.gen(function* () {
       const { task, link, size, barrier, answer } = yield* setup()
       const commit = yield* Effect.forkChild(
-        task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId, epoch: 1 })),
+        task.proxy(
+          ProxyOperation.Commit,
+          destination,
+          new CommitRequest({ rackId, epoch: 1, proof: new Uint8Array(64) })
+        ),
         { startImmediately: true }
       )
       const status = yield* Effect.forkChild(task.proxy(ProxyOperation.Status, destination, {}), {
@@ -103,7 +107,11 @@ describe("proxy (NodeTask, fake links)", () => {
     Effect.gen(function* () {
       const { task, link, barrier, answer } = yield* setup()
       const call = yield* Effect.forkChild(
-        task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId, epoch: 2 })),
+        task.proxy(
+          ProxyOperation.Commit,
+          destination,
+          new CommitRequest({ rackId, epoch: 2, proof: new Uint8Array(64) })
+        ),
         {
           startImmediately: true
         }
@@ -124,7 +132,11 @@ describe("proxy (NodeTask, fake links)", () => {
     Effect.gen(function* () {
       const { task, link, size, barrier, answer } = yield* setup()
       const call = yield* Effect.forkChild(
-        task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId, epoch: 1 })),
+        task.proxy(
+          ProxyOperation.Commit,
+          destination,
+          new CommitRequest({ rackId, epoch: 1, proof: new Uint8Array(64) })
+        ),
         {
           startImmediately: true
         }

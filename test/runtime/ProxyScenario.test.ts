@@ -10,7 +10,7 @@ import * as ProxyOperation from "../../src/runtime/ProxyOperation.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
-import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
+import { connected, eventually, mesh, proofOf, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
 import { helloFrame } from "./rawPeer.ts"
 
 describe("tq_proxy over mutual TLS", () => {
@@ -26,21 +26,22 @@ describe("tq_proxy over mutual TLS", () => {
       if (!a || !b || !c || !d) throw new Error("nodes")
       yield* mesh(nodes)
       yield* connected(nodes, 3)
-      yield* a.node.reconfigure(reconfigureMsg(1, [0, 1, 2, 3], 3, null))
+      yield* a.node.reconfigure(reconfigureMsg(1, [0, 1, 2, 3], 3, null, a.node.id))
       const status = yield* eventually(
         a.node.coordinatorStatus,
         (s) => Option.isSome(s) && s.value.ackedPrepares.length === 4
       )
       const config = Option.getOrThrow(status).config
-      for (const n of [a, b, c]) assert.strictEqual(yield* n.node.commit(rackId, 1), "Committed")
+      const proof = proofOf(config)
+      for (const n of [a, b, c]) assert.strictEqual(yield* n.node.commit(rackId, 1, proof), "Committed")
 
       const proxy = a.node.proxy
       const dest = sled(3)
-      assert.strictEqual(yield* proxy.commit(dest, rackId, 1), "Committed")
-      assert.strictEqual(yield* proxy.commit(dest, rackId, 1), "Committed")
-      assert.strictEqual(yield* proxy.prepareAndCommit(dest, config), "Committed")
+      assert.strictEqual(yield* proxy.commit(dest, rackId, 1, proof), "Committed")
+      assert.strictEqual(yield* proxy.commit(dest, rackId, 1, proof), "Committed")
+      assert.strictEqual(yield* proxy.prepareAndCommit(dest, config, proof), "Committed")
       const notPrepared = yield* proxy
-        .commit(dest, rackId, 2)
+        .commit(dest, rackId, 2, proof)
         .pipe(Effect.catchTag("NotPrepared", (e) => Effect.succeed(`NotPrepared(${e.epoch})`)))
       assert.strictEqual(notPrepared, "NotPrepared(2)")
       const remote = yield* proxy.status(dest)
@@ -80,7 +81,7 @@ const silentPeer = (port: number, id = sled(3)) =>
 
 describe("a destination that dies or goes silent mid-request", () => {
   const start = Effect.gen(function* () {
-    const origin = yield* restartable(0, Transport.tcp, Ledger.memory<PersistentState>())
+    const origin = yield* restartable(0, Transport.insecureTcp, Ledger.memory<PersistentState>())
     const socket = yield* silentPeer(origin.node.listenAddress.port)
     yield* eventually(origin.node.status, (s) => s.connectedPeers.length === 1)
     return { origin, socket }
@@ -115,7 +116,7 @@ describe("a burst of proxied requests", () => {
     Effect.gen(function* () {
       // Admission wide enough that all 256 reach the link at once: more than its 32 protocol slots.
       const nodes = yield* Effect.forEach([0, 1], (i) =>
-        restartable(i, Transport.tcp, Ledger.memory<PersistentState>(), { maxPendingApi: 512 })
+        restartable(i, Transport.insecureTcp, Ledger.memory<PersistentState>(), { maxPendingApi: 512 })
       )
       yield* mesh(nodes)
       yield* connected(nodes, 1)
@@ -144,7 +145,7 @@ describe("a burst of proxied requests", () => {
   it.live("one proxied-call effect run again is a new request: Disconnected before the link, a status after", () =>
     Effect.gen(function* () {
       const nodes = yield* Effect.forEach([0, 1], (i) =>
-        restartable(i, Transport.tcp, Ledger.memory<PersistentState>())
+        restartable(i, Transport.insecureTcp, Ledger.memory<PersistentState>())
       )
       const [a, b] = nodes
       if (!a || !b) throw new Error("nodes")

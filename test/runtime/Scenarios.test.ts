@@ -13,7 +13,18 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import * as PersistentStateModule from "../../src/types/PersistentState.ts"
 import { PersistentState } from "../../src/types/PersistentState.ts"
-import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, secrets, sled } from "./rack.ts"
+import {
+  authority,
+  connected,
+  eventually,
+  mesh,
+  proofOf,
+  rackId,
+  reconfigureMsg,
+  restartable,
+  secrets,
+  sled
+} from "./rack.ts"
 import { helloFrame, sendUntilClosed, tcpServer } from "./rawPeer.ts"
 import { tempDir } from "./tempDir.ts"
 
@@ -43,7 +54,7 @@ const initialConfig = (
   Effect.gen(function* () {
     const coordinator = nodes[0]?.node
     if (coordinator === undefined) throw new Error("no nodes")
-    yield* coordinator.reconfigure(reconfigureMsg(1, members, 3, null))
+    yield* coordinator.reconfigure(reconfigureMsg(1, members, 3, null, coordinator.id))
     const status = yield* eventually(
       coordinator.coordinatorStatus,
       (s) => Option.isSome(s) && s.value.ackedPrepares.length >= members.length - (members.length - nodes.length)
@@ -80,7 +91,8 @@ describe("scenarios over mutual TLS", () => {
       yield* connected(nodes, 3)
       const status = yield* initialConfig(nodes, [0, 1, 2, 3])
       assert.strictEqual(status.ackedPrepares.length, 4)
-      for (const n of nodes) assert.strictEqual(yield* n.node.commit(rackId, 1), "Committed")
+      const proof = proofOf(status.config)
+      for (const n of nodes) assert.strictEqual(yield* n.node.commit(rackId, 1, proof), "Committed")
       assert.strictEqual(new Set(yield* secrets(nodes, 1)).size, 1)
     })
   )
@@ -93,12 +105,13 @@ describe("scenarios over mutual TLS", () => {
       yield* mesh([a, b, c])
       yield* connected([a, b, c], 2)
       const status = yield* initialConfig([a, b, c], [0, 1, 2, 3])
-      for (const n of [a, b, c]) assert.strictEqual(yield* n.node.commit(rackId, 1), "Committed")
+      const proof = proofOf(status.config)
+      for (const n of [a, b, c]) assert.strictEqual(yield* n.node.commit(rackId, 1, proof), "Committed")
       const before = yield* late.node.status
       assert.deepStrictEqual(before.persistentState, { configs: [], shares: [], commits: [], expunged: null })
       yield* mesh(nodes)
       yield* connected(nodes, 3)
-      yield* eventually(late.node.prepareAndCommit(status.config), (s) => s === "Committed")
+      yield* eventually(late.node.prepareAndCommit(status.config, proof), (s) => s === "Committed")
       const after = yield* late.node.status
       assert.deepStrictEqual(after.persistentState.commits, [1])
       assert.strictEqual(new Set(yield* secrets(nodes, 1)).size, 1)
@@ -112,17 +125,21 @@ describe("scenarios over mutual TLS", () => {
       if (!a || !b || !c || !stuck) throw new Error("nodes")
       yield* mesh(nodes)
       yield* connected(nodes, 3)
-      yield* initialConfig(nodes, [0, 1, 2, 3])
-      for (const n of nodes) yield* n.node.commit(rackId, 1)
+      const one = yield* initialConfig(nodes, [0, 1, 2, 3])
+      for (const n of nodes) yield* n.node.commit(rackId, 1, proofOf(one.config))
       yield* Effect.forEach([a, b, c], (n) => n.node.setPeers([a, b, c].map((m) => m.node.listenAddress)), {
         discard: true
       })
       yield* stuck.node.setPeers([])
       yield* connected([a, b, c], 2)
       yield* connected([stuck], 0)
-      yield* b.node.reconfigure(reconfigureMsg(2, [0, 1, 2, 3], 3, 1))
-      yield* eventually(b.node.coordinatorStatus, (s) => Option.isSome(s) && s.value.ackedPrepares.length === 3)
-      for (const n of [a, b, c]) yield* eventually(n.node.commit(rackId, 2), (s) => s === "Committed")
+      yield* b.node.reconfigure(reconfigureMsg(2, [0, 1, 2, 3], 3, 1, b.node.id))
+      const two = yield* eventually(
+        b.node.coordinatorStatus,
+        (s) => Option.isSome(s) && s.value.ackedPrepares.length === 3
+      )
+      const proof = proofOf(Option.getOrThrow(two).config)
+      for (const n of [a, b, c]) yield* eventually(n.node.commit(rackId, 2, proof), (s) => s === "Committed")
       assert.deepStrictEqual((yield* stuck.node.status).persistentState.commits, [1])
       yield* mesh(nodes)
       yield* connected(nodes, 3)
@@ -140,12 +157,12 @@ describe("scenarios over mutual TLS", () => {
       if (!last) throw new Error("nodes")
       yield* mesh(nodes)
       yield* connected(nodes, 3)
-      yield* initialConfig(nodes, [0, 1, 2, 3])
+      const { config } = yield* initialConfig(nodes, [0, 1, 2, 3])
       yield* last.stop
       yield* last.start
       yield* mesh(nodes)
       yield* connected(nodes, 3)
-      for (const n of nodes) yield* eventually(n.node.commit(rackId, 1), (s) => s === "Committed")
+      for (const n of nodes) yield* eventually(n.node.commit(rackId, 1, proofOf(config)), (s) => s === "Committed")
       yield* last.stop
       yield* last.start
       yield* mesh(nodes)
@@ -166,7 +183,8 @@ describe("ledger faults at startup", () => {
         TrustQuorumNode.make({
           id: sled(0),
           listen: { host: "127.0.0.1", port: 0 },
-          transport: Transport.tcp,
+          transport: Transport.insecureTcp,
+          authority: authority.publicKey,
           ledger: Ledger.file({ paths: [path], schema: PersistentState })
         })
       )
@@ -189,7 +207,8 @@ describe("ledger faults at startup", () => {
       yield* TrustQuorumNode.make({
         id: sled(0),
         listen: { host: "127.0.0.1", port: 0 },
-        transport: Transport.tcp,
+        transport: Transport.insecureTcp,
+        authority: authority.publicKey,
         ledger: Ledger.file({ paths, schema: PersistentState })
       })
       // Every copy, read alone, is valid and at the generation after the newest one (2).
@@ -209,13 +228,13 @@ describe("ledger faults at startup", () => {
         schema: PersistentState
       })
       const nodes = yield* Effect.forEach([0, 1, 2], (i) =>
-        restartable(i, Transport.tcp, i === 0 ? ledger : Ledger.memory<PersistentState>())
+        restartable(i, Transport.insecureTcp, i === 0 ? ledger : Ledger.memory<PersistentState>())
       )
       yield* mesh(nodes)
       yield* connected(nodes, 2)
       const first = nodes[0]
       if (!first) throw new Error("nodes")
-      yield* first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null))
+      yield* first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null, first.node.id))
       const copies = yield* first.node.ledgerCopies
       assert.strictEqual(copies?.written, 1)
       assert.strictEqual(copies?.configured, 2)
@@ -232,7 +251,7 @@ describe("a misbehaving peer closes only its own link", () => {
     () =>
       Effect.gen(function* () {
         const nodes = yield* Effect.forEach([0, 1], (i) =>
-          restartable(i, Transport.tcp, Ledger.memory<PersistentState>())
+          restartable(i, Transport.insecureTcp, Ledger.memory<PersistentState>())
         )
         yield* mesh(nodes)
         yield* connected(nodes, 1)
@@ -263,6 +282,7 @@ describe("dialing into a silent network", () => {
         // Advertised above any port, so this node is the one that dials.
         advertise: { host: "127.0.0.1", port: 65535 },
         transport: Transport.tls(yield* RackPki.issueNodeCertificate(ca, String(sled(0)))),
+        authority: authority.publicKey,
         ledger: Ledger.memory<PersistentState>(),
         link: { inactivityTimeout: "300 millis" },
         connections: { backoffBase: "20 millis", backoffCap: "50 millis" }
@@ -304,7 +324,7 @@ describe("identity over mutual TLS", () => {
 
   it.live("after its scope closes, a node answers every call with NodeStopped", () =>
     Effect.gen(function* () {
-      const node = yield* restartable(0, Transport.tcp, Ledger.memory<PersistentState>())
+      const node = yield* restartable(0, Transport.insecureTcp, Ledger.memory<PersistentState>())
       const handle = node.node
       yield* node.stop
       const error = yield* Effect.flip(handle.status)

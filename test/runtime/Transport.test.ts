@@ -84,8 +84,8 @@ const cases: ReadonlyArray<Case> = [
   {
     name: "tcp",
     make: Effect.succeed({
-      server: Transport.tcp,
-      client: Transport.tcp,
+      server: Transport.insecureTcp,
+      client: Transport.insecureTcp,
       sendOversize: (address) => announceOversize(() => net.connect(address.port, address.host), "connect")
     })
   },
@@ -271,7 +271,7 @@ describe("Transport", () => {
   describe("tcp", () => {
     it.live("a writer whose peer does not read suspends, and resumes when the peer reads", () =>
       Effect.gen(function* () {
-        const { conn, accepted } = yield* connected(Transport.tcp, Transport.tcp)
+        const { conn, accepted } = yield* connected(Transport.insecureTcp, Transport.insecureTcp)
         const big = new Uint8Array(Frame.maxPayloadBytes).fill(5)
         // Kernel buffers hold a few MiB on loopback; the writer must stop long before 64 MiB.
         let written = 0

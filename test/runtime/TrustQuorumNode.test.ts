@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, SubscriptionRef } from "effect"
 import * as Transport from "../../src/runtime/Transport.ts"
-import { connected, eventually, mesh, rackId, reconfigureMsg, secrets, sled, startNode } from "./rack.ts"
+import { connected, eventually, mesh, proofOf, rackId, reconfigureMsg, secrets, sled, startNode } from "./rack.ts"
 
 const memory = () => {
   const network = Transport.makeMemoryNetwork()
@@ -31,13 +31,14 @@ describe("TrustQuorumNode over the memory transport", () => {
       yield* connected(nodes, 3)
       const [first] = nodes
       if (!first) throw new Error("no nodes")
-      yield* first.node.reconfigure(reconfigureMsg(1, [0, 1, 2, 3], 3, null))
+      yield* first.node.reconfigure(reconfigureMsg(1, [0, 1, 2, 3], 3, null, first.node.id))
       const status = yield* eventually(
         first.node.coordinatorStatus,
         (s) => Option.isSome(s) && s.value.ackedPrepares.length === 4
       )
       assert.isTrue(Option.isSome(status))
-      for (const n of nodes) assert.strictEqual(yield* n.node.commit(rackId, 1), "Committed")
+      const proof = proofOf(Option.getOrThrow(status).config)
+      for (const n of nodes) assert.strictEqual(yield* n.node.commit(rackId, 1, proof), "Committed")
       const fingerprints = yield* secrets(nodes, 1)
       assert.strictEqual(new Set(fingerprints).size, 1)
       // The commit is durable in each ledger and published on committedEpoch.
@@ -56,7 +57,7 @@ describe("TrustQuorumNode over the memory transport", () => {
       const [first] = nodes
       if (!first) throw new Error("no nodes")
       first.ledger.failNextWrites(1)
-      const error = yield* Effect.flip(first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null)))
+      const error = yield* Effect.flip(first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null, first.node.id)))
       assert.strictEqual(error._tag, "NodeStopped")
       const later = yield* Effect.flip(first.node.status)
       assert.strictEqual(later._tag, "NodeStopped")
@@ -69,7 +70,7 @@ describe("TrustQuorumNode over the memory transport", () => {
       const transport = memory()
       const node = yield* startNode(0, transport)
       const error = yield* node.node
-        .commit(rackId, 3)
+        .commit(rackId, 3, new Uint8Array(64))
         .pipe(Effect.catchTag("NotPrepared", (e) => Effect.succeed(`not prepared: ${e.epoch}`)))
       assert.strictEqual(error, "not prepared: 3")
       assert.strictEqual(String(sled(0)), String(node.node.id))

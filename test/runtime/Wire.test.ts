@@ -10,7 +10,14 @@ import { GetShare, PeerMsg, Prepare } from "../../src/types/PeerMsg.ts"
 const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
 const members = ["0", "1", "2", "3"].map((s) => BaseboardId.make("913-0000019", s))
 const made = Configuration.newConfiguration(
-  { rackId, epoch: 1, members, threshold: 3, coordinator: members[0] ?? BaseboardId.make("p", "0") },
+  {
+    rackId,
+    epoch: 1,
+    members,
+    threshold: 3,
+    coordinator: members[0] ?? BaseboardId.make("p", "0"),
+    authorization: { lastCommittedEpoch: null, signature: new Uint8Array(64).fill(5) }
+  },
   seeded(1)
 )
 if (Result.isFailure(made)) throw new Error("newConfiguration failed")
@@ -24,7 +31,7 @@ const frames: ReadonlyArray<Wire.Frame> = [
     protocolVersion: 1
   }),
   new Wire.Ping({}),
-  new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new GetShare({ epoch: 1 }) }) }),
+  new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new GetShare({ epoch: 1, proof: new Uint8Array(64) }) }) }),
   new Wire.Peer({ msg: new PeerMsg({ rackId, kind: new Prepare({ config: configuration, share }) }) }),
   new Wire.ProxyRequest({ requestId: 7, operation: "Status", payload: {} }),
   new Wire.ProxyResponse({ requestId: 7, outcome: "failure", value: { _tag: "NotPrepared", epoch: 2 } })

@@ -6,12 +6,21 @@ import { Duration, Effect, Exit, Option, Schedule, Scope } from "effect"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import type { Transport } from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
+import * as TestAuthority from "../../src/testing/TestAuthority.ts"
 import * as BaseboardId from "../../src/types/BaseboardId.ts"
+import type { Configuration } from "../../src/types/Configuration.ts"
+import * as Decision from "../../src/types/Decision.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
-import { ReconfigureMsg } from "../../src/types/Request.ts"
+import type { ReconfigureMsg } from "../../src/types/Request.ts"
 
 export const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
 export const sled = (i: number) => BaseboardId.make("913-0000019", String(i))
+
+/** The control plane's key in runtime tests; every node pins its public half. */
+export const authority = TestAuthority.fromLabel("runtime tests")
+
+/** The control plane's commit signature over `config`. */
+export const proofOf = (config: Configuration): Uint8Array => Decision.signCommit(authority, config)
 
 /** Retries `effect` until `ok` holds, at most `timeout`. */
 export const eventually = <A, E>(
@@ -48,6 +57,7 @@ export const startNode = (
       id: sled(index),
       listen: { host: "127.0.0.1", port: 0 },
       transport: transport(index),
+      authority: authority.publicKey,
       ledger
     }),
     (node) => ({ index, node, ledger })
@@ -66,8 +76,22 @@ export const mesh = (nodes: ReadonlyArray<HasNode>) =>
 export const connected = (nodes: ReadonlyArray<HasNode>, peers: number) =>
   Effect.forEach(nodes, (n) => eventually(n.node.status, (s) => s.connectedPeers.length === peers), { discard: true })
 
-export const reconfigureMsg = (epoch: number, members: ReadonlyArray<number>, threshold: number, last: number | null) =>
-  new ReconfigureMsg({ rackId, epoch, lastCommittedEpoch: last, members: members.map(sled), threshold })
+/** The control plane's signed reconfiguration, for `coordinator`. */
+export const reconfigureMsg = (
+  epoch: number,
+  members: ReadonlyArray<number>,
+  threshold: number,
+  last: number | null,
+  coordinator: BaseboardId.BaseboardId
+): ReconfigureMsg =>
+  Decision.reconfigureMsg(authority, {
+    rackId,
+    epoch,
+    lastCommittedEpoch: last,
+    members: members.map(sled),
+    threshold,
+    coordinator
+  })
 
 /** Polls `loadRackSecret(epoch)` on each node until all have it; returns their fingerprints. */
 export const secrets = (nodes: ReadonlyArray<HasNode>, epoch: number) =>
@@ -99,6 +123,7 @@ export const restartable = <E>(
         id: sled(index),
         listen: { host: "127.0.0.1", port: 0 },
         transport,
+        authority: authority.publicKey,
         ledger,
         ...timing
       }).pipe(Scope.provide(s))

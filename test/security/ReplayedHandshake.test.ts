@@ -12,7 +12,7 @@ import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
-import { sled } from "../runtime/rack.ts"
+import { authority, sled } from "../runtime/rack.ts"
 import { sendUntilClosed, tcpServer } from "../runtime/rawPeer.ts"
 
 /** A relay to `port` that records every byte its clients send, in order. */
@@ -49,6 +49,7 @@ describe("replayed handshake", () => {
         id: sled(1),
         listen: { host: "127.0.0.1", port: 0 },
         transport: Transport.tls(yield* RackPki.issueNodeCertificate(ca, String(sled(1)))),
+        authority: authority.publicKey,
         ledger: Ledger.memory<PersistentState>()
       })
       const tap = yield* recorder(node.listenAddress.port)

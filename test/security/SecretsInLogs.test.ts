@@ -10,7 +10,7 @@ import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { printableForms } from "../../src/testing/LedgerAudit.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
-import { connected, eventually, mesh, rackId, reconfigureMsg, restartable, sled } from "../runtime/rack.ts"
+import { connected, eventually, mesh, proofOf, rackId, reconfigureMsg, restartable, sled } from "../runtime/rack.ts"
 
 describe("secrets in logs", () => {
   it.live("no rack secret or key share appears in any log line of a full story", () => {
@@ -34,10 +34,14 @@ describe("secrets in logs", () => {
       if (!a || !b || !c || !d) throw new Error("nodes")
       yield* mesh([...nodes, impostor])
       yield* connected(nodes, 3)
-      yield* a.node.reconfigure(reconfigureMsg(1, [0, 1, 2, 3], 3, null))
-      yield* eventually(a.node.coordinatorStatus, (s) => Option.isSome(s) && s.value.ackedPrepares.length === 4)
-      for (const n of [a, b, c]) yield* n.node.commit(rackId, 1)
-      yield* a.node.proxy.commit(d.node.id, rackId, 1)
+      yield* a.node.reconfigure(reconfigureMsg(1, [0, 1, 2, 3], 3, null, a.node.id))
+      const status = yield* eventually(
+        a.node.coordinatorStatus,
+        (s) => Option.isSome(s) && s.value.ackedPrepares.length === 4
+      )
+      const proof = proofOf(Option.getOrThrow(status).config)
+      for (const n of [a, b, c]) yield* n.node.commit(rackId, 1, proof)
+      yield* a.node.proxy.commit(d.node.id, rackId, 1, proof)
       yield* d.stop
       yield* d.start
       yield* mesh(nodes)

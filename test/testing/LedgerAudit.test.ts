@@ -15,7 +15,14 @@ const epoch = Epoch.make(1)
 
 const fresh = (seed: number) => {
   const made = newConfiguration(
-    { rackId, epoch, members: ids, threshold: 3, coordinator: ids[0] ?? BaseboardId.make("x", "y") },
+    {
+      rackId,
+      epoch,
+      members: ids,
+      threshold: 3,
+      coordinator: ids[0] ?? BaseboardId.make("x", "y"),
+      authorization: { lastCommittedEpoch: null, signature: new Uint8Array(64) }
+    },
     seeded(seed)
   )
   if (Result.isFailure(made)) throw new Error("configuration")

@@ -7,13 +7,16 @@ import * as BaseboardId from "../../src/types/BaseboardId.ts"
 import * as Configuration from "../../src/types/Configuration.ts"
 import { digestEquals } from "../../src/types/Share.ts"
 
+/** A placeholder signed reconfiguration: these tests exercise the data types, not the signatures. */
+const authorization = { lastCommittedEpoch: null, signature: new Uint8Array(64) }
+
 const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
 const sleds = (serials: ReadonlyArray<string>) => serials.map((s) => BaseboardId.make("913-0000019", s))
 
 const make = (serials: ReadonlyArray<string>, threshold: number) => {
   const members = sleds(serials)
   const coordinator = members[0] ?? BaseboardId.make("913-0000019", "0")
-  return Configuration.newConfiguration({ rackId, epoch: 1, members, threshold, coordinator }, seeded(1))
+  return Configuration.newConfiguration({ rackId, epoch: 1, members, threshold, coordinator, authorization }, seeded(1))
 }
 
 const unwrap = <A, E>(r: Result.Result<A, E>): A => {
@@ -105,7 +108,8 @@ describe("newConfiguration", () => {
         epoch: 1,
         members: sleds(["0", "1", "2"]),
         threshold: 2,
-        coordinator: sleds(["0"])[0] ?? a.coordinator
+        coordinator: sleds(["0"])[0] ?? a.coordinator,
+        authorization
       },
       seeded(2)
     )

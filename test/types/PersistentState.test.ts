@@ -5,12 +5,18 @@ import * as BaseboardId from "../../src/types/BaseboardId.ts"
 import * as Configuration from "../../src/types/Configuration.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
 
+/** A placeholder signed reconfiguration: these tests exercise the data types, not the signatures. */
+const authorization = { lastCommittedEpoch: null, signature: new Uint8Array(64) }
+
 const rackId = "0123e456-789a-4bcd-8f01-23456789abcd"
 const members = ["0", "1", "2"].map((s) => BaseboardId.make("p", s))
 const me = members[0] ?? BaseboardId.make("p", "0")
 
 const configAt = (epoch: number) => {
-  const r = Configuration.newConfiguration({ rackId, epoch, members, threshold: 2, coordinator: me }, seeded(epoch))
+  const r = Configuration.newConfiguration(
+    { rackId, epoch, members, threshold: 2, coordinator: me, authorization },
+    seeded(epoch)
+  )
   if (Result.isFailure(r)) throw new Error("newConfiguration failed")
   const share = r.success.shares.get(me.key)
   if (!share) throw new Error("no share")
