@@ -33,6 +33,9 @@ const writeConfig = (dir: string, extra: Record<string, unknown> = {}) => {
   return path
 }
 
+const insecureWarning =
+  "the peer network runs on plain TCP (Transport.insecureTcp): any process that can connect may claim any identity; use mutual TLS outside tests"
+
 /** A TCP port that something else holds for the test's scope. */
 const takenPort = Effect.acquireRelease(
   Effect.callback<ReturnType<typeof createServer>>((resume) => {
@@ -195,7 +198,11 @@ describe("tq node", () => {
       const path = writeConfig(dir, { api: { host: "127.0.0.1", port } })
       const { code, stderr } = yield* tq("node", "run", "--config", path)
       assert.strictEqual(code, 1)
-      assert.strictEqual(stderr, `ServeError: Error: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`)
+      // The last line; before it, the node warns that its peer network is plain TCP.
+      assert.strictEqual(
+        stderr.trim().split("\n").at(-1),
+        `ServeError: Error: listen EADDRINUSE: address already in use 127.0.0.1:${port}`
+      )
     })
   )
 
@@ -218,7 +225,10 @@ describe("tq node", () => {
         .map((l) => JSON.parse(l))
       assert.deepStrictEqual(
         logs.map((l) => [l.level, String(l.message)]),
-        [["INFO", `Listening on ${JSON.parse(stdout.trim().split("\n")[1] ?? "{}").url}`]]
+        [
+          ["WARN", insecureWarning],
+          ["INFO", `Listening on ${JSON.parse(stdout.trim().split("\n")[1] ?? "{}").url}`]
+        ]
       )
     })
   )
@@ -228,7 +238,7 @@ describe("tq node", () => {
       const dir = yield* tempDir("tq-node")
       const path = writeConfig(dir, { logLevel: "DEBUG" })
       const { stdout, stderr } = yield* runScript(
-        ["src/cli/tq.ts", "--log-level", "Warn", "node", "run", "--config", path],
+        ["src/cli/tq.ts", "--log-level", "ERROR", "node", "run", "--config", path],
         { interruptWhen: /api-listening/ }
       ).pipe(Effect.timeout("30 seconds"))
       assert.include(stdout, "api-listening")
@@ -244,7 +254,7 @@ describe("tq node", () => {
       assert.deepStrictEqual(schema, NodeConfig.jsonSchema())
       assert.strictEqual(schema.$schema, "https://json-schema.org/draft/2020-12/schema")
       assert.strictEqual(schema.additionalProperties, false)
-      assert.deepStrictEqual([...schema.required].sort(), ["api", "id", "ledger", "peer", "peers"])
+      assert.deepStrictEqual([...schema.required].sort(), ["api", "authority", "id", "ledger", "peer", "peers"])
     })
   )
 
