@@ -1,6 +1,6 @@
 /**
- * The shared entry of every command-line program of this project (`tq`, and the `sim`, `replay`,
- * `chaos` and `bench` scripts): one CLI library, so every program has `--help`, refuses unknown flags,
+ * The shared entry of every command-line program of this project (`tq`, and the `sim`, `chaos` and
+ * `bench` scripts; `npm run replay` is `tq replay`): one CLI library, so every program has `--help`, refuses unknown flags,
  * takes `--log-level` (any case) and `--log-format json|pretty`, logs to stderr only (stdout is for
  * results), and reports every failure — a typed error or a defect — as one `Tag: message` line on
  * stderr with a non-zero exit code.
