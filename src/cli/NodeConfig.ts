@@ -67,7 +67,13 @@ export const NodeConfig = Schema.Struct({
         "link timing: keep-alive ping interval and inactivity timeout in milliseconds (defaults 1000 and 10000)"
     })
   ),
-  logLevel: Schema.optionalKey(LogLevelName)
+  logLevel: Schema.optionalKey(LogLevelName),
+  otlp: Schema.optionalKey(
+    Schema.Struct({ url: Schema.String, serviceName: Schema.optionalKey(Schema.String) }).annotate({
+      description:
+        "export traces over OTLP/HTTP (JSON) to this collector base URL (e.g. http://127.0.0.1:4318); serviceName defaults to tq-node"
+    })
+  )
 }).annotate({ title: "effect-trust-quorum node configuration" })
 export type NodeConfig = typeof NodeConfig.Type
 

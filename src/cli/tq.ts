@@ -12,6 +12,7 @@ import { Console, Duration, Effect, Layer, Option, References, Schedule, Schema,
 import { Argument, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
+import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import { NodeApi } from "../api/NodeApi.ts"
 import * as NodeApiServer from "../api/NodeApiServer.ts"
 import * as MemberClient from "../control/MemberClient.ts"
@@ -107,10 +108,28 @@ const serveNode = Effect.fn("serveNode")(
     )
 )
 
+/**
+ * Traces (the node's run, API calls, ledger writes, proxied requests) go to an OTLP/HTTP collector when the
+ * config names one; the exporter flushes when the node stops.
+ */
+const withTracing =
+  (config: NodeConfig.NodeConfig) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    config.otlp === undefined
+      ? effect
+      : Effect.provide(
+          effect,
+          OtlpTracer.layer({
+            url: new URL("/v1/traces", config.otlp.url).href,
+            resource: { serviceName: config.otlp.serviceName ?? "tq-node", attributes: { "tq.node": config.id } },
+            exportInterval: "1 second"
+          }).pipe(Layer.provide([OtlpSerialization.layerJson, FetchHttpClient.layer]))
+        )
+
 const runNode = Command.make(
   "run",
   { config: Flag.String("config").pipe(Flag.withDescription("the node's JSON configuration file")) },
-  ({ config }) => Effect.flatMap(NodeConfig.load(config), serveNode)
+  ({ config }) => Effect.flatMap(NodeConfig.load(config), (c) => serveNode(c).pipe(withTracing(c)))
 ).pipe(Command.withDescription("Run a node: its peer port, its ledger and its HTTP API"))
 
 const configSchema = Command.make("config-schema", {}, () =>

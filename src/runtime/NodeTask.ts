@@ -12,7 +12,19 @@
  * acknowledgement) at debug level. A proxied request refused as unauthorized, and a link closed because
  * its peer sent a frame that does not decode or is too large, are warned the same way.
  */
-import { Clock, Deferred, Effect, Exit, Metric, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
+import {
+  Clock,
+  Deferred,
+  Effect,
+  Exit,
+  Metric,
+  Option,
+  Queue,
+  Result,
+  type Scope,
+  SubscriptionRef,
+  Tracer
+} from "effect"
 import type { Node } from "../protocol/Node.ts"
 import { hostileDropReasons } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
@@ -251,7 +263,9 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     const persist = Effect.gen(function* () {
       if (!node.ctx.persistentStateChangeCheckAndReset()) return
       const state = node.ctx.persistentState
-      const [took, saved] = yield* Effect.timed(Effect.result(ledger.save(state)))
+      const [took, saved] = yield* Effect.timed(
+        Effect.result(ledger.save(state).pipe(Effect.withSpan("tq.ledger.write")))
+      )
       yield* Metric.update(NodeMetrics.metrics.ledgerWrites, took)
       if (Result.isFailure(saved)) {
         stopped = new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` })
@@ -301,8 +315,18 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           if (stopped !== undefined) return yield* abort(stopped)
           yield* reply
         } else {
-          yield* onLinkEvent(event)
-          yield* persist
+          const served = Effect.andThen(onLinkEvent(event), persist)
+          const trace =
+            event._tag === "LinkFrame" && event.frame._tag === "ProxyRequest" ? event.frame.trace : undefined
+          // A proxied request is served in the trace of the request that sent it (its span came in the frame).
+          yield* trace === undefined
+            ? served
+            : served.pipe(
+                Effect.withSpan("tq.proxy.serve", {
+                  parent: Tracer.externalSpan({ traceId: trace.traceId, spanId: trace.spanId }),
+                  attributes: { node: node.id.toString() }
+                })
+              )
           yield* logDrops
         }
         if (stopped === undefined) yield* send
@@ -371,7 +395,8 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       payload: P
     ): Effect.Effect<A, E | Disconnected | Busy | InvalidResponse | NodeStopped> =>
       // Suspended: every run of the returned effect is a new request (so `Effect.retry` really retries).
-      Effect.suspend(() => {
+      // The request's span travels in the frame, so the destination's serve joins the caller's trace.
+      Effect.flatMap(Effect.option(Effect.currentSpan), (span) => {
         const answer = Deferred.makeUnsafe<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>()
         let requestId: number | undefined
         let gaveUp = false
@@ -408,7 +433,8 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
               new Wire.ProxyRequest({
                 requestId,
                 operation: operation.tag,
-                payload: operation.json.encodePayload(payload)
+                payload: operation.json.encodePayload(payload),
+                ...(Option.isSome(span) ? { trace: { traceId: span.value.traceId, spanId: span.value.spanId } } : {})
               })
             )
           }
@@ -424,7 +450,11 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             })
           )
         )
-      })
+      }).pipe(
+        Effect.withSpan("tq.proxy.request", {
+          attributes: { operation: operation.tag, destination: destination.toString() }
+        })
+      )
 
     const handle: NodeTaskHandle = {
       call,

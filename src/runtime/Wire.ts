@@ -44,7 +44,9 @@ export class Peer extends Schema.TaggedClass<Peer>()("Peer", { msg: PeerMsg }) {
 export class ProxyRequest extends Schema.TaggedClass<ProxyRequest>()("ProxyRequest", {
   requestId: Schema.Int,
   operation: Schema.String,
-  payload: Schema.Unknown
+  payload: Schema.Unknown,
+  /** The sender's span (W3C ids), so the destination serves the request in the sender's trace. */
+  trace: Schema.optionalKey(Schema.Struct({ traceId: Schema.String, spanId: Schema.String }))
 }) {}
 
 /** The answer to a `ProxyRequest`: the operation's encoded success or failure. */
@@ -86,7 +88,8 @@ export const encode = (frame: Frame): Uint8Array => {
           _tag: frame._tag,
           requestId: frame.requestId,
           operation: frame.operation,
-          payload: frame.payload
+          payload: frame.payload,
+          trace: frame.trace
         })
       )
     case "ProxyResponse":

@@ -10,6 +10,7 @@ import * as RackPki from "../../src/runtime/RackPki.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
 import { runScript } from "../examples/script.ts"
+import { receiver } from "../runtime/otlpReceiver.ts"
 import { authority } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
@@ -243,6 +244,19 @@ describe("tq node", () => {
       ).pipe(Effect.timeout("30 seconds"))
       assert.include(stdout, "api-listening")
       assert.strictEqual(stderr, "")
+    })
+  )
+
+  it.live("with otlp configured, the node's spans reach a real OTLP/HTTP collector, flushed when it stops", () =>
+    Effect.gen(function* () {
+      const { url, spans } = yield* receiver
+      const dir = yield* tempDir("tq-node")
+      const path = writeConfig(dir, { otlp: { url } })
+      const { stdout } = yield* runScript(["src/cli/tq.ts", "node", "run", "--config", path], {
+        interruptWhen: /api-listening/
+      }).pipe(Effect.timeout("30 seconds"))
+      assert.include(stdout, "api-listening")
+      assert.deepStrictEqual(spans.find((s) => s.name === "serveNode")?.service, { stringValue: "tq-node" })
     })
   )
 
