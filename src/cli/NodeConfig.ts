@@ -1,8 +1,8 @@
 /**
  * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
  * peer and API addresses, its TLS credentials, the control plane's authority public key, its ledger
- * copies and its peers' addresses, plus optional link timing and log level (chaos tests shorten the
- * inactivity timeout and log everything). A config without `tls` is refused unless it says
+ * copies and its peers' addresses, plus optional link timing, log level (chaos tests shorten the
+ * inactivity timeout and log everything) and an OTLP collector for traces. A config without `tls` is refused unless it says
  * `"insecure": true`: plain TCP is never reached by omission.
  *
  * The Schema is the one definition: it decodes the file (an unknown key is an error, so a misspelt
