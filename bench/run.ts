@@ -8,7 +8,7 @@ import { Console, Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import * as Main from "../src/cli/Main.ts"
 
-const all = ["shamir", "proxy", "reconfigure", "soak"] as const
+const all = ["shamir", "proxy", "reconfigure", "soak", "authority"] as const
 
 const bench = Command.make(
   "bench",

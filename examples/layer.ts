@@ -38,7 +38,11 @@ const program = Effect.gen(function* () {
         listen: { host: "127.0.0.1", port: 0 },
         transport: Transport.tls(creds),
         authority: authority.publicKey,
-        ledger: Ledger.file({ paths: [join(dir, `node${i}.json`)], schema: PersistentState.PersistentState })
+        ledger: Ledger.file({
+          paths: [join(dir, `node${i}.json`)],
+          schema: PersistentState.PersistentState,
+          owner: { node: id.toString(), rackOf: PersistentState.rackId }
+        })
       })
       const context = yield* Layer.build(layer)
       return yield* TrustQuorumNode.TrustQuorumNode.pipe(Effect.provide(context))

@@ -5,15 +5,25 @@
  * Typed errors map to precise statuses with a JSON body carrying the tag: a decision whose signature does
  * not verify against the node's authority key (`NotAuthorized`) ⇒ 403, a node in the wrong state
  * (`NotPrepared`, `Superseded`, …) ⇒ 409, `Disconnected` and `NodeStopped` ⇒ 503, `Busy` ⇒ 429, an
- * `InvalidResponse` from a proxied destination ⇒ 502, a body that does not decode ⇒ 400 with the Schema
- * issue (`{ _tag: "BadRequest", part, issue }`). Every operation carries an OpenAPI summary and
- * description and declares every status the server sends with its body. The same definition yields
- * the OpenAPI document (`/openapi.json`), the docs page (`/docs`) and a typed client
- * (`HttpApiClient.make`). Liveness (`/healthz`) and readiness (`/readyz`) are operations too.
+ * `InvalidResponse` from a proxied destination ⇒ 502, a proxied call unanswered within the server's
+ * deadline ⇒ 504 `ProxyTimeout`, a body that does not decode ⇒ 400 with the Schema issue
+ * (`{ _tag: "BadRequest", part, issue }`). Answers of the server itself have the same shape: an unknown
+ * path ⇒ 404 `NotFound`, a known path with another method ⇒ 405 `MethodNotAllowed`, a body that is not
+ * JSON ⇒ 415 `UnsupportedMediaType`, a body over the server's limit ⇒ 413 `PayloadTooLarge`. Every
+ * operation carries an OpenAPI summary and description and declares the statuses it answers with their
+ * bodies. The same definition yields the OpenAPI document (`/openapi.json`), the docs page (`/docs`) and
+ * a typed client (`HttpApiClient.make`). Liveness (`/healthz`) and readiness (`/readyz`) are operations too.
  */
 import { type Context, Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { Busy, Disconnected, InvalidResponse, NodeStopped } from "../runtime/RuntimeError.ts"
+import {
+  Busy,
+  Disconnected,
+  InvalidArgument,
+  InvalidResponse,
+  NodeStopped,
+  ProxyTimeout
+} from "../runtime/RuntimeError.ts"
 import { BaseboardId } from "../types/BaseboardId.ts"
 import { Epoch } from "../types/Epoch.ts"
 import type { NodePersistentStateSummary } from "../types/PersistentState.ts"
@@ -76,7 +86,12 @@ export const Ready = Schema.Struct({ status: Schema.Literal("ready"), committedE
 
 /** The runtime errors every call may fail with. */
 const unavailable = [status(503)(NodeStopped), status(429)(Busy)] as const
-const proxyErrors = [...unavailable, status(503)(Disconnected), status(502)(InvalidResponse)] as const
+const proxyErrors = [
+  ...unavailable,
+  status(503)(Disconnected),
+  status(502)(InvalidResponse),
+  status(504)(ProxyTimeout)
+] as const
 /** What every operation with a body may also answer: 400 when the body does not decode. */
 const badRequest = status(400)(BadRequest)
 
@@ -136,7 +151,7 @@ export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel:
     HttpApiEndpoint.post("commit", "/commit", {
       payload: CommitRequest,
       success: CommitStatus,
-      error: [...commitErrors, ...unavailable, badRequest]
+      error: [...commitErrors, status(400)(InvalidArgument), ...unavailable, badRequest]
     }).pipe(
       doc(
         "Commit a prepared configuration",

@@ -1,9 +1,11 @@
 /**
  * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
  * peer and API addresses, its TLS credentials, the control plane's authority public key, its ledger
- * copies and its peers' addresses, plus optional link timing, log level (chaos tests shorten the
- * inactivity timeout and log everything) and an OTLP collector for traces. A config without `tls` is refused unless it says
- * `"insecure": true`: plain TCP is never reached by omission.
+ * copies and its peers' addresses, plus optional link timing, pre-authentication bounds, API limits and
+ * TLS, log level (chaos tests shorten the inactivity timeout and log everything) and an OTLP collector for
+ * traces. A config without `tls` is refused unless it says `"insecure": true`: plain TCP is never reached
+ * by omission. Ledger paths are checked when the node starts: at least one, each in an existing,
+ * writable directory.
  *
  * The Schema is the one definition: it decodes the file (an unknown key is an error, so a misspelt
  * option is never silently ignored) and generates the JSON Schema `tq node config-schema` prints.
@@ -34,7 +36,24 @@ export const NodeConfig = Schema.Struct({
       description: "the address peers reach this node at, when not peer (a relay, NAT or port forward)"
     })
   ),
-  api: Address.annotate({ description: "the HTTP API (underlay) address; port 0 picks a free port" }),
+  api: Schema.Struct({
+    ...Address.fields,
+    maxBodyBytes: Schema.optionalKey(
+      Schema.Int.check(Schema.isGreaterThan(0)).annotate({
+        description: "the largest request body accepted, in bytes (default 1 MiB); larger ones are answered 413"
+      })
+    ),
+    proxyTimeoutMs: Schema.optionalKey(
+      Schema.Int.check(Schema.isGreaterThan(0)).annotate({
+        description: "how long a proxied call may wait for its destination before a 504 (default 10000)"
+      })
+    ),
+    tls: Schema.optionalKey(
+      Schema.Struct({ cert: Schema.String, key: Schema.String, ca: Schema.optionalKey(Schema.String) }).annotate({
+        description: "serve the API over HTTPS; with ca, only to clients presenting a certificate that CA signed"
+      })
+    )
+  }).annotate({ description: "the HTTP API (underlay) address (port 0 picks a free port), its limits and TLS" }),
   apiAfterCommit: Schema.optionalKey(
     Schema.Boolean.annotate({
       description:
@@ -67,6 +86,15 @@ export const NodeConfig = Schema.Struct({
         "link timing: keep-alive ping interval and inactivity timeout in milliseconds (defaults 1000 and 10000)"
     })
   ),
+  handshake: Schema.optionalKey(
+    Schema.Struct({
+      maxUnauthenticated: Schema.Int.check(Schema.isGreaterThan(0)),
+      timeoutMs: Schema.Int.check(Schema.isGreaterThan(0))
+    }).annotate({
+      description:
+        "pre-authentication bounds of the peer port: connections that may be in their TLS handshake or Hello at once (default 64; more are closed at once) and the time each has to finish it (default 5000 ms)"
+    })
+  ),
   logLevel: Schema.optionalKey(LogLevelName),
   otlp: Schema.optionalKey(
     Schema.Struct({ url: Schema.String, serviceName: Schema.optionalKey(Schema.String) }).annotate({
@@ -87,7 +115,8 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
   }
 }
 
-const read = (path: string, what: string) =>
+/** The text of a file the config names (`what` says which, in the error). */
+export const readFile = (path: string, what: string) =>
   Effect.try({
     try: () => readFileSync(path, "utf8"),
     catch: (e) => new ConfigError({ path, issue: `cannot read ${what}: ${e instanceof Error ? e.message : String(e)}` })
@@ -95,7 +124,7 @@ const read = (path: string, what: string) =>
 
 /** Reads and decodes a config file; an unknown key is an error. */
 export const load = (path: string) =>
-  read(path, "the file").pipe(
+  readFile(path, "the file").pipe(
     Effect.flatMap((text) =>
       Schema.decodeUnknownEffect(Schema.fromJsonString(NodeConfig))(text, { onExcessProperty: "error" }).pipe(
         // One line: the Schema issue puts its path on a second line.
@@ -119,7 +148,7 @@ export const readKey = <K>(
   what: string,
   parse: (pem: string) => Result.Result<K, { readonly message: string }>
 ) =>
-  read(path, what).pipe(
+  readFile(path, what).pipe(
     Effect.flatMap((pem) =>
       Effect.mapError(
         Effect.fromResult(parse(pem)),
@@ -131,9 +160,9 @@ export const readKey = <K>(
 /** The PEM contents of a config's TLS files (the certificate, its key and the rack CA). */
 export const readTls = (tls: NonNullable<NodeConfig["tls"]>) =>
   Effect.all({
-    certPem: read(tls.cert, "tls.cert"),
-    keyPem: read(tls.key, "tls.key"),
-    caPem: read(tls.ca, "tls.ca")
+    certPem: readFile(tls.cert, "tls.cert"),
+    keyPem: readFile(tls.key, "tls.key"),
+    caPem: readFile(tls.ca, "tls.ca")
   })
 
 /** The JSON Schema (draft 2020-12) of the config file, generated from `NodeConfig`. */

@@ -1,13 +1,14 @@
 /**
- * `npm run sim -- [--cases N] [--seed S] [--min A] [--max B]`: a long simulation campaign. Prints one
- * JSON line of figures (cases, events, invariant checks, deliveries, crashes, acknowledgements lost,
- * wall time); on a violation it writes the failing case's event log, names the replay command and
+ * `npm run sim -- [--cases N] [--seed S] [--min A] [--max B] [--adversary Outsider|Removed|Member|all]`: a
+ * long simulation campaign, with a Byzantine node of that profile (`all`: a profile drawn for each case).
+ * Prints one JSON line of figures (cases, events, invariant checks, deliveries, crashes, acknowledgements
+ * lost, wall time); on a violation it writes the failing case's event log, names the replay command and
  * exits 1. Flags are parsed like `tq`'s (`--help`, unknown flags refused).
  */
 import { Clock, Console, Effect, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as fc from "fast-check"
-import { testCase } from "../testing/Action.ts"
+import { adversaryCase, adversaryProfiles, type Case, testCase } from "../testing/Action.ts"
 import * as EventLog from "../testing/EventLog.ts"
 import { emptyStats, InvariantViolation } from "../testing/Simulation.ts"
 import * as Main from "./Main.ts"
@@ -27,15 +28,22 @@ const sim = Command.make(
     cases: Main.countFlag("cases", 1000, "how many random cases to run"),
     seed: Flag.Int("seed").pipe(Flag.optional, Flag.withDescription("the fast-check seed (default: from the clock)")),
     min: Main.countFlag("min", 300, "the fewest actions in a case"),
-    max: Main.countFlag("max", 2000, "the most actions in a case")
+    max: Main.countFlag("max", 2000, "the most actions in a case"),
+    adversary: Flag.Literals("adversary", [...adversaryProfiles, "all"]).pipe(
+      Flag.optional,
+      Flag.withDescription("a Byzantine node of this profile in every case (all: a profile drawn per case)")
+    )
   },
-  Effect.fn(function* ({ cases, seed: seedFlag, min, max }) {
+  Effect.fn(function* ({ cases, seed: seedFlag, min, max, adversary }) {
     const started = yield* Clock.currentTimeMillis
     const seed = seedFlag._tag === "Some" ? seedFlag.value : started % 2 ** 31
     const totals = { cases: 0, ...emptyStats(), lost: 0 }
     let failure: string | undefined
+    const profiles = adversaryProfiles.filter((p) => adversary._tag === "Some" && [p, "all"].includes(adversary.value))
+    const arbitrary: fc.Arbitrary<Case> =
+      profiles.length === 0 ? testCase(min, max) : fc.oneof(...profiles.map((p) => adversaryCase(p, min, max)))
     const report = fc.check(
-      fc.property(testCase(min, max), (c) => {
+      fc.property(arbitrary, (c) => {
         try {
           const sim = EventLog.run(c)
           totals.cases++
@@ -52,7 +60,15 @@ const sim = Command.make(
     )
     const seconds = Math.round(((yield* Clock.currentTimeMillis) - started) / 100) / 10
     const failed = report.failed ? (failure ?? String(report.errorInstance)) : undefined
-    yield* Console.log(JSON.stringify({ ...totals, seed, seconds, failed: failed === undefined ? 0 : 1 }))
+    yield* Console.log(
+      JSON.stringify({
+        ...totals,
+        adversary: adversary._tag === "Some" ? adversary.value : "none",
+        seed,
+        seconds,
+        failed: failed === undefined ? 0 : 1
+      })
+    )
     if (failed !== undefined) return yield* new SimulationFailed({ detail: failed })
   })
 ).pipe(Command.withDescription("A long simulation campaign over the pure protocol; prints one JSON line of figures"))

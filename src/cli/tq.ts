@@ -6,7 +6,8 @@
  * `remove-sled`, `rotate`, `resume`) and check that every member unlocks the same secret
  * (`tq unlock-check`); make a rack PKI and certificates for new sleds (`tq certs init` / `issue`); replay
  * a simulation event log (`tq replay FILE`). Results go to stdout, logs to stderr; every failure prints
- * `Tag: message` and exits non-zero (see `Main.ts`).
+ * `Tag: message` and exits non-zero (see `Main.ts`) — including a running node that stops (a ledger it
+ * cannot write, a defect), so that a supervisor restarts it.
  */
 import { Console, Duration, Effect, Layer, Option, References, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -24,9 +25,11 @@ import * as Transport from "../runtime/Transport.ts"
 import * as TrustQuorumNode from "../runtime/TrustQuorumNode.ts"
 import * as EventLog from "../testing/EventLog.ts"
 import * as BaseboardId from "../types/BaseboardId.ts"
-import { PersistentState } from "../types/PersistentState.ts"
+
+import * as PersistentState from "../types/PersistentState.ts"
 import { RackId } from "../types/RackId.ts"
 import * as Main from "./Main.ts"
+
 import * as NodeConfig from "./NodeConfig.ts"
 
 /** A flag or argument value that does not mean what its name says. */
@@ -66,7 +69,7 @@ const parseMember = (s: string) => {
 /** Prints one JSON line (machine-readable progress for scripts and the example). */
 const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
 
-/** Runs the node a configuration describes until interrupted. */
+/** Runs the node a configuration describes until interrupted; fails with `NodeStopped` if the node stops. */
 const serveNode = Effect.fn("serveNode")(
   function* (config: NodeConfig.NodeConfig) {
     const id = yield* parseId("id")(config.id)
@@ -78,7 +81,11 @@ const serveNode = Effect.fn("serveNode")(
       listen: config.peer,
       ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport,
-      ledger: Ledger.file({ paths: config.ledger, schema: PersistentState }),
+      ledger: Ledger.file({
+        paths: config.ledger,
+        schema: PersistentState.PersistentState,
+        owner: { node: String(id), rackOf: PersistentState.rackId }
+      }),
       ...(config.link === undefined
         ? {}
         : {
@@ -86,20 +93,49 @@ const serveNode = Effect.fn("serveNode")(
               pingInterval: Duration.millis(config.link.pingIntervalMs),
               inactivityTimeout: Duration.millis(config.link.inactivityTimeoutMs)
             }
+          }),
+      ...(config.handshake === undefined
+        ? {}
+        : {
+            connections: {
+              maxUnauthenticated: config.handshake.maxUnauthenticated,
+              handshakeTimeout: Duration.millis(config.handshake.timeoutMs)
+            }
           })
     })
+    // The node stopping ends the command with its reason, whatever the command is waiting for.
+    const stopped = Effect.flatMap(node.stopped, Effect.fail)
     yield* node.setPeers(config.peers)
     yield* emit({ event: "peer-listening", id: config.id, port: node.listenAddress.port })
     if (config.apiAfterCommit === true) {
       // A new sled: no API until it has committed a configuration (reached through a member's proxy until then).
-      yield* node.committedEpoch.pipe(SubscriptionRef.changes, Stream.filter(Option.isSome), Stream.runHead)
+      yield* node.committedEpoch.pipe(
+        SubscriptionRef.changes,
+        Stream.filter(Option.isSome),
+        Stream.runHead,
+        Effect.raceFirst(stopped)
+      )
     }
+    const { tls: apiTls, maxBodyBytes, proxyTimeoutMs, ...address } = config.api
+    const apiPem =
+      apiTls === undefined
+        ? undefined
+        : yield* Effect.all({
+            certPem: NodeConfig.readFile(apiTls.cert, "api.tls.cert"),
+            keyPem: NodeConfig.readFile(apiTls.key, "api.tls.key"),
+            ...(apiTls.ca === undefined ? {} : { caPem: NodeConfig.readFile(apiTls.ca, "api.tls.ca") })
+          })
     const api = yield* Layer.build(
-      NodeApiServer.layer(config.api).pipe(Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node)))
+      NodeApiServer.layer({
+        ...address,
+        ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+        ...(proxyTimeoutMs === undefined ? {} : { proxyTimeout: Duration.millis(proxyTimeoutMs) }),
+        ...(apiPem === undefined ? {} : { tls: apiPem })
+      }).pipe(Layer.provide(Layer.succeed(TrustQuorumNode.TrustQuorumNode, node)))
     )
-    const url = yield* NodeApiServer.baseUrl.pipe(Effect.provide(api))
+    const url = yield* NodeApiServer.baseUrl(apiTls === undefined ? "http" : "https").pipe(Effect.provide(api))
     yield* emit({ event: "api-listening", id: config.id, url })
-    return yield* Effect.never
+    return yield* stopped
   },
   Effect.scoped,
   (effect, config) =>

@@ -46,6 +46,7 @@ export type DropReason =
   | "ShareDuplicate"
   | "ShareNotCollecting"
   | "ExpungedWithoutConfigs"
+  | "ExpungedNeverAMember"
   | "ExpungedForOlderEpoch"
   | "ExpungedUnauthorized"
   | "ExpungedStillAMember"
@@ -70,6 +71,7 @@ export const hostileDropReasons: ReadonlySet<DropReason> = new Set<DropReason>([
   "PrepareForStaleEpoch",
   "ExpungedUnauthorized",
   "ExpungedStillAMember",
+  "ExpungedNeverAMember",
   "CommitAdvanceUnauthorized",
   "CommitAdvanceOutOfBounds",
   "CommitAdvanceMismatchedConfiguration",

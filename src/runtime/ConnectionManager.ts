@@ -10,12 +10,23 @@
  * scope, so closing the node closes the listener, the dialers and all links. A node reached through a
  * relay, NAT or port forward advertises that address instead (`advertise`): the Hello carries it and
  * the dial rule compares it, so peers list and order it like any listen address.
+ *
+ * Before authentication a connection is bounded: at most `maxUnauthenticated` accepted connections may
+ * be in their TLS handshake or `Hello` exchange at once (the transport closes the excess at once), each
+ * has `handshakeTimeout` to finish, and refusals are logged rate-limited (a summary line per interval).
+ * The bound never exceeds a quarter of the process's open-file limit, so that however long a flood lasts,
+ * three quarters of the descriptors stay reserved for links, the API and ledger writes.
+ * A peer that shows up with this node's own identity from another address, or with one identity from
+ * two addresses at once, is logged at error level: two processes share an identity.
  */
+import { readFileSync } from "node:fs"
 import { Clock, Duration, Effect, FiberMap, Option, Random, Result, Schema, type Scope } from "effect"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import * as BaseboardIdModule from "../types/BaseboardId.ts"
 import * as Link from "./Link.ts"
 import * as NodeMetrics from "./NodeMetrics.ts"
+import * as RateLimitedLog from "./RateLimitedLog.ts"
+import { defaultMaxUnauthenticated, type ListenOptions, PreAuthGate } from "./Transport.ts"
 import * as Wire from "./Wire.ts"
 
 /** A host and port. */
@@ -60,7 +71,8 @@ export interface Conn extends Link.LinkConn {
 /** What the manager needs of a transport; `LE` is its listen error. */
 export interface ConnectionSource<LE extends { readonly message: string } = { readonly message: string }> {
   readonly listen: (
-    address: Address
+    address: Address,
+    options?: ListenOptions
   ) => Effect.Effect<
     { readonly address: Address; readonly accept: Effect.Effect<Conn, { readonly message: string }> },
     LE,
@@ -84,7 +96,15 @@ export type ManagerEvent = LinkUp | Link.LinkEvent
 
 /** A peer failed the handshake; the connection was refused and destroyed. */
 export class HandshakeRefused extends Schema.TaggedError<HandshakeRefused>()("HandshakeRefused", {
-  reason: Schema.Literals(["Timeout", "Transport", "NotHello", "ProtocolVersion", "IdentityMismatch", "Self"]),
+  reason: Schema.Literals([
+    "Timeout",
+    "Transport",
+    "NotHello",
+    "ProtocolVersion",
+    "IdentityMismatch",
+    "Self",
+    "DuplicateIdentity"
+  ]),
   detail: Schema.String
 }) {
   override get message(): string {
@@ -104,6 +124,12 @@ export interface ManagerOptions {
   readonly backoffBase: Duration.Input
   /** Reconnect delay cap. */
   readonly backoffCap: Duration.Input
+  /** Accepted connections that may be unauthenticated (TLS handshake or `Hello` pending) at once (default 64). */
+  readonly maxUnauthenticated: number
+  /** Refused connections logged in full per interval (default 5); the rest are counted in a summary line. */
+  readonly refusalLogBurst: number
+  /** Interval of the refused-connection summary line (default 10 s). */
+  readonly refusalLogInterval: Duration.Input
   readonly link: Partial<Link.LinkOptions>
 }
 
@@ -111,6 +137,9 @@ export const defaultManagerOptions: ManagerOptions = {
   handshakeTimeout: Duration.seconds(5),
   backoffBase: Duration.millis(100),
   backoffCap: Duration.seconds(5),
+  maxUnauthenticated: defaultMaxUnauthenticated,
+  refusalLogBurst: 5,
+  refusalLogInterval: Duration.seconds(10),
   link: {}
 }
 
@@ -124,6 +153,27 @@ export interface ConnectionManager {
   readonly setPeers: (addresses: ReadonlyArray<Address>) => Effect.Effect<void>
   readonly peers: Effect.Effect<ReadonlyArray<Address>>
 }
+
+/** The process's soft open-file limit (`ulimit -n`), where the platform tells it (Linux `/proc`). */
+const descriptorLimit = Effect.try(() => readFileSync("/proc/self/limits", "utf8")).pipe(
+  Effect.map((limits) => Option.map(Option.fromNullishOr(/^Max open files\s+(\d+)/m.exec(limits)?.[1]), Number)),
+  Effect.orElseSucceed(() => Option.none<number>())
+)
+
+/**
+ * The pre-authentication bound actually used: `wanted`, but at most a quarter of the descriptor limit,
+ * so that a flood of silent connections leaves the rest to links, the API and the ledger.
+ */
+const unauthenticatedBound = (wanted: number) =>
+  Effect.gen(function* () {
+    const limit = yield* descriptorLimit
+    if (Option.isNone(limit) || wanted <= Math.floor(limit.value / 4)) return wanted
+    const bound = Math.max(1, Math.floor(limit.value / 4))
+    yield* Effect.logWarning(
+      `maxUnauthenticated ${wanted} lowered to ${bound}: the process may open ${limit.value} files, and three quarters stay reserved for links, the API and the ledger; raise ulimit -n to allow more`
+    )
+    return bound
+  })
 
 /** Exchanges `Hello`s on a fresh connection and checks the peer's identity, version and address. */
 const handshake = (conn: Conn, self: Wire.Hello, timeout: Duration.Input) =>
@@ -157,7 +207,10 @@ const handshake = (conn: Conn, self: Wire.Hello, timeout: Duration.Input) =>
       })
     }
     if (BaseboardIdModule.equals(hello.id, self.id)) {
-      return yield* new HandshakeRefused({ reason: "Self", detail: "connected to itself" })
+      const theirs = formatAddress(hello.listenAddress)
+      return yield* theirs === formatAddress(self.listenAddress)
+        ? new HandshakeRefused({ reason: "Self", detail: "connected to itself" })
+        : new HandshakeRefused({ reason: "DuplicateIdentity", detail: `it listens at ${theirs}` })
     }
     return hello
   })
@@ -185,18 +238,42 @@ export const make = <LE extends { readonly message: string }>(args: {
       handshakeTimeout: Duration.isLessThan(inactivity, defaultHandshake) ? inactivity : defaultHandshake,
       ...args.options
     }
-    const listener = yield* args.transport.listen(args.listen)
+    const gate = new PreAuthGate(yield* unauthenticatedBound(options.maxUnauthenticated))
+    const refusals = yield* RateLimitedLog.make({
+      subject: "peer connections refused",
+      perInterval: options.refusalLogBurst,
+      interval: options.refusalLogInterval
+    })
+    const listener = yield* args.transport.listen(args.listen, {
+      gate,
+      handshakeTimeout: options.handshakeTimeout,
+      refusals
+    })
     const advertised = args.advertise ?? listener.address
     const self = new Wire.Hello({ id: args.id, listenAddress: advertised, protocolVersion: Wire.protocolVersion })
     const dialers = yield* FiberMap.make<string>()
     const accepted = yield* FiberMap.make<number>()
-    const links = new Map<number, { readonly handle: Link.LinkHandle; readonly listenAddress: string }>()
+    const links = new Map<
+      number,
+      { readonly handle: Link.LinkHandle; readonly peer: string; readonly listenAddress: string }
+    >()
     const dialing = new Set<string>()
     let peers: ReadonlyArray<Address> = []
+
+    /** Says loudly when one identity is linked from two addresses: two processes run as one node. */
+    const warnDuplicate = (conn: Conn, hello: Wire.Hello) => {
+      const address = formatAddress(hello.listenAddress)
+      const other = Array.from(links.values()).find((l) => l.peer === hello.id.key && l.listenAddress !== address)
+      if (other === undefined) return Effect.void
+      return Effect.logError(
+        `peer ${hello.id.toString()} is connected from two addresses at once (${other.listenAddress} and ${address}, now from ${conn.remoteAddress}): two processes share its identity and certificate — stop the impostor or fix its configuration`
+      )
+    }
 
     /** Runs the link of an authenticated connection to its end. */
     const runLink = (conn: Conn, hello: Wire.Hello, direction: "inbound" | "outbound") =>
       Effect.gen(function* () {
+        yield* warnDuplicate(conn, hello)
         const { handle, run } = yield* Link.make({
           conn,
           connectionId: conn.id,
@@ -204,7 +281,7 @@ export const make = <LE extends { readonly message: string }>(args: {
           sink: args.sink,
           options: options.link
         })
-        links.set(conn.id, { handle, listenAddress: formatAddress(hello.listenAddress) })
+        links.set(conn.id, { handle, peer: hello.id.key, listenAddress: formatAddress(hello.listenAddress) })
         yield* args.sink({
           _tag: "LinkUp",
           connectionId: conn.id,
@@ -218,26 +295,48 @@ export const make = <LE extends { readonly message: string }>(args: {
       }).pipe(Effect.annotateLogs({ connectionId: conn.id, peer: hello.id.toString() }))
 
     const refuse = (conn: Conn, error: HandshakeRefused) =>
-      Effect.logWarning("peer connection refused", error.message).pipe(
-        Effect.annotateLogs({ connectionId: conn.id, remote: conn.remoteAddress }),
-        Effect.andThen(NodeMetrics.handshakeRefused(error.reason)),
-        Effect.andThen(conn.destroy)
-      )
+      Effect.suspend(() => {
+        // This node's identity from elsewhere is not a refusal like others: an impostor, or a twin process.
+        if (error.reason === "DuplicateIdentity") {
+          return Effect.logError(
+            `a peer at ${conn.remoteAddress} claims this node's own identity ${args.id.toString()} (${error.detail}): another process runs with this node's identity and certificate — stop it or fix its configuration`
+          )
+        }
+        return refusals.warn(error.reason, `peer connection refused: ${error.message}`, {
+          connectionId: conn.id,
+          remote: conn.remoteAddress
+        })
+      }).pipe(Effect.andThen(NodeMetrics.handshakeRefused(error.reason)), Effect.andThen(conn.destroy))
 
-    const serve = (conn: Conn, direction: "inbound" | "outbound") =>
+    /** Runs the handshake, then the link; `authenticated` runs as soon as the handshake is over, either way. */
+    const serve = (conn: Conn, direction: "inbound" | "outbound", authenticated: Effect.Effect<void> = Effect.void) =>
       handshake(conn, self, options.handshakeTimeout).pipe(
+        Effect.ensuring(authenticated),
         Effect.matchEffect({
           onFailure: (error) => Effect.as(refuse(conn, error), false),
           onSuccess: (hello) => Effect.as(runLink(conn, hello, direction), true)
         })
       )
 
-    // Accept forever; each connection is a fiber of its own, removed from the map when it ends.
+    // Accept forever; each connection is a fiber of its own, removed from the map when it ends. It holds
+    // a pre-authentication slot (taken over from the transport's TLS stage) until its Hello is done.
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.gen(function* () {
           const conn = yield* listener.accept
-          yield* FiberMap.run(accepted, conn.id, Effect.ensuring(serve(conn, "inbound"), conn.destroy))
+          gate.enter()
+          yield* FiberMap.run(
+            accepted,
+            conn.id,
+            Effect.ensuring(
+              serve(
+                conn,
+                "inbound",
+                Effect.sync(() => gate.leave())
+              ),
+              conn.destroy
+            )
+          )
         }).pipe(Effect.catch((e) => Effect.logWarning("accept failed", e.message)))
       )
     )

@@ -6,13 +6,17 @@
  * closure never overtakes its last frame. After each event the task persists the state if the protocol
  * changed it, then replies, then hands the outgoing envelopes to the current links without waiting —
  * persist → reply → send, so nothing is acknowledged that is not durable. A failed persist stops the
- * node: the pending and every later request fail with `NodeStopped`. Every peer message the protocol
- * refused is logged with its sender and reason: a hostile one (forged, unauthorized, malformed) as a
- * warning, rate-limited so a flood cannot fill the log; a routine one (a duplicate, a late
- * acknowledgement) at debug level. A proxied request refused as unauthorized, and a link closed because
- * its peer sent a frame that does not decode or is too large, are warned the same way.
+ * node, and so does a defect anywhere in the loop (a bug: the task never dies silently): the stop is
+ * logged at error level, the request being handled, every waiting and every later request fail with
+ * `NodeStopped` (carrying the defect, if any), in-flight proxied requests fail, links close, and
+ * `stopped` completes with the reason. Every peer message the protocol refused is logged with its
+ * sender and reason: a hostile one (forged, unauthorized, malformed) as a warning, rate-limited so a
+ * flood cannot fill the log; a routine one (a duplicate, a late acknowledgement) at debug level. A
+ * proxied request refused as unauthorized, and a link closed because its peer sent a frame that does
+ * not decode or is too large, are warned the same way.
  */
 import {
+  Cause,
   Clock,
   Deferred,
   Effect,
@@ -59,16 +63,14 @@ export interface ConnectionInfo {
   readonly current: boolean
 }
 
-/** An API request: `apply` runs inside the loop; `reply` and `abort` complete the caller's Deferred. */
+/**
+ * An API request: `apply` runs it inside the loop and returns the reply, sent once the state is
+ * persisted; `abort` fails the caller instead when the node stops first.
+ */
 interface ApiEvent {
   readonly _tag: "Api"
-  readonly apply: (
-    node: Node,
-    task: TaskView
-  ) => {
-    readonly reply: Effect.Effect<void>
-    readonly abort: (error: NodeStopped) => Effect.Effect<void>
-  }
+  readonly apply: (node: Node, task: TaskView) => Effect.Effect<void>
+  readonly abort: (error: NodeStopped) => Effect.Effect<void>
 }
 
 export type NodeEvent = ApiEvent | ManagerEvent
@@ -101,6 +103,8 @@ export interface NodeTaskHandle {
   readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
   /** The durable copies written by the last save, against the configured number. */
   readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
+  /** Completes with the reason once the task has stopped (a failed write, a defect, or its scope closing). */
+  readonly stopped: Effect.Effect<NodeStopped>
 }
 
 export interface NodeTaskOptions {
@@ -127,6 +131,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     const events = yield* Queue.bounded<NodeEvent>((options.eventCapacity ?? 1024) + maxPendingApi)
     let pendingApi = 0
     let stopped: NodeStopped | undefined
+    const stoppedSignal = Deferred.makeUnsafe<NodeStopped>()
+    /** The first reason wins; later ones (the shutdown after a failure) do not replace it. */
+    const stop = (error: NodeStopped): NodeStopped => {
+      stopped ??= error
+      return stopped
+    }
+    /** The API request being handled, so that a defect while handling it still fails its caller. */
+    let handling: ApiEvent | undefined
     let ledgerCopies: { readonly written: number; readonly configured: number } | undefined
     const links = new Map<number, LinkEntry>()
     const tracker = new ProxyTracker(options.maxInFlightProxied ?? 256)
@@ -134,7 +146,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     /** Proxy answers produced by the current event, sent after it is persisted. */
     let replies: Array<{ readonly link: LinkEntry; readonly frame: Wire.ProxyResponse }> = []
     const current = new Map<string, number>()
-    const refusals = RateLimitedLog.make({ subject: "refused peer messages" })
+    const refusals = yield* RateLimitedLog.make({ subject: "refused peer messages" })
     const committedEpoch = yield* SubscriptionRef.make(
       Option.fromNullishOr(PersistentState.latestCommittedEpoch(node.ctx.persistentState))
     )
@@ -268,7 +280,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       )
       yield* Metric.update(NodeMetrics.metrics.ledgerWrites, took)
       if (Result.isFailure(saved)) {
-        stopped = new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` })
+        stop(new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` }))
         yield* Effect.logError("stopping: the ledger could not be written", saved.failure.message)
         return
       }
@@ -310,10 +322,12 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       Effect.gen(function* () {
         if (event._tag === "Api") {
           pendingApi--
-          const { reply, abort } = event.apply(node, view)
+          handling = event
+          const reply = event.apply(node, view)
           yield* persist
-          if (stopped !== undefined) return yield* abort(stopped)
+          if (stopped !== undefined) return yield* event.abort(stopped)
           yield* reply
+          handling = undefined
         } else {
           const served = Effect.andThen(onLinkEvent(event), persist)
           const trace =
@@ -338,28 +352,40 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         }
       })
 
-    /** Once stopped: fail every waiting request, close every link; later link events are dropped. */
+    /**
+     * Once stopped: fail every waiting request, close every link, then signal `stopped`; later link
+     * events are dropped.
+     */
     const abortAll = (error: NodeStopped) =>
       Effect.gen(function* () {
+        if (handling !== undefined) yield* handling.abort(error)
+        handling = undefined
         for (const event of yield* Queue.clear(events)) {
-          if (event._tag === "Api") yield* event.apply(node, view).abort(error)
+          if (event._tag === "Api") yield* event.abort(error)
         }
         tracker.failAll()
         for (const entry of links.values()) yield* closeLink(entry, "Shutdown", error.reason)
+        Deferred.doneUnsafe(stoppedSignal, Exit.succeed(error))
       })
 
     const loop = Effect.gen(function* () {
       while (stopped === undefined) yield* step(yield* Queue.take(events))
       yield* abortAll(stopped)
-    })
+    }).pipe(
+      // A defect is a bug in the task or the core: stop loudly rather than leave every caller hanging.
+      Effect.catchDefect((defect) =>
+        Effect.gen(function* () {
+          const error = stop(
+            new NodeStopped({ reason: `a defect in the node task: ${describeDefect(defect)}`, cause: defect })
+          )
+          yield* Effect.logError("stopping: a defect in the node task", Cause.pretty(Cause.die(defect)))
+          yield* abortAll(error)
+        })
+      )
+    )
 
     yield* Effect.forkScoped(loop)
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        stopped ??= new NodeStopped({ reason: "shut down" })
-        yield* abortAll(stopped)
-      })
-    )
+    yield* Effect.addFinalizer(() => abortAll(stop(new NodeStopped({ reason: "shut down" }))))
 
     const call = <A, E>(
       f: (node: Node, task: TaskView) => Result.Result<A, E>
@@ -372,14 +398,12 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           _tag: "Api",
           apply: (n, t) => {
             const result = f(n, t)
-            return {
-              reply: Deferred.done(
-                deferred,
-                Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
-              ).pipe(Effect.asVoid),
-              abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
-            }
-          }
+            return Deferred.done(
+              deferred,
+              Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
+            ).pipe(Effect.asVoid)
+          },
+          abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
         }
         pendingApi++
         if (!Queue.offerUnsafe(events, event)) {
@@ -425,7 +449,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
                   Exit.fail(
                     reason === "Disconnected"
                       ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
-                      : new NodeStopped({ reason: "shut down while a proxied request was in flight" })
+                      : (stopped ?? new NodeStopped({ reason: "shut down while a proxied request was in flight" }))
                   )
                 )
             })
@@ -461,10 +485,15 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       proxy,
       sink: (event) => (stopped === undefined ? Queue.offer(events, event).pipe(Effect.asVoid) : Effect.void),
       committedEpoch,
-      ledgerCopies: Effect.sync(() => ledgerCopies)
+      ledgerCopies: Effect.sync(() => ledgerCopies),
+      stopped: Deferred.await(stoppedSignal)
     }
     return handle
   })
+
+/** A defect's one-line description: its message if it is an Error (never a value's contents). */
+const describeDefect = (defect: unknown): string =>
+  defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect
 
 const addressOf = (formatted: string): Address => {
   const i = formatted.lastIndexOf(":")

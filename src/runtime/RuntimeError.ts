@@ -4,10 +4,26 @@
  */
 import { Schema } from "effect"
 
-/** The node stopped (shut down, or a ledger write failed); it answers nothing any more. */
-export class NodeStopped extends Schema.TaggedError<NodeStopped>()("NodeStopped", { reason: Schema.String }) {
+/**
+ * The node stopped (shut down, a ledger write failed, or a defect in its task); it answers nothing any
+ * more. `cause` is the defect that stopped it, when one did (encoded without its stack).
+ */
+export class NodeStopped extends Schema.TaggedError<NodeStopped>()("NodeStopped", {
+  reason: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {
   override get message(): string {
     return `the node has stopped (${this.reason}); restart it`
+  }
+}
+
+/** An argument given to the node's API is not a valid value of its type; nothing was done. */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
+  argument: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `invalid ${this.argument}: ${this.issue}; pass a valid value`
   }
 }
 

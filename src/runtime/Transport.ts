@@ -22,12 +22,18 @@
  * use it only for tests and benchmarks on a trusted host (the name is the opt-in; a node running on it
  * logs a warning at start); `tls` is mutual TLS 1.3 under a rack CA, where a peer's identity is read from its
  * verified certificate (`RackPki.identityOf`); `memory` is an in-process network for deterministic tests.
+ *
+ * Pre-authentication is bounded (`ListenOptions`): a socket listener admits a new connection only while
+ * fewer than `gate.limit` connections are unauthenticated — still in the TLS handshake here, or still
+ * exchanging `Hello`s above — and closes the excess at once; a TLS handshake must finish within
+ * `handshakeTimeout`. Refusals go to a rate-limited log, so a flood costs a few log lines per interval.
  */
 import * as net from "node:net"
 import * as nodeTls from "node:tls"
 import { Duration, Effect, Option, Queue, Result, Schema, type Scope } from "effect"
 import * as Frame from "./Frame.ts"
 import * as RackPki from "./RackPki.ts"
+import * as RateLimitedLog from "./RateLimitedLog.ts"
 
 // ---- contract -----------------------------------------------------------------------------------------
 
@@ -100,10 +106,53 @@ export interface Listener {
   readonly accept: Effect.Effect<Conn, TransportError>
 }
 
+/**
+ * The connections a listener's owner has accepted and not yet authenticated, counted across both stages
+ * (the transport's TLS handshake, the owner's `Hello`): a new connection is admitted only below `limit`.
+ */
+export class PreAuthGate {
+  readonly limit: number
+  #pending = 0
+  constructor(limit: number) {
+    this.limit = limit
+  }
+  get pending(): number {
+    return this.#pending
+  }
+  /** Takes a slot if one is free. */
+  tryEnter(): boolean {
+    if (this.#pending >= this.limit) return false
+    this.#pending++
+    return true
+  }
+  /** Takes a slot for a connection already admitted (its next stage); the count may pass `limit` briefly. */
+  enter(): void {
+    this.#pending++
+  }
+  leave(): void {
+    this.#pending--
+  }
+}
+
+/** Bounds of a listener's unauthenticated connections. */
+export interface ListenOptions {
+  /** Shared with the listener's owner (default: a gate of 64 of the listener's own). */
+  readonly gate?: PreAuthGate
+  /** Time a TLS client has to finish its handshake (default 5 s). */
+  readonly handshakeTimeout?: Duration.Input
+  /** Where refusals are recorded (default: a rate-limited log of the listener's own). */
+  readonly refusals?: RateLimitedLog.RateLimitedLog
+}
+
+/** Connections admitted at once before authentication when no gate is given. */
+export const defaultMaxUnauthenticated = 64
+/** The default deadline of a TLS handshake (Node's own default is 120 s). */
+export const defaultHandshakeTimeout = Duration.seconds(5)
+
 /** A transport: `listen` and `dial`, both scoped. */
 export interface Transport {
   readonly name: "tcp" | "tls" | "memory"
-  readonly listen: (address: Address) => Effect.Effect<Listener, TransportError, Scope.Scope>
+  readonly listen: (address: Address, options?: ListenOptions) => Effect.Effect<Listener, TransportError, Scope.Scope>
   readonly dial: (address: Address) => Effect.Effect<Conn, TransportError, Scope.Scope>
 }
 
@@ -115,8 +164,6 @@ export const freshConnId = (): number => ++lastConnId
 const backlogLimit = 128
 /** A dial that has not connected (and, for TLS, been accepted) within this fails with `DialFailed`. */
 export const connectTimeout = Duration.seconds(10)
-/** The server's bound on an incomplete TLS handshake (Node's default is 120 s). */
-const tlsHandshakeTimeoutMs = 10_000
 
 // ---- inbound frames -----------------------------------------------------------------------------------
 
@@ -379,26 +426,53 @@ const serve = (args: {
   readonly server: net.Server
   readonly event: "connection" | "secureConnection"
   readonly admit: Admit
+  readonly options: ListenOptions | undefined
 }): Effect.Effect<Listener, TransportError, Scope.Scope> =>
   Effect.gen(function* () {
     const { server, address } = args
     const backlog = yield* Queue.bounded<Conn, TransportError>(backlogLimit)
-    // Refusals are logged by a fiber of the listener; a flood of bad handshakes is dropped, not buffered.
-    const refusals = yield* Queue.dropping<TransportError>(64)
+    const gate = args.options?.gate ?? new PreAuthGate(defaultMaxUnauthenticated)
+    const refusals = args.options?.refusals ?? (yield* RateLimitedLog.make({ subject: "peer connections refused" }))
     const open = new Set<SocketConn>()
-    const refuse = (socket: net.Socket, detail: string) => {
-      Queue.offerUnsafe(
-        refusals,
-        new TransportError({
-          reason: "TlsRefused",
-          address: socketAddress(socket.remoteAddress, socket.remotePort),
-          detail
-        })
+    const record = (reason: TransportError["reason"] | "Unauthenticated", remote: string, detail: string) =>
+      refusals.record(
+        reason,
+        reason === "Unauthenticated"
+          ? `refused a connection at once: ${detail}`
+          : new TransportError({ reason, address: remote, detail }).message,
+        { transport: args.transport, remote, reason }
       )
+    const refuse = (socket: net.Socket, detail: string) => {
+      record("TlsRefused", socketAddress(socket.remoteAddress, socket.remotePort), detail)
       socket.on("error", ignoreErrors)
       socket.destroy()
     }
+    /** Releases of the TLS-stage slots, by remote address (unique among a listener's open connections). */
+    const handshaking = new Map<string, () => void>()
+    server.on("connection", (raw: net.Socket) => {
+      const remote = socketAddress(raw.remoteAddress, raw.remotePort)
+      if (!gate.tryEnter()) {
+        record("Unauthenticated", remote, `${gate.limit} connections are already unauthenticated`)
+        raw.on("error", ignoreErrors)
+        raw.destroy()
+        return
+      }
+      // TCP is authenticated above this layer: its slot passes to the owner with the connection.
+      if (args.event === "connection") return gate.leave()
+      let held = true
+      const release = () => {
+        if (!held) return
+        held = false
+        handshaking.delete(remote)
+        gate.leave()
+      }
+      handshaking.set(remote, release)
+      raw.once("close", release)
+    })
     server.on(args.event, (socket: net.Socket) => {
+      // A TCP connection the gate just refused (the same event) is already destroyed.
+      if (socket.destroyed) return
+      handshaking.get(socketAddress(socket.remoteAddress, socket.remotePort))?.()
       const admitted = args.admit(socket)
       if (Result.isFailure(admitted)) return refuse(socket, admitted.failure)
       const accepted = socketConn(socket, "inbound", admitted.success)
@@ -422,12 +496,7 @@ const serve = (args: {
         server.listen(address.port, address.host, () => {
           server.off("error", failed)
           // Errors after binding (e.g. EMFILE on accept) must not crash the process: log them.
-          server.on("error", (e) =>
-            Queue.offerUnsafe(
-              refusals,
-              new TransportError({ reason: "ListenFailed", address: formatAddress(address), detail: describe(e) })
-            )
-          )
+          server.on("error", (e) => record("ListenFailed", formatAddress(address), describe(e)))
           resume(Effect.void)
         })
         return Effect.sync(() => server.close())
@@ -446,13 +515,6 @@ const serve = (args: {
     )
     const info = server.address()
     const bound = { host: address.host, port: typeof info === "object" && info !== null ? info.port : address.port }
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.flatMap(Queue.take(refusals), (e) =>
-          Effect.logWarning(e.message).pipe(Effect.annotateLogs({ remote: e.address, reason: e.reason }))
-        )
-      ).pipe(Effect.annotateLogs({ transport: args.transport, listen: formatAddress(bound) }))
-    )
     return { address: bound, accept: Queue.take(backlog) }
   })
 
@@ -547,9 +609,9 @@ const noIdentity: Admit = () => Result.succeed(Option.none())
  */
 export const insecureTcp: Transport = {
   name: "tcp",
-  listen: (address) =>
+  listen: (address, options) =>
     Effect.suspend(() =>
-      serve({ transport: "tcp", address, server: net.createServer(), event: "connection", admit: noIdentity })
+      serve({ transport: "tcp", address, server: net.createServer(), event: "connection", admit: noIdentity, options })
     ),
   dial: (address) =>
     dialSocket({
@@ -595,7 +657,7 @@ export const tls = (options: TlsOptions): Transport => {
   } as const
   return {
     name: "tls",
-    listen: (address) =>
+    listen: (address, listenOptions) =>
       Effect.flatMap(
         Effect.try({
           try: () =>
@@ -603,7 +665,9 @@ export const tls = (options: TlsOptions): Transport => {
               ...credentials,
               requestCert: true,
               rejectUnauthorized: true,
-              handshakeTimeout: tlsHandshakeTimeoutMs
+              handshakeTimeout: Duration.toMillis(
+                Duration.fromInputUnsafe(listenOptions?.handshakeTimeout ?? defaultHandshakeTimeout)
+              )
             }),
           catch: (e) =>
             new TransportError({
@@ -612,7 +676,15 @@ export const tls = (options: TlsOptions): Transport => {
               detail: `invalid TLS credentials: ${String(e)}`
             })
         }),
-        (server) => serve({ transport: "tls", address, server, event: "secureConnection", admit: verifiedIdentity })
+        (server) =>
+          serve({
+            transport: "tls",
+            address,
+            server,
+            event: "secureConnection",
+            admit: verifiedIdentity,
+            options: listenOptions
+          })
       ),
     dial: (address) =>
       Effect.flatMap(

@@ -5,16 +5,21 @@
  * with what it loaded (restoring redundancy at once), starts the NodeTask and the connection manager in
  * the caller's scope, and returns methods whose error channels are flat unions of tagged errors, so
  * `Effect.catchTag` works on every protocol and runtime error.
- * Closing the scope stops the node: links close, and pending and later calls fail with `NodeStopped`.
+ * Closing the scope stops the node: links close, and pending and later calls fail with `NodeStopped`;
+ * so does a failed ledger write or a defect in the node's task, and `stopped` then completes with the
+ * reason, for the embedding application to exit or restart on. Arguments are checked against their
+ * Schemas here, at the library's boundary, so a bad epoch or rack id is a typed `InvalidArgument`
+ * before it reaches the protocol core (request classes such as `ReconfigureMsg` check themselves when
+ * constructed).
  */
-import { Context, Duration, Effect, Layer, Option, Result, type Scope, type SubscriptionRef } from "effect"
+import { Context, Duration, Effect, Layer, Option, Result, Schema, type Scope, type SubscriptionRef } from "effect"
 import type { PublicKey, Signature } from "../crypto/AuthorityKey.ts"
 import type { RackSecret } from "../crypto/RackSecret.ts"
 import type { Rng } from "../gfss/Rng.ts"
 import { Node } from "../protocol/Node.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
-import type { Epoch } from "../types/Epoch.ts"
+import { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import type {
   CommitError,
@@ -22,7 +27,7 @@ import type {
   PrepareAndCommitError,
   ReconfigurationError
 } from "../types/ProtocolError.ts"
-import type { RackId } from "../types/RackId.ts"
+import { RackId } from "../types/RackId.ts"
 import { CommitRequest, PrepareAndCommitRequest, type ReconfigureMsg } from "../types/Request.ts"
 import { type CommitStatus, type CoordinatorStatus, NodeStatus } from "../types/Status.ts"
 import * as ConnectionManager from "./ConnectionManager.ts"
@@ -30,7 +35,14 @@ import type { LinkOptions } from "./Link.ts"
 import * as NodeMetrics from "./NodeMetrics.ts"
 import * as NodeTask from "./NodeTask.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
-import { type Busy, type Disconnected, type InvalidResponse, type NodeStopped, ProxyTimeout } from "./RuntimeError.ts"
+import {
+  type Busy,
+  type Disconnected,
+  InvalidArgument,
+  type InvalidResponse,
+  type NodeStopped,
+  ProxyTimeout
+} from "./RuntimeError.ts"
 import type { Transport, TransportError } from "./Transport.ts"
 
 /** The ledger a node persists to: `Ledger.file(...)` or `Ledger.memory(...)`. */
@@ -75,11 +87,11 @@ export interface TrustQuorumNodeShape {
   /** The coordinator's progress, or none when this node is not coordinating. */
   readonly coordinatorStatus: Api<Option.Option<CoordinatorStatus>, never>
   /** Commits `epoch`; `proof` is the control plane's commit signature (`Decision.signCommit`). */
-  readonly commit: (rackId: RackId, epoch: Epoch, proof: Signature) => Api<CommitStatus, CommitError>
+  readonly commit: (rackId: RackId, epoch: Epoch, proof: Signature) => Api<CommitStatus, CommitError | InvalidArgument>
   /** Commits `config` at a member that may have missed its prepare; `proof` as for `commit`. */
   readonly prepareAndCommit: (config: Configuration, proof: Signature) => Api<CommitStatus, PrepareAndCommitError>
   /** The secret of `epoch`, or none while shares are still being collected (poll again). */
-  readonly loadRackSecret: (epoch: Epoch) => Api<Option.Option<RackSecret>, LoadRackSecretError>
+  readonly loadRackSecret: (epoch: Epoch) => Api<Option.Option<RackSecret>, LoadRackSecretError | InvalidArgument>
   /** The latest committed epoch and its secret, read and loaded in one step. */
   readonly loadLatestRackSecret: Api<
     Option.Option<{ readonly epoch: Epoch; readonly secret: RackSecret }>,
@@ -94,6 +106,11 @@ export interface TrustQuorumNodeShape {
   readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
   /** Ledger copies written by the last save (fewer than configured means degraded redundancy). */
   readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
+  /**
+   * Completes with the reason once the node has stopped — a ledger write that failed for good, a defect
+   * in its task, or its scope closing. Every call fails with that `NodeStopped` from then on.
+   */
+  readonly stopped: Effect.Effect<NodeStopped>
 }
 
 /** Errors every proxied call may fail with, besides the operation's own. */
@@ -106,7 +123,7 @@ export interface Proxy {
     rackId: RackId,
     epoch: Epoch,
     proof: Signature
-  ) => Effect.Effect<CommitStatus, CommitError | ProxyError>
+  ) => Effect.Effect<CommitStatus, CommitError | ProxyError | InvalidArgument>
   readonly prepareAndCommit: (
     destination: BaseboardId,
     config: Configuration,
@@ -123,6 +140,19 @@ export interface Proxy {
 }
 
 const ok = <A>(a: A): Result.Result<A, never> => Result.succeed(a)
+
+/** Checks an argument against its Schema: a typed `InvalidArgument` instead of a value the core never expects. */
+const checked = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, argument: string) => {
+  const decode = Schema.decodeUnknownResult(Schema.toType(schema))
+  return (value: S["Type"]): Effect.Effect<S["Type"], InvalidArgument> => {
+    const decoded = decode(value)
+    return Result.isSuccess(decoded)
+      ? Effect.succeed(decoded.success)
+      : Effect.fail(new InvalidArgument({ argument, issue: decoded.failure.message }))
+  }
+}
+const checkEpoch = checked(Epoch, "epoch")
+const checkRackId = checked(RackId, "rack id")
 
 /** A control-plane request refused for want of the authority's signature is logged: someone holds the API port. */
 const refusedLoudly = <A, E extends { readonly _tag: string; readonly message: string }>(call: Effect.Effect<A, E>) =>
@@ -183,16 +213,21 @@ export const make = <E>(
       setPeers: manager.setPeers,
       reconfigure: (msg) => refusedLoudly(task.call((n) => n.coordinateReconfiguration(msg))),
       coordinatorStatus: task.call((n) => ok(Option.fromNullishOr(n.coordinatorStatus()))),
-      commit: (rackId, epoch, proof) => refusedLoudly(task.call((n) => n.commitConfiguration(rackId, epoch, proof))),
+      commit: (rackId, epoch, proof) =>
+        Effect.andThen(Effect.all([checkRackId(rackId), checkEpoch(epoch)]), ([r, e]) =>
+          refusedLoudly(task.call((n) => n.commitConfiguration(r, e, proof)))
+        ),
       prepareAndCommit: (c, proof) => refusedLoudly(task.call((n) => n.prepareAndCommit(c, proof))),
-      loadRackSecret: (epoch) => task.call((n) => n.loadRackSecret(epoch)),
+      loadRackSecret: (epoch) => Effect.andThen(checkEpoch(epoch), (e) => task.call((n) => n.loadRackSecret(e))),
       loadLatestRackSecret: task.call((n) => n.loadLatestRackSecret()),
       clearSecrets: task.call((n) => ok(n.clearSecrets())),
       status: task.call((n, t) => ok(new NodeStatus({ ...n.status(), proxiedRequests: t.proxiedRequests }))),
       connections: task.call((_, t) => ok(t.connections)),
       proxy: {
         commit: (destination, rackId, epoch, proof) =>
-          task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId, epoch, proof })),
+          Effect.andThen(Effect.all([checkRackId(rackId), checkEpoch(epoch)]), ([r, e]) =>
+            task.proxy(ProxyOperation.Commit, destination, new CommitRequest({ rackId: r, epoch: e, proof }))
+          ),
         prepareAndCommit: (destination, config, proof) =>
           task.proxy(ProxyOperation.PrepareAndCommit, destination, new PrepareAndCommitRequest({ config, proof })),
         status: (destination) => task.proxy(ProxyOperation.Status, destination, {}),
@@ -210,7 +245,8 @@ export const make = <E>(
         }
       },
       committedEpoch: task.committedEpoch,
-      ledgerCopies: task.ledgerCopies
+      ledgerCopies: task.ledgerCopies,
+      stopped: task.stopped
     }
     return shape
   }).pipe(Effect.annotateLogs({ node: config.id.toString() }))

@@ -6,7 +6,8 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Schema } from "effect"
-import type { Action, Case } from "./Action.ts"
+import type { Check } from "../protocol/Policy.ts"
+import { type Action, adversaryProfiles, type Case, forgeries } from "./Action.ts"
 import { Simulation } from "./Simulation.ts"
 
 const Sel = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -26,11 +27,20 @@ const ActionSchema = Schema.Union([
     coordinator: Sel
   }),
   Schema.Struct({ _tag: Schema.Literal("Crash"), sel: Sel }),
-  Schema.Struct({ _tag: Schema.Literal("Restart"), sel: Sel, order: Sel })
+  Schema.Struct({ _tag: Schema.Literal("Restart"), sel: Sel, order: Sel }),
+  Schema.Struct({
+    _tag: Schema.Literal("Forge"),
+    forgery: Schema.Literals(forgeries),
+    sel: Sel,
+    variant: Sel,
+    to: Sel
+  }),
+  Schema.Struct({ _tag: Schema.Literal("Replay"), sel: Sel, to: Sel })
 ])
 const Header = Schema.Struct({
   seed: Schema.Int,
-  initial: Schema.Struct({ members: Sel, threshold: Sel, coordinator: Sel })
+  initial: Schema.Struct({ members: Sel, threshold: Sel, coordinator: Sel }),
+  adversary: Schema.optionalKey(Schema.Literals(adversaryProfiles))
 })
 
 const decodeHeader = Schema.decodeUnknownSync(Schema.fromJsonString(Header))
@@ -38,15 +48,22 @@ const decodeAction = Schema.decodeUnknownSync(Schema.fromJsonString(ActionSchema
 
 /** The JSON-lines text of a case. */
 export const encode = (c: Case): string =>
-  [JSON.stringify({ seed: c.seed, initial: c.initial }), ...c.actions.map((a) => JSON.stringify(a))].join("\n") + "\n"
+  [
+    JSON.stringify({
+      seed: c.seed,
+      initial: c.initial,
+      ...(c.adversary === undefined ? {} : { adversary: c.adversary })
+    }),
+    ...c.actions.map((a) => JSON.stringify(a))
+  ].join("\n") + "\n"
 
 /** Parses a log written by `encode`; throws with the Schema issue on a malformed line. */
 export const decode = (text: string): Case => {
   const [head, ...rest] = text.split("\n").filter((l) => l.trim() !== "")
   if (head === undefined) throw new Error("empty event log")
-  const { seed, initial } = decodeHeader(head)
+  const { seed, initial, adversary } = decodeHeader(head)
   const actions: ReadonlyArray<Action> = rest.map((line) => decodeAction(line))
-  return { seed, initial, actions }
+  return adversary === undefined ? { seed, initial, actions } : { seed, initial, adversary, actions }
 }
 
 /** Writes a case's log under `dir` and returns the path. */
@@ -57,12 +74,20 @@ export const write = (c: Case, dir = ".tq-sim"): string => {
   return path
 }
 
-/** Runs a case to the end (invariants after every event, then liveness); throws on a violation. */
+/**
+ * Runs a case to the end (invariants after every event, then liveness); throws on a violation.
+ * `unsafeSkipChecks` switches authority checks off on the honest nodes (mutation testing only).
+ */
 export const run = (
   c: Case,
-  onEvent?: (index: number, action: Action | "start" | "finish", sim: Simulation) => void
+  onEvent?: (index: number, action: Action | "start" | "finish", sim: Simulation) => void,
+  unsafeSkipChecks?: ReadonlySet<Check>
 ): Simulation => {
-  const sim = new Simulation({ seed: c.seed })
+  const sim = new Simulation({
+    seed: c.seed,
+    ...(c.adversary === undefined ? {} : { adversary: c.adversary }),
+    ...(unsafeSkipChecks === undefined ? {} : { unsafeSkipChecks })
+  })
   sim.start(c.initial)
   onEvent?.(-1, "start", sim)
   c.actions.forEach((action, i) => {

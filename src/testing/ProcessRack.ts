@@ -56,6 +56,9 @@ export interface ProcessRackOptions {
   readonly logLevel?: NodeConfig["logLevel"]
   /** Put a fault-injecting relay in front of every sled's peer port (default false). */
   readonly relays?: boolean
+  readonly handshake?: NodeConfig["handshake"]
+  /** Run every sled under this open-file limit (`ulimit -n`), as a small or crowded machine would. */
+  readonly descriptorLimit?: number
 }
 
 export interface ProcessRack {
@@ -69,6 +72,8 @@ export interface ProcessRack {
   readonly api: (index: number, timeout?: number) => Effect.Effect<string, SledProcessError>
   /** The API URL of the sled's current process, if it listens. */
   readonly apiNow: (index: number) => Option.Option<string>
+  /** The process id of a running sled. */
+  readonly pid: (index: number) => Option.Option<number>
   /** SIGKILL, then waits for the process to be gone. */
   readonly kill: (index: number) => Effect.Effect<void>
   readonly pause: (index: number) => Effect.Effect<void>
@@ -150,7 +155,8 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
         ...(relays.length > 0 ? { advertise: reachAt(index) } : {}),
         peers: peerPorts.flatMap((_, j) => (j === index ? [] : [reachAt(j)])),
         ...(options.link === undefined ? {} : { link: options.link }),
-        ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel })
+        ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+        ...(options.handshake === undefined ? {} : { handshake: options.handshake })
       }
       const configPath = join(home, "config.json")
       writeFileSync(configPath, JSON.stringify(config, null, 2))
@@ -172,11 +178,16 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
         const sled = sledAt(index)
         if (running.has(index)) return
         const log = createWriteStream(sled.logPath, { flags: "a" })
-        const child = spawn(
-          process.execPath,
-          ["--experimental-strip-types", "--no-warnings", tqScript, "node", "run", "--config", sled.configPath],
-          { stdio: ["ignore", "pipe", "pipe"] }
-        )
+        const node = [process.execPath, "--experimental-strip-types", "--no-warnings", tqScript]
+        const args = [...node, "node", "run", "--config", sled.configPath]
+        const limit = options.descriptorLimit
+        // With a limit, a shell lowers it and then becomes the node (exec), so the pid is the node's.
+        const child =
+          limit === undefined
+            ? spawn(args[0] ?? "node", args.slice(1), { stdio: ["ignore", "pipe", "pipe"] })
+            : spawn("/bin/sh", ["-c", `ulimit -n ${limit} && exec "$@"`, "sh", ...args], {
+                stdio: ["ignore", "pipe", "pipe"]
+              })
         const entry: Running = {
           child,
           peer: Deferred.makeUnsafe<void>(),
@@ -281,6 +292,7 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
           )
         }),
       apiNow: (index) => Option.fromNullishOr(running.get(index)?.apiUrl),
+      pid: (index) => Option.fromNullishOr(running.get(index)?.child.pid),
       kill,
       pause: (index) => signal(index, "SIGSTOP"),
       resume: (index) => signal(index, "SIGCONT"),

@@ -6,8 +6,15 @@
  * property test are checked on every live node. `finish` runs the liveness phase: everyone restarts,
  * the network drains, the latest configuration completes, and every member loads the same secret.
  *
+ * With an adversary profile one node is Byzantine (see `Adversary`): it runs the honest node for its
+ * own role and forges, replays and oversizes messages while the honest control plane reconfigures,
+ * which never picks it as the coordinator of a new epoch. The invariants then hold for the honest
+ * nodes, and more are checked: every commit carries the control plane's signature, a committed share
+ * never changes, only a removed member is expunged, and the adversary never holds K genuine shares of
+ * an epoch but as a member of a committed one.
+ *
  * Randomness comes only from seeded generators derived from the case's seed, so a case replays
- * byte for byte from its seed, first configuration and action list (see `EventLog`).
+ * byte for byte from its seed, first configuration, adversary profile and action list (see `EventLog`).
  */
 import { Option, Result } from "effect"
 import type { RackSecret } from "../crypto/RackSecret.ts"
@@ -15,6 +22,7 @@ import { shareDigest } from "../crypto/ShareDigest.ts"
 import type { Rng } from "../gfss/Rng.ts"
 import { Node } from "../protocol/Node.ts"
 import type { Envelope } from "../protocol/NodeCtx.ts"
+import type { Check } from "../protocol/Policy.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import * as BaseboardIdModule from "../types/BaseboardId.ts"
 import type { Configuration } from "../types/Configuration.ts"
@@ -23,9 +31,10 @@ import * as Decision from "../types/Decision.ts"
 import type { Epoch } from "../types/Epoch.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import type { ReconfigureMsg } from "../types/Request.ts"
-import { digestEquals } from "../types/Share.ts"
+import { digestEquals, type Share } from "../types/Share.ts"
 import type { CommitStatus } from "../types/Status.ts"
-import type { Action, InitialConfig } from "./Action.ts"
+import { type Action, type AdversaryProfile, type InitialConfig, pick } from "./Action.ts"
+import { Adversary, type Attack } from "./Adversary.ts"
 import { Nexus, type NexusConfig } from "./Nexus.ts"
 import { seeded } from "./SeededRng.ts"
 import * as TestAuthority from "./TestAuthority.ts"
@@ -61,6 +70,10 @@ export interface SimulationOptions {
    * event, so messages can leave before the state that produced them is durable (a deliberate bug).
    */
   readonly persistBeforeSend?: boolean
+  /** A Byzantine node of this profile; none by default. */
+  readonly adversary?: AdversaryProfile
+  /** Authority checks switched off on the honest nodes: mutation testing of the adversarial simulation only. */
+  readonly unsafeSkipChecks?: ReadonlySet<Check>
 }
 
 /** Counters of a run. */
@@ -91,9 +104,6 @@ const check = (condition: boolean, invariant: string, detail: () => string): voi
   if (!condition) throw new InvariantViolation(invariant, detail())
 }
 
-const pick = <A>(items: ReadonlyArray<A>, sel: number): A | undefined =>
-  items.length === 0 ? undefined : items[sel % items.length]
-
 /** A simulated rack. */
 export class Simulation {
   readonly universe: ReadonlyArray<BaseboardId>
@@ -106,15 +116,31 @@ export class Simulation {
   readonly #coordinated = new Map<Epoch, Configuration>()
   readonly #seed: number
   readonly #persistBeforeSend: boolean
+  readonly #unsafeSkipChecks: ReadonlySet<Check>
+  /** The Byzantine node, if this run has one. */
+  readonly adversary: Adversary | undefined
+  /** Commits already verified against the control plane's key, by node and epoch (verification is costly). */
+  readonly #verifiedCommits = new Map<string, { readonly config: Configuration; readonly proof: Uint8Array }>()
+  /** Each honest node's committed share as first seen, by node and epoch. */
+  readonly #committedShares = new Map<string, Share>()
 
   constructor(options: SimulationOptions) {
     this.#seed = options.seed
     this.#persistBeforeSend = options.persistBeforeSend ?? true
+    this.#unsafeSkipChecks = options.unsafeSkipChecks ?? new Set()
     this.nexus = new Nexus(TestAuthority.fromLabel(`simulation/${options.seed}`))
     // Serials "0".."15": bytewise order is 0, 1, 10, 11, …, 15, 2, …, 9.
     this.universe = BaseboardIdModule.sortUnique(
       Array.from({ length: options.universeSize ?? 16 }, (_, i) => BaseboardIdModule.make("913-0000019", String(i)))
     )
+    // An outsider is the node the control plane would add last; a (removed) member is in the first configuration.
+    const profile = options.adversary
+    const adversaryId =
+      profile === undefined ? undefined : this.universe[profile === "Outsider" ? this.universe.length - 1 : 0]
+    this.adversary =
+      profile === undefined || adversaryId === undefined
+        ? undefined
+        : new Adversary(adversaryId, profile, simRackId, seeded(`${this.#seed}/adversary`))
     this.universe.forEach((id, index) => {
       this.#nodes.set(id.key, {
         id,
@@ -154,7 +180,8 @@ export class Simulation {
         st.expunged ? `expunged@${st.expunged.epoch}` : "",
         c ? `coordinating ${c.epoch}/${c.op} acks=${c.ackedPrepares.length}` : "",
         s.node.isComputingKeyShare() ? `computing ${s.node.keyShareComputerEpoch()}` : "",
-        `outbox=${this.#network.get(s.id.key)?.length ?? 0}`
+        `outbox=${this.#network.get(s.id.key)?.length ?? 0}`,
+        this.#isAdversary(s.id) ? "BYZANTINE" : ""
       ]
         .filter((x) => x !== "")
         .join(" ")
@@ -228,25 +255,40 @@ export class Simulation {
     const last = this.nexus.lastCommitted
     let members: Array<BaseboardId>
     let coordinator: BaseboardId | undefined
+    const adversary = this.adversary
+    // The control plane never adds an outsider adversary.
+    const eligible = this.universe.filter((id) => adversary?.profile !== "Outsider" || !this.#isAdversary(id))
     if (last === undefined) {
       if (a.numAdded < 3) return false
-      members = this.universe.slice(0, a.numAdded)
-      coordinator = pick(members, a.coordinator)
+      members = eligible.slice(0, a.numAdded)
+      // A (removed) member adversary coordinates the very first configuration, honestly; never a later one.
+      const first = this.nexus.latest === undefined && adversary !== undefined && members.includes(adversary.id)
+      coordinator = first
+        ? adversary?.id
+        : pick(
+            members.filter((m) => !this.#isAdversary(m)),
+            a.coordinator
+          )
     } else {
-      const committedMembers = last.members.filter((m) => last.committed.has(m.key))
+      const committedMembers = last.members.filter((m) => last.committed.has(m.key) && !this.#isAdversary(m))
       coordinator = pick(committedMembers, a.coordinator)
       if (coordinator === undefined) return false
       const lastSize = last.members.length
       const add = Math.max(0, Math.min(a.numAdded, 12 - lastSize, 16 - lastSize - this.nexus.expunged.size))
       const current = new Set(last.members.map((m) => m.key))
-      const added = this.universe.filter((id) => !current.has(id.key) && !this.nexus.expunged.has(id.key)).slice(0, add)
+      const added = eligible.filter((id) => !current.has(id.key) && !this.nexus.expunged.has(id.key)).slice(0, add)
       members = [...last.members, ...added]
+      // A removed adversary leaves at the first reconfiguration after a commit; a member one is never removed.
+      if (adversary?.profile === "Removed") members = members.filter((m) => !this.#isAdversary(m))
       const removable = Math.max(0, members.length - 3)
       for (const r of a.removed.slice(0, removable)) {
-        const candidates = members.filter((m) => coordinator === undefined || !BaseboardIdModule.equals(m, coordinator))
+        const candidates = members.filter(
+          (m) => (coordinator === undefined || !BaseboardIdModule.equals(m, coordinator)) && !this.#isAdversary(m)
+        )
         const victim = pick(candidates, r)
         if (victim !== undefined) members = members.filter((m) => !BaseboardIdModule.equals(m, victim))
       }
+      if (members.length < 3) return false
     }
     if (coordinator === undefined) return false
     const n = members.length
@@ -278,9 +320,19 @@ export class Simulation {
     return Decision.reconfigureMsg(this.nexus.authority, { rackId: simRackId, ...c })
   }
 
-  /** A node of this rack: it pins the control plane's public key. */
+  /** A node of this rack: it pins the control plane's public key (honest ones skip the checks of a mutation test). */
   #newNode(id: BaseboardId, persistentState: PersistentState.PersistentState, rng: Rng): Node {
-    return new Node({ id, authority: this.nexus.authority.publicKey, persistentState, rng })
+    const unsafeSkipChecks = this.#isAdversary(id) ? new Set<Check>() : this.#unsafeSkipChecks
+    return new Node({ id, authority: this.nexus.authority.publicKey, persistentState, rng, unsafeSkipChecks })
+  }
+
+  #isAdversary(id: BaseboardId): boolean {
+    return this.adversary !== undefined && BaseboardIdModule.equals(id, this.adversary.id)
+  }
+
+  /** The live nodes other than the adversary. */
+  #honest(): ReadonlyArray<SimNode> {
+    return this.#live().filter((s) => !this.#isAdversary(s.id))
   }
 
   /** The control plane's commit of `c`: the configuration the coordinator reported, or any member's copy. */
@@ -357,7 +409,52 @@ export class Simulation {
         this.#restart(s, action.order)
         return true
       }
+      case "Forge":
+      case "Replay":
+        return this.#attack(action)
     }
+  }
+
+  /**
+   * The adversary forges or replays one message, or makes one proxied call, aimed at a live honest node.
+   * It acts only while alive and while the control plane's latest epoch is not one it coordinates (it
+   * coordinated honestly); a removed member only once the control plane's latest configuration leaves it out.
+   */
+  #attack(action: Extract<Action, { readonly _tag: "Forge" | "Replay" }>): boolean {
+    const adversary = this.adversary
+    const self = adversary === undefined ? undefined : this.#sim(adversary.id)
+    if (adversary === undefined || self === undefined || !self.alive) return false
+    const latest = this.nexus.latest
+    if (latest !== undefined && this.#isAdversary(latest.coordinator)) return false
+    if (adversary.profile === "Removed" && latest?.members.some((m) => this.#isAdversary(m)) !== false) return false
+    const targets = this.#honest().map((s) => s.id)
+    const attacks =
+      action._tag === "Replay"
+        ? adversary.replay(action.sel, action.to, targets)
+        : adversary.forge(action.forgery, action.sel, action.variant, action.to, targets, self.node.ctx.persistentState)
+    for (const attack of attacks) this.#strike(adversary.id, attack)
+    return attacks.length > 0
+  }
+
+  /** Delivers one attack: onto the target's link, or as a proxied call run at the target. */
+  #strike(from: BaseboardId, attack: Attack): void {
+    const target = this.#sim(attack.to)
+    if (target === undefined || !target.alive) return
+    switch (attack._tag) {
+      case "Send": {
+        const q = this.#network.get(attack.to.key) ?? []
+        q.push({ to: attack.to, from, msg: attack.msg })
+        this.#network.set(attack.to.key, q)
+        return
+      }
+      case "Commit":
+        target.node.commitConfiguration(simRackId, attack.epoch, attack.proof)
+        break
+      case "PrepareAndCommit":
+        target.node.prepareAndCommit(attack.config, attack.proof)
+        break
+    }
+    this.#afterCall(target)
   }
 
   #liveMembers(c: NexusConfig): ReadonlyArray<SimNode> {
@@ -373,10 +470,16 @@ export class Simulation {
     const to = this.#nodes.get(key)
     if (envelope === undefined || to === undefined) return false
     if (!to.alive || !this.isAlive(envelope.from)) return true
+    this.#handle(to, envelope)
+    return true
+  }
+
+  /** Hands `envelope` to the live node `to`; the adversary also learns what it receives. */
+  #handle(to: SimNode, envelope: Envelope): void {
+    if (this.#isAdversary(to.id)) this.adversary?.observe(envelope.msg, (epoch) => this.#coordinated.get(epoch))
     to.node.handle(envelope.from, envelope.msg)
     this.stats.messagesDelivered++
     this.#afterCall(to)
-    return true
   }
 
   #load(s: SimNode, epoch: Epoch): void {
@@ -505,7 +608,7 @@ export class Simulation {
 
   // ---- invariants --------------------------------------------------------------------------------
 
-  /** The invariants of the original's property test, on every live node. */
+  /** The invariants of the original's property test on every live honest node, and the adversarial ones. */
   checkInvariants(): void {
     const latest = this.nexus.latest
     const coordinatorNode = latest === undefined ? undefined : this.#sim(latest.coordinator)
@@ -514,13 +617,16 @@ export class Simulation {
       latest !== undefined && coordinating?.epoch === latest.epoch && coordinating.op === "Prepare"
         ? new Set(coordinating.ackedPrepares.map((id) => id.key))
         : new Set<string>()
-    for (const s of this.#live()) {
+    for (const s of this.#honest()) {
       this.stats.invariantChecks++
+      // First, so that an overwritten committed share is named as such rather than as a digest mismatch.
+      this.#checkAuthority(s)
       const state = s.node.ctx.persistentState
       for (const [epoch, config] of state.configs) {
         const known = this.#coordinated.get(epoch)
         check(
-          known !== undefined && ConfigurationModule.equals(known, config),
+          known !== undefined &&
+            (ConfigurationModule.equals(known, config) || this.#reauthorizedByAdversary(known, config, state)),
           "SameConfigurationPerEpoch",
           () => `${s.id} holds a configuration for epoch ${epoch} that no coordinator persisted, or a different one`
         )
@@ -565,6 +671,94 @@ export class Simulation {
         )
       }
     }
+    this.#checkAdversaryShares()
+  }
+
+  /**
+   * The one divergence no check can stop: the adversary coordinated `known`'s epoch and, once the control
+   * plane moved on, re-used its genuine authorization with fresh shares at a node that never stored that
+   * epoch and has committed none since. Such a variant is never committed (its commit would need a
+   * control-plane signature over it), so it is only tolerated uncommitted.
+   */
+  #reauthorizedByAdversary(
+    known: Configuration,
+    config: Configuration,
+    state: PersistentState.PersistentState
+  ): boolean {
+    return (
+      this.#isAdversary(known.coordinator) &&
+      BaseboardIdModule.equals(known.coordinator, config.coordinator) &&
+      digestEquals(known.authorization.signature, config.authorization.signature) &&
+      !state.commits.has(config.epoch) &&
+      Decision.verifyReconfiguration(this.nexus.authority.publicKey, config)
+    )
+  }
+
+  /**
+   * What only the control plane may decide, at an honest node: every commit carries its valid commit
+   * signature, a committed share never changes, and only a removed node — a member of a committed
+   * configuration that the control plane then committed one without — is expunged, at such an epoch.
+   */
+  #checkAuthority(s: SimNode): void {
+    const state = s.node.ctx.persistentState
+    for (const epoch of state.commits) {
+      const key = `${s.id.key}/${epoch}`
+      const config = state.configs.get(epoch)
+      const proof = state.proofs.get(epoch)
+      const verified = this.#verifiedCommits.get(key)
+      if (verified === undefined || verified.config !== config || verified.proof !== proof) {
+        check(
+          config !== undefined &&
+            proof !== undefined &&
+            Decision.verifyCommit(this.nexus.authority.publicKey, config, proof),
+          "CommitsCarryControlPlaneSignature",
+          () => `${s.id} committed epoch ${epoch} without the control plane's commit signature over its configuration`
+        )
+        if (config !== undefined && proof !== undefined) this.#verifiedCommits.set(key, { config, proof })
+      }
+      const share = state.shares.get(epoch)
+      const first = this.#committedShares.get(key)
+      if (first === undefined) {
+        if (share !== undefined) this.#committedShares.set(key, { x: share.x, y: Uint8Array.from(share.y) })
+      } else {
+        check(
+          share !== undefined && share.x === first.x && digestEquals(share.y, first.y),
+          "CommittedShareUnchanged",
+          () => `${s.id}'s committed share of epoch ${epoch} changed`
+        )
+      }
+    }
+    if (Option.isSome(state.expunged)) {
+      const epoch = state.expunged.value.epoch
+      const decided = this.nexus.configs.get(epoch)
+      check(
+        decided?.op === "Committed" &&
+          !decided.members.some((m) => BaseboardIdModule.equals(m, s.id)) &&
+          this.nexus.expunged.has(s.id.key),
+        "ExpungedOnlyWhenRemoved",
+        () => `${s.id} was expunged at epoch ${epoch}, but the control plane did not commit its removal there`
+      )
+    }
+  }
+
+  /**
+   * The adversary never holds K genuine shares of an epoch it did not coordinate, unless it is a member
+   * of that epoch and the control plane committed it: an outsider learns no secret, and a member no
+   * secret of an epoch that was never committed (whose configuration encrypts every earlier secret).
+   */
+  #checkAdversaryShares(): void {
+    const adversary = this.adversary
+    if (adversary === undefined) return
+    for (const [epoch, xs] of adversary.genuineShares) {
+      const config = this.#coordinated.get(epoch)
+      if (config === undefined || xs.size < config.threshold) continue
+      check(
+        BaseboardIdModule.equals(config.coordinator, adversary.id) ||
+          (config.isMember(adversary.id) && this.nexus.configs.get(epoch)?.op === "Committed"),
+        "SharesOnlyOfCommittedMembership",
+        () => `the adversary holds ${xs.size} genuine shares of epoch ${epoch} (threshold ${config.threshold})`
+      )
+    }
   }
 
   /**
@@ -602,9 +796,7 @@ export class Simulation {
       const envelope = queue.pop()
       const to = this.#nodes.get(first)
       if (envelope && to?.alive && this.isAlive(envelope.from)) {
-        to.node.handle(envelope.from, envelope.msg)
-        this.stats.messagesDelivered++
-        this.#afterCall(to)
+        this.#handle(to, envelope)
         this.checkInvariants()
       }
     }
@@ -618,10 +810,14 @@ export class Simulation {
     const latest = this.nexus.latest
     if (latest === undefined) return undefined
     if (latest.op === "Aborted") {
+      // The adversary coordinated only a first configuration: any honest member may retry that.
+      const coordinator = this.#isAdversary(latest.coordinator)
+        ? (latest.members.find((m) => !this.#isAdversary(m)) ?? latest.coordinator)
+        : latest.coordinator
       const retry = this.nexus.record({
         epoch: latest.epoch + 1,
         lastCommittedEpoch: latest.lastCommittedEpoch,
-        coordinator: latest.coordinator,
+        coordinator,
         members: latest.members,
         threshold: latest.threshold
       })

@@ -1,10 +1,13 @@
+import * as https from "node:https"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../../src/api/NodeApi.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
+import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
+import * as Wire from "../../src/runtime/Wire.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { CommitRequest, PrepareAndCommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
 import { connected, eventually, mesh, proofOf, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
@@ -159,6 +162,119 @@ describe("node HTTP API runtime error statuses", () => {
       assert.strictEqual(JSON.parse(first.body)._tag, "NodeStopped")
       const later = yield* Effect.promise(() => fetch(`${url}/status`).then((r) => r.status))
       assert.strictEqual(later, 503)
+    })
+  )
+})
+
+/** A request's status and body (`init.body` sent as JSON when given). */
+const request = (
+  url: string,
+  init: { readonly method?: string; readonly body?: string; readonly type?: string } = {}
+) =>
+  Effect.promise(async () => {
+    const response = await fetch(url, {
+      method: init.method ?? "GET",
+      ...(init.body === undefined ? {} : { body: init.body }),
+      headers: { "content-type": init.type ?? "application/json" }
+    })
+    return { status: response.status, allow: response.headers.get("allow"), body: await response.text() }
+  })
+
+describe("node HTTP API bounds and server errors", () => {
+  it.live("answers of the server itself have the JSON error shape: 404, 405, 415, and 413 over the body limit", () =>
+    Effect.gen(function* () {
+      const url = yield* serveLoneNode()
+      const unknown = yield* request(`${url}/nope`)
+      assert.deepStrictEqual(
+        [unknown.status, JSON.parse(unknown.body)],
+        [404, { _tag: "NotFound", method: "GET", path: "/nope" }]
+      )
+      const wrongMethod = yield* request(`${url}/commit`)
+      assert.deepStrictEqual(
+        [wrongMethod.status, wrongMethod.allow, JSON.parse(wrongMethod.body)],
+        [405, "POST", { _tag: "MethodNotAllowed", method: "GET", path: "/commit", allowed: ["POST"] }]
+      )
+      const text = yield* request(`${url}/commit`, { method: "POST", body: "hello", type: "text/plain" })
+      assert.deepStrictEqual(
+        [text.status, JSON.parse(text.body)],
+        [415, { _tag: "UnsupportedMediaType", contentType: "text/plain", expected: "application/json" }]
+      )
+      const huge = JSON.stringify({ rackId: "x".repeat(2 * 1024 * 1024), epoch: 1 })
+      const tooLarge = yield* request(`${url}/commit`, { method: "POST", body: huge })
+      assert.deepStrictEqual(
+        [tooLarge.status, JSON.parse(tooLarge.body)],
+        [413, { _tag: "PayloadTooLarge", limitBytes: 1024 * 1024 }]
+      )
+      // The node still answers after refusing it.
+      assert.strictEqual((yield* request(`${url}/status`)).status, 200)
+    })
+  )
+
+  it.live("the body limit is configurable", () =>
+    Effect.gen(function* () {
+      const network = Transport.makeMemoryNetwork()
+      const { node } = yield* startNode(0, () => network.transport)
+      const url = yield* serveApi(node, { maxBodyBytes: 64 })
+      // Under the limit the body is read and decoded (and refused for what it says); over it, for its size.
+      const small = yield* request(`${url}/commit`, { method: "POST", body: JSON.stringify({ rackId, epoch: 1 }) })
+      assert.deepStrictEqual([small.status, JSON.parse(small.body)._tag], [400, "BadRequest"])
+      const over = yield* request(`${url}/commit`, { method: "POST", body: JSON.stringify({ rackId: "x".repeat(64) }) })
+      assert.deepStrictEqual([over.status, JSON.parse(over.body)], [413, { _tag: "PayloadTooLarge", limitBytes: 64 }])
+    })
+  )
+
+  it.live("a proxied call to a live but silent destination answers 504 ProxyTimeout at the server's deadline", () =>
+    Effect.gen(function* () {
+      const network = Transport.makeMemoryNetwork()
+      const { node } = yield* startNode(0, () => network.transport)
+      // Sled 7 completes the handshake and then never answers anything.
+      const silent = yield* network.transport.dial(node.listenAddress)
+      yield* silent.write(
+        Wire.encode(
+          new Wire.Hello({
+            id: sled(7),
+            listenAddress: { host: "127.0.0.1", port: 1 },
+            protocolVersion: Wire.protocolVersion
+          })
+        )
+      )
+      yield* eventually(node.connections, (links) => links.length === 1)
+      const url = yield* serveApi(node, { proxyTimeout: "300 millis" })
+      const answer = yield* request(`${url}/proxy/status`, {
+        method: "POST",
+        body: JSON.stringify({ destination: { partNumber: "913-0000019", serialNumber: "7" } })
+      })
+      assert.deepStrictEqual(
+        [answer.status, JSON.parse(answer.body)],
+        [504, { _tag: "ProxyTimeout", destination: String(sled(7)), millis: 300 }]
+      )
+      assert.strictEqual((yield* node.status).proxiedRequests, 0)
+    })
+  )
+
+  it.live("with TLS in its options the API is served over HTTPS only", () =>
+    Effect.gen(function* () {
+      const ca = yield* RackPki.makeRackCa()
+      const server = yield* RackPki.issueLeafCertificate(ca, { subject: "api", uris: [] })
+      const network = Transport.makeMemoryNetwork()
+      const { node } = yield* startNode(0, () => network.transport)
+      const url = yield* serveApi(node, { tls: { certPem: server.certPem, keyPem: server.keyPem } })
+      assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/)
+      const status = yield* Effect.callback<number>((resume) => {
+        const req = https.get(`${url}/status`, { ca: ca.certPem, checkServerIdentity: () => undefined }, (res) => {
+          res.resume()
+          resume(Effect.succeed(res.statusCode ?? 0))
+        })
+        req.on("error", (e) => resume(Effect.die(e)))
+      })
+      assert.strictEqual(status, 200)
+      const plain = yield* Effect.promise(() =>
+        fetch(url.replace("https:", "http:") + "/status").then(
+          (r) => `status ${r.status}`,
+          () => "refused"
+        )
+      )
+      assert.strictEqual(plain, "refused")
     })
   )
 })

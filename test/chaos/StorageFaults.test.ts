@@ -165,7 +165,7 @@ describe("storage faults", () => {
         /** The invariant after a round: loads, is not new, holds the last ack and at most one more. */
         const check = (
           label: string,
-          loaded: Result.Result<Option.Option<typeof WriterState.Type>, Ledger.LedgerCorrupt>
+          loaded: Result.Result<Option.Option<typeof WriterState.Type>, Ledger.LoadError>
         ) => {
           figures.invariantChecks++
           if (Result.isFailure(loaded)) {

@@ -1,17 +1,20 @@
 import { X509Certificate } from "node:crypto"
-import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Schema } from "effect"
 import * as fc from "fast-check"
 import * as NodeConfig from "../../src/cli/NodeConfig.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
+import * as ProcessRack from "../../src/testing/ProcessRack.ts"
+import * as Decision from "../../src/types/Decision.ts"
+import { ReconfigureMsg } from "../../src/types/Request.ts"
 import { runScript } from "../examples/script.ts"
 import { receiver } from "../runtime/otlpReceiver.ts"
-import { authority } from "../runtime/rack.ts"
+import { authority, rackId, sled } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
@@ -337,6 +340,42 @@ describe("tq replay and the scripts", () => {
       assert.strictEqual(figures.seed, 7)
       assert.strictEqual(figures.lost, 0)
       assert.strictEqual(figures.failed, 0)
+    })
+  )
+})
+
+describe("tq node run", () => {
+  it.live("exits non-zero with NodeStopped and its reason once its node stops, so a supervisor restarts it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir("tq-stop")
+      const rack = yield* ProcessRack.make({ dir, ids: [sled(0)] })
+      yield* rack.start(0)
+      const url = yield* rack.api(0)
+      // From now on every write of either copy fails, and not transiently: its temp file is a directory.
+      for (const path of rack.sleds[0]?.ledgerPaths ?? []) mkdirSync(`${path}.tmp`)
+      const answer = yield* Effect.promise(async () => {
+        const response = await fetch(`${url}/reconfigure`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(
+            Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(
+              Decision.reconfigureMsg(rack.authority, {
+                rackId,
+                epoch: 1,
+                lastCommittedEpoch: null,
+                members: [sled(0), sled(1), sled(2)],
+                threshold: 2,
+                coordinator: sled(0)
+              })
+            )
+          )
+        })
+        return { status: response.status, body: await response.text() }
+      })
+      assert.strictEqual(answer.status, 503, answer.body)
+      assert.strictEqual(JSON.parse(answer.body)._tag, "NodeStopped")
+      const exit = yield* rack.firstUnexpectedExit.pipe(Effect.timeout("10 seconds"))
+      assert.match(exit, /: exit 1: NodeStopped: the node has stopped \(ledger write failed: .*\); restart it$/)
     })
   )
 })

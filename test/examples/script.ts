@@ -44,6 +44,17 @@ export const runProcess = (
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
-/** Runs a script with this Node (type stripping) and returns its exit code and output. */
-export const runScript = (args: ReadonlyArray<string>, options: { readonly interruptWhen?: RegExp } = {}) =>
-  runProcess(process.execPath, ["--experimental-strip-types", "--no-warnings", ...args], options)
+/**
+ * Runs a script with this Node (type stripping; under an open-file limit, `ulimit -n`, if given) and
+ * returns its exit code and output.
+ */
+export const runScript = (
+  args: ReadonlyArray<string>,
+  options: { readonly interruptWhen?: RegExp; readonly descriptorLimit?: number } = {}
+) => {
+  const command = [process.execPath, "--experimental-strip-types", "--no-warnings", ...args]
+  const { descriptorLimit, ...rest } = options
+  return descriptorLimit === undefined
+    ? runProcess(process.execPath, command.slice(1), rest)
+    : runProcess("/bin/sh", ["-c", `ulimit -n ${descriptorLimit} && exec "$@"`, "sh", ...command], rest)
+}

@@ -40,7 +40,8 @@ describe("bad frames on a live node", () => {
         // Short timeouts, so a truncated frame or a missing Hello is closed in about a second, not ten.
         const timing = {
           link: { pingInterval: "200 millis", inactivityTimeout: "1 second" },
-          connections: { handshakeTimeout: "1 second" }
+          // Every refusal logged in full: the test accounts for each hostile connection.
+          connections: { handshakeTimeout: "1 second", refusalLogBurst: cases }
         } as const
         const nodes = yield* Effect.forEach([0, 1], (i) =>
           restartable(i, Transport.insecureTcp, Ledger.memory<PersistentState>(), timing)

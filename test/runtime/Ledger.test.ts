@@ -1,9 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
 import * as Ledger from "../../src/runtime/Ledger.ts"
+import { runScript } from "../examples/script.ts"
 
 const State = Schema.Struct({ n: Schema.Int, secret: Schema.Uint8Array })
 const state = (n: number) => ({ n, secret: new Uint8Array(32).fill(n) })
@@ -81,7 +82,7 @@ describe("Ledger.file", () => {
         assert.isTrue(Option.isSome(loaded) && loaded.value.n === 5)
         writeFileSync(b, "{ not json")
         const error = yield* Effect.flip(Ledger.file({ paths: [a, b], schema: State }).load)
-        assert.strictEqual(error._tag, "LedgerCorrupt")
+        if (error._tag !== "LedgerCorrupt") return assert.fail(error.message)
         assert.deepStrictEqual(error.copies, [
           { path: a, reason: "checksum mismatch" },
           { path: b, reason: "not a ledger file" }
@@ -109,8 +110,9 @@ describe("Ledger.file", () => {
         const [a] = paths(dir, 1)
         if (!a) throw new Error("paths")
         yield* Ledger.file({ paths: [a], schema: State }).save(state(1))
-        writeFileSync(a, readFileSync(a, "utf8").replace("ledger/v2", "ledger/v9"))
+        writeFileSync(a, readFileSync(a, "utf8").replace("ledger/v3", "ledger/v9"))
         const error = yield* Effect.flip(Ledger.file({ paths: [a], schema: State }).load)
+        if (error._tag !== "LedgerCorrupt") return assert.fail(error.message)
         assert.deepStrictEqual(error.copies, [{ path: a, reason: "not a ledger file" }])
       })
     )
@@ -142,7 +144,7 @@ describe("Ledger.file", () => {
         if (!a) throw new Error("paths")
         const ledger = Ledger.file({ paths: [a], schema: State })
         yield* ledger.save(state(1))
-        writeFileSync(`${a}.tmp`, '{"format":"effect-trust-quorum/ledger/v2","generation":2,"chec')
+        writeFileSync(`${a}.tmp`, '{"format":"effect-trust-quorum/ledger/v3","generation":2,"chec')
         const loaded = yield* Ledger.file({ paths: [a], schema: State }).load
         assert.isTrue(Option.isSome(loaded) && loaded.value.n === 1)
         yield* ledger.save(state(2))
@@ -151,6 +153,102 @@ describe("Ledger.file", () => {
         assert.isTrue(Option.isSome(after) && after.value.n === 2)
       })
     )
+  )
+})
+
+describe("Ledger.file bound to its node", () => {
+  const Racked = Schema.Struct({ rack: Schema.String, n: Schema.Int })
+  const bound = (node: string, files: ReadonlyArray<string>) =>
+    Ledger.file({ paths: files, schema: Racked, owner: { node, rackOf: (s) => s.rack } })
+  const rackA = "0123e456-789a-4bcd-8f01-23456789abcd"
+  const rackB = "fedcba98-7654-4321-8fed-cba987654321"
+
+  it.live(
+    "a copy of another node is refused, named, and neither used nor overwritten, even at a higher generation",
+    () =>
+      withDir((dir) =>
+        Effect.gen(function* () {
+          const [a, b] = paths(dir, 2)
+          if (!a || !b) throw new Error("paths")
+          yield* bound("913:1", [a, b]).save({ rack: rackA, n: 1 })
+          // Node 913:2's ledger, two generations ahead, swapped in at b.
+          const other = bound("913:2", [b])
+          yield* other.save({ rack: rackA, n: 7 })
+          yield* other.save({ rack: rackA, n: 8 })
+          const before = [readFileSync(a, "utf8"), readFileSync(b, "utf8")]
+          const error = yield* Effect.flip(bound("913:1", [a, b]).load)
+          if (error._tag !== "LedgerCorrupt") return assert.fail(error.message)
+          assert.deepStrictEqual(error.foreign, [{ path: b, node: "913:2", rack: rackA }])
+          assert.include(error.message, `${b} (node 913:2, rack ${rackA})`)
+          assert.include(error.message, "not this node's (913:1)")
+          assert.deepStrictEqual([readFileSync(a, "utf8"), readFileSync(b, "utf8")], before)
+        })
+      )
+  )
+
+  it.live("copies of one node that name two racks are refused, each named with its rack", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const [a, b] = paths(dir, 2)
+        if (!a || !b) throw new Error("paths")
+        yield* bound("913:1", [a]).save({ rack: rackA, n: 1 })
+        yield* bound("913:1", [b]).save({ rack: rackB, n: 1 })
+        const error = yield* Effect.flip(bound("913:1", [a, b]).load)
+        if (error._tag !== "LedgerCorrupt") return assert.fail(error.message)
+        assert.deepStrictEqual(error.foreign, [
+          { path: a, node: "913:1", rack: rackA },
+          { path: b, node: "913:1", rack: rackB }
+        ])
+      })
+    )
+  )
+
+  it.live("copies are created 0600 even over a stale 0644 temp file", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const [a] = paths(dir, 1)
+        if (!a) throw new Error("paths")
+        writeFileSync(`${a}.tmp`, "stale", { mode: 0o644 })
+        yield* bound("913:1", [a]).save({ rack: rackA, n: 1 })
+        assert.strictEqual(statSync(a).mode & 0o777, 0o600)
+        assert.deepStrictEqual(readdirSync(dir), ["copy0.json"])
+      })
+    )
+  )
+
+  it.live("no paths, or a path whose directory is missing, fail the load with LedgerUnavailable", () =>
+    withDir((dir) =>
+      Effect.gen(function* () {
+        const none = yield* Effect.flip(bound("913:1", []).load)
+        assert.strictEqual(none._tag, "LedgerUnavailable")
+        assert.match(none.message, /^no ledger paths are configured/)
+        const missing = join(dir, "absent", "copy.json")
+        const error = yield* Effect.flip(bound("913:1", [join(dir, "copy0.json"), missing]).load)
+        if (error._tag !== "LedgerUnavailable") return assert.fail(error.message)
+        assert.deepStrictEqual(error.failures, [{ path: missing, reason: `directory ${join(dir, "absent")}: ENOENT` }])
+        assert.match(error.message, /create the directories or fix the paths/)
+      })
+    )
+  )
+})
+
+describe("Ledger.file under transient write failures", () => {
+  it.live(
+    "out of descriptors (ulimit -n 64): the save retries until they come back; without them it fails after its window",
+    () =>
+      Effect.gen(function* () {
+        const { code, output } = yield* runScript(["test/runtime/ledger-emfile.ts"], { descriptorLimit: 64 }).pipe(
+          Effect.timeout("20 seconds")
+        )
+        assert.strictEqual(code, 0, output)
+        const report = JSON.parse(output.trim().split("\n").at(-1) ?? "{}")
+        assert.match(report.warning, /^ledger generation 2 reached no copy; retrying in 10 ms .*a\.json: EMFILE/)
+        assert.deepStrictEqual(report.recovered, { generation: 2, written: 2 })
+        assert.deepStrictEqual(
+          report.gaveUp.map((f: { reason: string }) => f.reason),
+          ["EMFILE", "EMFILE"]
+        )
+      })
   )
 })
 

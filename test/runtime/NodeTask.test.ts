@@ -1,15 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import { Effect, Exit, Fiber, Result } from "effect"
 import { Node } from "../../src/protocol/Node.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
 import type { LinkCloseReason } from "../../src/runtime/Link.ts"
 import * as NodeTask from "../../src/runtime/NodeTask.ts"
+import * as ProxyOperation from "../../src/runtime/ProxyOperation.ts"
 import { Peer } from "../../src/runtime/Wire.ts"
 import { newConfiguration } from "../../src/types/Configuration.ts"
 import * as Decision from "../../src/types/Decision.ts"
 import { PeerMsg, Prepare } from "../../src/types/PeerMsg.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { fakeLink, linkUp } from "./fakes.ts"
+import { captureLogs } from "./logs.ts"
 import { authority, sled } from "./rack.ts"
 
 const fake = (connectionId: number) => {
@@ -145,6 +147,52 @@ describe("NodeTask", () => {
       )
       const tags = calls.map((r) => (Result.isSuccess(r) ? "ok" : r.failure._tag))
       assert.deepStrictEqual(tags.sort(), ["Busy", "ok", "ok"])
+    })
+  )
+
+  it.effect(
+    "a defect in the loop stops the node: NodeStopped with the cause to every caller, links closed, logged",
+    () => {
+      const logs = captureLogs("Error")
+      return Effect.gen(function* () {
+        const { handle } = yield* task
+        const link = fake(1)
+        yield* handle.sink(up(link, "outbound", 4000))
+        // A request forwarded to the peer, waiting for its answer when the task dies.
+        const proxied = yield* Effect.forkChild(Effect.flip(handle.proxy(ProxyOperation.Status, sled(1), {})), {
+          startImmediately: true
+        })
+        yield* handle.call(() => Result.succeed(1))
+        assert.deepStrictEqual(link.sent, ["ProxyRequest"])
+        const boom = handle.call((): Result.Result<number, never> => {
+          throw new Error("boom in the core")
+        })
+        // Offered behind the defect: it must fail too, not wait forever.
+        const [first, second] = yield* Effect.all([boom, handle.call(() => Result.succeed(1))].map(Effect.flip), {
+          concurrency: "unbounded"
+        })
+        for (const error of [first, second]) {
+          if (error?._tag !== "NodeStopped") return assert.fail(`expected NodeStopped, got ${error?._tag}`)
+          assert.strictEqual(error.reason, "a defect in the node task: Error: boom in the core")
+        }
+        assert.instanceOf(first?._tag === "NodeStopped" ? first.cause : undefined, Error)
+        const stopped = yield* handle.stopped
+        assert.strictEqual(stopped.reason, "a defect in the node task: Error: boom in the core")
+        assert.deepStrictEqual(link.closed, ["Shutdown"])
+        const proxyError = yield* Fiber.join(proxied)
+        assert.strictEqual(proxyError._tag === "NodeStopped" && proxyError.reason, stopped.reason)
+        assert.strictEqual((yield* Effect.flip(handle.call(() => Result.succeed(1))))._tag, "NodeStopped")
+        assert.match(yield* logs.line(/^ERROR stopping: a defect in the node task/), /boom in the core/)
+      }).pipe(Effect.provide(logs.layer))
+    }
+  )
+
+  it.effect("stopped completes with the shutdown when the task's scope closes", () =>
+    Effect.gen(function* () {
+      const stopped = yield* Effect.scoped(Effect.map(task, ({ handle }) => handle.stopped))
+      const fiber = yield* Effect.forkChild(stopped)
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.isSuccess(exit) && exit.value.reason === "shut down")
     })
   )
 })

@@ -2,7 +2,7 @@
  * omicron's trust-quorum integration scenarios, over real sockets on 127.0.0.1 (mutual TLS unless
  * noted) with file ledgers in a temporary directory; every wait is on an observed state, bounded.
  */
-import { readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Result } from "effect"
@@ -13,6 +13,7 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import * as PersistentStateModule from "../../src/types/PersistentState.ts"
 import { PersistentState } from "../../src/types/PersistentState.ts"
+import { captureLogs } from "./logs.ts"
 import {
   authority,
   connected,
@@ -25,7 +26,7 @@ import {
   secrets,
   sled
 } from "./rack.ts"
-import { helloFrame, sendUntilClosed, tcpServer } from "./rawPeer.ts"
+import { helloFrame, holdOpen, sendUntilClosed, tcpServer } from "./rawPeer.ts"
 import { tempDir } from "./tempDir.ts"
 
 /** A rack of `n` restartable TLS nodes with two file-ledger copies each. */
@@ -222,11 +223,9 @@ describe("ledger faults at startup", () => {
   it.live("one unwritable ledger path is reported, and the node keeps working", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir("scenario")
-      writeFileSync(join(dir, "not-a-dir"), "x")
-      const ledger = Ledger.file({
-        paths: [join(dir, "ok.json"), join(dir, "not-a-dir", "ledger.json")],
-        schema: PersistentState
-      })
+      // The directory is there (checked at start), but every write of this copy fails: its temp file is a directory.
+      mkdirSync(join(dir, "stuck.json.tmp"))
+      const ledger = Ledger.file({ paths: [join(dir, "ok.json"), join(dir, "stuck.json")], schema: PersistentState })
       const nodes = yield* Effect.forEach([0, 1, 2], (i) =>
         restartable(i, Transport.insecureTcp, i === 0 ? ledger : Ledger.memory<PersistentState>())
       )
@@ -332,4 +331,39 @@ describe("identity over mutual TLS", () => {
       assert.match(error.message, /shut down/)
     })
   )
+})
+
+describe("duplicate identities are logged loudly", () => {
+  it.live("a connection claiming this node's own identity from another address is an error, and refused", () => {
+    const logs = captureLogs("Error")
+    return Effect.gen(function* () {
+      const node = yield* restartable(0, Transport.insecureTcp, Ledger.memory<PersistentState>())
+      const outcome = yield* sendUntilClosed(node.node.listenAddress.port, helloFrame(sled(0), undefined, 7777))
+      assert.strictEqual(outcome, "closed")
+      const line = yield* logs.line(/claims this node's own identity/)
+      assert.match(
+        line,
+        new RegExp(
+          `^ERROR a peer at 127\\.0\\.0\\.1:\\d+ claims this node's own identity ${String(sled(0))} \\(it listens at 127\\.0\\.0\\.1:7777\\)`
+        )
+      )
+      assert.deepStrictEqual((yield* node.node.connections).length, 0)
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.live("one identity connected from two addresses at once is an error naming both", () => {
+    const logs = captureLogs("Error")
+    return Effect.gen(function* () {
+      const node = yield* restartable(0, Transport.insecureTcp, Ledger.memory<PersistentState>())
+      const port = node.node.listenAddress.port
+      yield* holdOpen(port, helloFrame(sled(1), undefined, 7001))
+      yield* eventually(node.node.connections, (links) => links.length === 1)
+      yield* holdOpen(port, helloFrame(sled(1), undefined, 7002))
+      const line = yield* logs.line(/connected from two addresses/)
+      assert.include(
+        line,
+        `ERROR peer ${String(sled(1))} is connected from two addresses at once (127.0.0.1:7001 and 127.0.0.1:7002`
+      )
+    }).pipe(Effect.provide(logs.layer))
+  })
 })

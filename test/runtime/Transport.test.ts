@@ -1,10 +1,11 @@
 import * as net from "node:net"
 import * as nodeTls from "node:tls"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Logger, Option, Scope } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber, Logger, Option, Scope } from "effect"
 import * as Frame from "../../src/runtime/Frame.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
+import { eventually } from "./rack.ts"
 
 const bytes = (s: string) => new TextEncoder().encode(s)
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
@@ -314,6 +315,52 @@ describe("Transport", () => {
         assert.deepStrictEqual((yield* bounded(listener.accept)).peerIdentity, Option.some("913:2"))
       }).pipe(Effect.provide(log.layer))
     })
+
+    it.live(
+      "unauthenticated connections are bounded: the excess is closed at once, the rest at the handshake deadline",
+      () => {
+        const log = warnings()
+        return Effect.gen(function* () {
+          const { a, b } = yield* makePki
+          const gate = new Transport.PreAuthGate(2)
+          const listener = yield* Transport.tls(a).listen(localhost, { gate, handshakeTimeout: "500 millis" })
+          /** A TCP connection that never starts its handshake; completes when the listener closes it. */
+          const silent = Effect.callback<number>((resume) => {
+            const socket = net.connect(listener.address.port, "127.0.0.1")
+            socket.on("error", () => undefined)
+            socket.on("close", () => resume(Clock.currentTimeMillis))
+            return Effect.sync(() => socket.destroy())
+          })
+          const started = yield* Clock.currentTimeMillis
+          const [first, second] = yield* Effect.all(
+            [silent, silent].map((s) => Effect.forkChild(s, { startImmediately: true }))
+          )
+          yield* eventually(
+            Effect.sync(() => gate.pending),
+            (n) => n === 2
+          )
+          const excess = yield* bounded(silent)
+          // The third was closed long before the first two reached their deadline.
+          assert.isBelow(excess - started, 400)
+          assert.match(
+            yield* bounded(Deferred.await(log.first)),
+            /^refused a connection at once: 2 connections are already unauthenticated$/
+          )
+          const [closedFirst = 0, closedSecond = 0] = yield* bounded(
+            Effect.all([first, second].map((f) => Fiber.join(f)))
+          )
+          assert.isAtLeast(Math.min(closedFirst, closedSecond) - started, 450)
+          // The listener frees their slots once it has seen them close.
+          yield* eventually(
+            Effect.sync(() => gate.pending),
+            (n) => n === 0
+          )
+          // With the slots free again, a real peer gets in.
+          yield* Transport.tls(b).dial(listener.address)
+          assert.deepStrictEqual((yield* bounded(listener.accept)).peerIdentity, Option.some("913:2"))
+        }).pipe(Effect.provide(log.layer))
+      }
+    )
 
     it.live("a client with a certificate from another CA is refused: its dial fails with TlsRefused", () => {
       const log = warnings()

@@ -50,19 +50,25 @@ describe("TrustQuorumNode over the memory transport", () => {
     })
   )
 
-  it.live("a failed ledger write stops the node: the caller gets NodeStopped, never an acknowledgement", () =>
-    Effect.gen(function* () {
-      const transport = memory()
-      const nodes = yield* Effect.forEach([0, 1, 2], (i) => startNode(i, transport))
-      const [first] = nodes
-      if (!first) throw new Error("no nodes")
-      first.ledger.failNextWrites(1)
-      const error = yield* Effect.flip(first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null, first.node.id)))
-      assert.strictEqual(error._tag, "NodeStopped")
-      const later = yield* Effect.flip(first.node.status)
-      assert.strictEqual(later._tag, "NodeStopped")
-      assert.match(later.message, /ledger write failed/)
-    })
+  it.live(
+    "a failed ledger write stops the node: the caller gets NodeStopped, never an acknowledgement; stopped completes",
+    () =>
+      Effect.gen(function* () {
+        const transport = memory()
+        const nodes = yield* Effect.forEach([0, 1, 2], (i) => startNode(i, transport))
+        const [first] = nodes
+        if (!first) throw new Error("no nodes")
+        first.ledger.failNextWrites(1)
+        const error = yield* Effect.flip(first.node.reconfigure(reconfigureMsg(1, [0, 1, 2], 2, null, first.node.id)))
+        assert.strictEqual(error._tag, "NodeStopped")
+        const later = yield* Effect.flip(first.node.status)
+        assert.strictEqual(later._tag, "NodeStopped")
+        assert.match(later.message, /ledger write failed/)
+        // The embedding application hears of it without calling anything.
+        const stopped = yield* first.node.stopped.pipe(Effect.timeout("5 seconds"))
+        assert.match(stopped.reason, /^ledger write failed: /)
+        assert.strictEqual(stopped.message, later.message)
+      })
   )
 
   it.live("typed errors reach the caller: commit of an unprepared epoch fails with NotPrepared", () =>
@@ -74,6 +80,26 @@ describe("TrustQuorumNode over the memory transport", () => {
         .pipe(Effect.catchTag("NotPrepared", (e) => Effect.succeed(`not prepared: ${e.epoch}`)))
       assert.strictEqual(error, "not prepared: 3")
       assert.strictEqual(String(sled(0)), String(node.node.id))
+    })
+  )
+
+  it.live("bad epochs and rack ids are refused with InvalidArgument at the boundary; the node keeps answering", () =>
+    Effect.gen(function* () {
+      const node = yield* startNode(0, () => Transport.insecureTcp)
+      for (const epoch of [-5, 1.5, Number.NaN, 2 ** 60]) {
+        const error = yield* Effect.flip(node.node.commit(rackId, epoch, new Uint8Array(64))).pipe(
+          Effect.timeout("5 seconds")
+        )
+        assert.strictEqual(error._tag, "InvalidArgument")
+        assert.match(error.message, /^invalid epoch: .*; pass a valid value$/)
+        const load = yield* Effect.flip(node.node.loadRackSecret(epoch)).pipe(Effect.timeout("5 seconds"))
+        assert.strictEqual(load._tag, "InvalidArgument")
+      }
+      const badRack = yield* Effect.flip(node.node.commit("not-a-uuid", 1, new Uint8Array(64)))
+      assert.strictEqual(badRack._tag, "InvalidArgument")
+      assert.match(badRack.message, /^invalid rack id: /)
+      const status = yield* node.node.status.pipe(Effect.timeout("5 seconds"))
+      assert.deepStrictEqual(status.persistentState.configs, [])
     })
   )
 })

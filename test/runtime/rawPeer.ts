@@ -10,12 +10,31 @@ import * as Wire from "../../src/runtime/Wire.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
 import { sled } from "./rack.ts"
 
-/** A framed `Hello` from `id` (default sled 9) claiming `version` (default the current one). */
-export const helloFrame = (id: BaseboardId = sled(9), version: number = Wire.protocolVersion): Uint8Array =>
+/** A framed `Hello` from `id` (default sled 9) listening at `listenPort` (default 1), claiming `version`. */
+export const helloFrame = (
+  id: BaseboardId = sled(9),
+  version: number = Wire.protocolVersion,
+  listenPort = 1
+): Uint8Array =>
   Result.getOrThrow(
     Frame.encode(
-      Wire.encode(new Wire.Hello({ id, listenAddress: { host: "127.0.0.1", port: 1 }, protocolVersion: version }))
+      Wire.encode(
+        new Wire.Hello({ id, listenAddress: { host: "127.0.0.1", port: listenPort }, protocolVersion: version })
+      )
     )
+  )
+
+/** A connection to `port` that sends `bytes` and then stays open, silent, until the scope closes. */
+export const holdOpen = (port: number, bytes: Uint8Array) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const socket = net.connect(port, "127.0.0.1")
+      socket.on("error", () => undefined)
+      socket.resume()
+      socket.write(bytes)
+      return socket
+    }),
+    (socket) => Effect.sync(() => socket.destroy())
   )
 
 /** Sends `bytes` on a fresh connection to `port`, dropping what comes back; succeeds once the node closes it (at most 5 s). */
