@@ -53,6 +53,25 @@ export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", {
   }
 }
 
+/** A request body over the server's limit (refused while it arrives). */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  limitBytes: Schema.Int
+}) {
+  override get message(): string {
+    return `the request body is over the server's limit of ${this.limitBytes} bytes`
+  }
+}
+
+/** A request body that is not JSON. */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
+  contentType: Schema.NullOr(Schema.String),
+  expected: Schema.String
+}) {
+  override get message(): string {
+    return `the request body is ${this.contentType ?? "untyped"}, not ${this.expected}`
+  }
+}
+
 /** The node cannot serve the control plane yet, or any more; each reason says why. */
 export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", { reasons: Schema.Array(Schema.String) }) {
   override get message(): string {
@@ -92,8 +111,8 @@ const proxyErrors = [
   status(502)(InvalidResponse),
   status(504)(ProxyTimeout)
 ] as const
-/** What every operation with a body may also answer: 400 when the body does not decode. */
-const badRequest = status(400)(BadRequest)
+/** What every operation with a body may also answer: it does not decode, is too large, or is not JSON. */
+const bodyErrors = [status(400)(BadRequest), status(413)(PayloadTooLarge), status(415)(UnsupportedMediaType)] as const
 
 const conflict = status(409)
 /** `NotAuthorized` ⇒ 403; every other protocol error is a conflict with the node's state ⇒ 409. */
@@ -132,7 +151,7 @@ export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel:
     HttpApiEndpoint.post("reconfigure", "/reconfigure", {
       payload: ReconfigureMsg,
       success: HttpApiSchema.NoContent,
-      error: [...reconfigurationErrors, ...unavailable, badRequest]
+      error: [...reconfigurationErrors, ...unavailable, ...bodyErrors]
     }).pipe(
       doc(
         "Start coordinating a new configuration",
@@ -151,7 +170,7 @@ export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel:
     HttpApiEndpoint.post("commit", "/commit", {
       payload: CommitRequest,
       success: CommitStatus,
-      error: [...commitErrors, status(400)(InvalidArgument), ...unavailable, badRequest]
+      error: [...commitErrors, status(400)(InvalidArgument), ...unavailable, ...bodyErrors]
     }).pipe(
       doc(
         "Commit a prepared configuration",
@@ -161,7 +180,7 @@ export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel:
     HttpApiEndpoint.post("prepareAndCommit", "/prepare-and-commit", {
       payload: PrepareAndCommitRequest,
       success: CommitStatus,
-      error: [...prepareAndCommitErrors, ...unavailable, badRequest]
+      error: [...prepareAndCommitErrors, ...unavailable, ...bodyErrors]
     }).pipe(
       doc(
         "Commit a configuration this node missed the prepare of",
@@ -192,7 +211,7 @@ export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel:
     HttpApiEndpoint.post("proxyCommit", "/proxy/commit", {
       payload: Schema.Struct({ destination: BaseboardId, request: CommitRequest }),
       success: CommitStatus,
-      error: [...commitErrors, ...proxyErrors, badRequest]
+      error: [...commitErrors, ...proxyErrors, ...bodyErrors]
     }).pipe(
       doc(
         "Commit at another node, through this node's proxy",
@@ -202,7 +221,7 @@ export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel:
     HttpApiEndpoint.post("proxyPrepareAndCommit", "/proxy/prepare-and-commit", {
       payload: Schema.Struct({ destination: BaseboardId, request: PrepareAndCommitRequest }),
       success: CommitStatus,
-      error: [...prepareAndCommitErrors, ...proxyErrors, badRequest]
+      error: [...prepareAndCommitErrors, ...proxyErrors, ...bodyErrors]
     }).pipe(
       doc(
         "Prepare-and-commit at another node, through this node's proxy",
@@ -212,7 +231,7 @@ export class TrustQuorumApi extends HttpApiGroup.make("trustQuorum", { topLevel:
     HttpApiEndpoint.post("proxyStatus", "/proxy/status", {
       payload: Schema.Struct({ destination: BaseboardId }),
       success: NodeStatus,
-      error: [...proxyErrors, badRequest]
+      error: [...proxyErrors, ...bodyErrors]
     }).pipe(doc("Read another node's status, through this node's proxy", "The status of a node without an API."))
   )
   .annotate(

@@ -33,7 +33,9 @@ import {
   NotCoordinating,
   NotReady,
   notReadyReasons,
-  type RackSecretStatus
+  type PayloadTooLarge,
+  type RackSecretStatus,
+  type UnsupportedMediaType
 } from "./NodeApi.ts"
 
 /** How long a proxied call may wait for its destination before the API answers 504 `ProxyTimeout`. */
@@ -164,7 +166,7 @@ const jsonServerErrors = (maxBodyBytes: number) =>
             _tag: "UnsupportedMediaType",
             contentType: request.headers["content-type"] ?? null,
             expected: "application/json"
-          },
+          } satisfies typeof UnsupportedMediaType.Encoded,
           { status: 415 }
         )
       }),
@@ -189,7 +191,10 @@ const serverError = (
         )
   }
   if (reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge") {
-    return HttpServerResponse.jsonUnsafe({ _tag: "PayloadTooLarge", limitBytes: maxBodyBytes }, { status: 413 })
+    return HttpServerResponse.jsonUnsafe(
+      { _tag: "PayloadTooLarge", limitBytes: maxBodyBytes } satisfies typeof PayloadTooLarge.Encoded,
+      { status: 413 }
+    )
   }
   return undefined
 }

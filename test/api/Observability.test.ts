@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
@@ -65,8 +65,10 @@ describe("health and readiness", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir("readyz")
       const url = yield* serveLoneNode({
-        ledger: Ledger.file({ paths: [join(dir, "a.json"), join(dir, "missing", "b.json")], schema: PersistentState })
+        ledger: Ledger.file({ paths: [join(dir, "a.json"), join(dir, "b.json")], schema: PersistentState })
       })
+      // From now on the second copy cannot be written (its temp file is a directory); the first still can.
+      mkdirSync(join(dir, "b.json.tmp"))
       yield* post(`${url}/reconfigure`, reconfigure)
       const degraded = yield* get(`${url}/readyz`)
       assert.strictEqual(degraded.status, 503)
@@ -159,7 +161,7 @@ describe("metrics and docs", () => {
 describe("the OpenAPI document", () => {
   const spec = OpenApi.fromApi(NodeApi)
 
-  it("has a summary and description on every operation, servers, and the 400 body the server sends", () => {
+  it("has a summary and description on every operation, servers, and the 400, 413 and 415 bodies the server sends", () => {
     assert.deepStrictEqual(spec.servers, [{ url: "/", description: "the node serving this document" }])
     const operations = Object.values(spec.paths).flatMap((item) =>
       [item.get, item.post].filter((op) => op !== undefined)
@@ -168,7 +170,9 @@ describe("the OpenAPI document", () => {
     for (const op of operations) {
       assert.isAbove(op.summary?.length ?? 0, 0, op.operationId)
       assert.isAbove(op.description?.length ?? 0, 0, op.operationId)
-      if (op.requestBody !== undefined) assert.property(op.responses, "400", op.operationId)
+      if (op.requestBody !== undefined) {
+        for (const code of ["400", "413", "415"]) assert.property(op.responses, code, op.operationId)
+      }
     }
     assert.include(JSON.stringify(spec.paths["/commit"]?.post?.responses?.["400"]), "BadRequest")
   })
