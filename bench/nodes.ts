@@ -1,6 +1,6 @@
 /**
- * Benchmark helpers: a node over plain TCP with an in-memory ledger, so the figures measure the runtime and
- * not the disk, pinning a fixed test authority key (`benchAuthority`).
+ * Benchmark helpers: a node with an in-memory ledger, so the figures measure the runtime and not the disk,
+ * pinning a fixed test authority key (`benchAuthority`).
  */
 import * as Ledger from "../src/runtime/Ledger.ts"
 import * as Transport from "../src/runtime/Transport.ts"
@@ -12,13 +12,14 @@ import type { PersistentState } from "../src/types/PersistentState.ts"
 /** The control plane's key in every benchmark. */
 export const benchAuthority = TestAuthority.fromLabel("bench")
 
-/** Starts node `serial` in the current scope; admission wide enough for hundreds of concurrent callers. */
-export const startTcpNode = (serial: string, maxPendingApi = 1024) =>
+/** Starts node `serial` in the current scope; admission wide enough for 1,024 concurrent callers. */
+export const startNode = (serial: string, transport: Transport.Transport = Transport.insecureTcp) =>
   TrustQuorumNode.make({
     id: BaseboardId.make("913-0000019", serial),
     listen: { host: "127.0.0.1", port: 0 },
-    transport: Transport.insecureTcp,
+    transport,
     authority: benchAuthority.publicKey,
     ledger: Ledger.memory<PersistentState>(),
-    maxPendingApi
+    maxPendingApi: 1024,
+    maxInFlightProxied: 1024
   })

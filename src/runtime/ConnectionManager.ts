@@ -226,6 +226,8 @@ export const make = <LE extends { readonly message: string }>(args: {
   readonly advertise?: Address
   readonly transport: ConnectionSource<LE>
   readonly sink: (event: ManagerEvent) => Effect.Effect<void>
+  /** Where each link offers its proxy frames as they are read (`NodeTask.fastPath`). */
+  readonly fastPath: Link.FastPath
   readonly options?: Partial<ManagerOptions>
 }) =>
   Effect.gen(function* () {
@@ -279,6 +281,7 @@ export const make = <LE extends { readonly message: string }>(args: {
           connectionId: conn.id,
           peer: hello.id,
           sink: args.sink,
+          fastPath: args.fastPath,
           options: options.link
         })
         links.set(conn.id, { handle, peer: hello.id.key, listenAddress: formatAddress(hello.listenAddress) })

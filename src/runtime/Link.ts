@@ -7,6 +7,12 @@
  * oversize frame, inactivity, a full write queue, a defect in its own code, interruption. Because the
  * closure goes through the same sink after the reader has stopped, it never overtakes the link's last
  * frame. A misbehaving peer closes its own link and nothing else.
+ *
+ * Two fast paths keep the proxy off the fibers' hops without reordering anything. A frame offered while
+ * nothing is queued or being written is written at once (`tryWrite`) instead of waking the writer. And
+ * while the link runs it installs a handler on the connection that sees each frame as it is read, when
+ * the reader is idle (so nothing read earlier is still on its way): a proxy frame the owner's `fastPath`
+ * takes is done there; anything else, and anything it declines, goes to the reader, in order.
  */
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Option, Queue, Result, Schema } from "effect"
 import type { BaseboardId } from "../types/BaseboardId.ts"
@@ -43,6 +49,13 @@ export class LinkClosed extends Schema.TaggedError<LinkClosed>()("LinkClosed", {
 export interface LinkConn {
   readonly read: Effect.Effect<Uint8Array, { readonly reason: string; readonly message: string }>
   readonly write: (payload: Uint8Array) => Effect.Effect<void, { readonly reason: string; readonly message: string }>
+  /** Writes one whole frame (a string as its UTF-8) now if that needs no waiting; false (nothing written) otherwise. */
+  readonly tryWrite: (payload: Uint8Array | string) => boolean
+  /**
+   * Installs (or with `undefined` removes) a handler offered each frame as it arrives while a read is waiting
+   * and nothing is buffered; a frame it returns true for is consumed, any other is read as usual.
+   */
+  readonly onFrame: (handler: ((payload: Uint8Array) => boolean) | undefined) => void
   readonly destroy: Effect.Effect<void>
 }
 
@@ -50,13 +63,16 @@ export interface LinkConn {
 export interface LinkHandle {
   readonly connectionId: number
   readonly peer: BaseboardId
-  /** Queues a protocol frame without waiting. False if the queue is full (the link then closes with `WriteQueueFull`) or the link is closing. */
+  /**
+   * Sends a protocol frame without waiting: written at once when nothing is queued or being written, queued
+   * otherwise. False if the queue is full (the link then closes with `WriteQueueFull`) or the link is closing.
+   */
   readonly offer: (frame: Wire.Frame) => boolean
   /**
-   * Queues a proxy request or answer. Proxy frames have their own allowance (`proxyCapacity`, the
+   * Sends a proxy request or answer, like `offer`. Proxy frames have their own allowance (`proxyCapacity`, the
    * tracker's bound), so a burst of forwarded requests never pushes protocol frames out or closes the link.
    */
-  readonly offerProxy: (frame: Wire.Frame) => boolean
+  readonly offerProxy: (frame: Wire.ProxyFrame) => boolean
   /** Closes the link with `reason`; its `LinkDown` still arrives through the sink. */
   readonly close: (reason: LinkCloseReason, detail: string) => Effect.Effect<void>
 }
@@ -83,6 +99,9 @@ export interface LinkOptions {
   readonly proxyCapacity: number
 }
 
+/** The owner's fast path for proxy frames (`NodeTask.fastPath`): true if it took the frame. */
+export type FastPath = (connectionId: number, frame: Wire.ProxyFrame) => boolean
+
 export const defaultLinkOptions: LinkOptions = {
   pingInterval: Duration.seconds(1),
   inactivityTimeout: Duration.seconds(10),
@@ -105,6 +124,8 @@ export const make = (args: {
   readonly connectionId: number
   readonly peer: BaseboardId
   readonly sink: (event: LinkEvent) => Effect.Effect<void>
+  /** Proxy frames go here first, where they are read (default: none taken). */
+  readonly fastPath?: FastPath
   readonly options?: Partial<LinkOptions>
 }): Effect.Effect<{ readonly handle: LinkHandle; readonly run: Effect.Effect<void> }> =>
   Effect.gen(function* () {
@@ -117,17 +138,24 @@ export const make = (args: {
     )
     let protocolQueued = 0
     let proxyQueued = 0
+    let pingQueued = 0
+    /** The writer holds a frame it has not finished writing. */
+    let writing = false
+    /** Nothing queued or being written: a frame written now cannot overtake an earlier one. */
+    const idle = () => !writing && protocolQueued + proxyQueued + pingQueued === 0
     const closing = Deferred.makeUnsafe<never, LinkClosed>()
     const requestClose = (reason: LinkCloseReason, detail: string): void => {
       Deferred.doneUnsafe(closing, Exit.fail(new LinkClosed({ reason, detail })))
     }
-    let lastReceived = yield* Clock.currentTimeMillis
+    const clock = yield* Clock.Clock
+    let lastReceived = clock.currentTimeMillisUnsafe()
     const { connectionId, conn, sink } = args
+    const fastPath = args.fastPath ?? (() => false)
 
-    const enqueue = (frame: Wire.Frame, proxy: boolean): boolean => {
-      if (Deferred.isDoneUnsafe(closing)) return false
+    /** Queues a frame for the writer; a full allowance closes the link. */
+    const enqueue = (bytes: Uint8Array, proxy: boolean): boolean => {
       const full = proxy ? proxyQueued >= proxyCapacity : protocolQueued >= capacity
-      if (full || !Queue.offerUnsafe(outbound, { bytes: Wire.encode(frame), proxy })) {
+      if (full || !Queue.offerUnsafe(outbound, { bytes, proxy })) {
         const limit = proxy ? `${proxyCapacity} proxy` : `${capacity} protocol`
         requestClose("WriteQueueFull", `more than ${limit} frames waiting to be written`)
         return false
@@ -140,9 +168,26 @@ export const make = (args: {
     const handle: LinkHandle = {
       connectionId,
       peer: args.peer,
-      offer: (frame) => enqueue(frame, false),
-      offerProxy: (frame) => enqueue(frame, true),
+      offer: (frame) => {
+        if (Deferred.isDoneUnsafe(closing)) return false
+        const bytes = Wire.encode(frame)
+        return (idle() && conn.tryWrite(bytes)) || enqueue(bytes, false)
+      },
+      offerProxy: (frame) => {
+        if (Deferred.isDoneUnsafe(closing)) return false
+        const text = Wire.proxyText(frame)
+        return (idle() && conn.tryWrite(text)) || enqueue(Wire.utf8(text), true)
+      },
       close: (reason, detail) => Effect.sync(() => requestClose(reason, detail))
+    }
+
+    /** Runs where the connection reads a frame, while the reader is idle. */
+    const onFrame = (payload: Uint8Array): boolean => {
+      if (Deferred.isDoneUnsafe(closing)) return false
+      const frame = Wire.decodeProxy(payload)
+      if (frame === undefined || !fastPath(connectionId, frame)) return false
+      lastReceived = clock.currentTimeMillisUnsafe()
+      return true
     }
 
     const reader = Effect.gen(function* () {
@@ -151,7 +196,7 @@ export const make = (args: {
           conn.read,
           (e) => new LinkClosed({ reason: transportReason(e.reason), detail: e.message })
         )
-        lastReceived = yield* Clock.currentTimeMillis
+        lastReceived = clock.currentTimeMillisUnsafe()
         const decoded = Wire.decode(payload)
         if (Result.isFailure(decoded)) {
           return yield* new LinkClosed({ reason: "DecodeError", detail: decoded.failure.issue })
@@ -163,12 +208,15 @@ export const make = (args: {
     const writer = Effect.gen(function* () {
       while (true) {
         const item = yield* Queue.take(outbound)
+        writing = true
         if (item.proxy) proxyQueued--
-        else if (item.bytes !== pingBytes) protocolQueued--
+        else if (item.bytes === pingBytes) pingQueued--
+        else protocolQueued--
         yield* Effect.mapError(
           conn.write(item.bytes),
           (e) => new LinkClosed({ reason: "WriteFailed", detail: e.message })
         )
+        writing = false
       }
     })
 
@@ -180,7 +228,10 @@ export const make = (args: {
         if (now - lastReceived > inactivityMillis) {
           return yield* new LinkClosed({ reason: "Inactivity", detail: `no frame for ${now - lastReceived} ms` })
         }
-        if (Queue.sizeUnsafe(outbound) === 0) Queue.offerUnsafe(outbound, { bytes: pingBytes, proxy: false })
+        if (idle() && !conn.tryWrite(pingBytes)) {
+          pingQueued++
+          Queue.offerUnsafe(outbound, { bytes: pingBytes, proxy: false })
+        }
       }
     })
 
@@ -193,10 +244,13 @@ export const make = (args: {
     }
 
     // The four loops only ever end by failing; the first failure names the reason and interrupts the rest.
-    const run = Effect.all([reader, writer, keepAlive, Deferred.await(closing)], {
-      concurrency: "unbounded",
-      discard: true
-    }).pipe(
+    // The frame handler lives exactly as long as they do: removed before the link reports its closure.
+    const run = Effect.acquireUseRelease(
+      Effect.sync(() => conn.onFrame(onFrame)),
+      () =>
+        Effect.all([reader, writer, keepAlive, Deferred.await(closing)], { concurrency: "unbounded", discard: true }),
+      () => Effect.sync(() => conn.onFrame(undefined))
+    ).pipe(
       Effect.onExit((exit) =>
         Effect.gen(function* () {
           const { reason, detail } = reasonOf(exit)

@@ -14,6 +14,18 @@
  * flood cannot fill the log; a routine one (a duplicate, a late acknowledgement) at debug level. A
  * proxied request refused as unauthorized, and a link closed because its peer sent a frame that does
  * not decode or is too large, are warned the same way.
+ *
+ * Admission is fair: API requests have slots of their own (`maxPendingApi`, `Busy` beyond) that link
+ * traffic never takes, and link events share `eventCapacity` with each link holding at most its share
+ * (the capacity over the links with events waiting), so a flooding peer waits on its own link — its reads
+ * pause — while others' events and the API still get in.
+ *
+ * The proxy's hot path does not hop through this fiber: a caller registers its request in the tracker
+ * and writes its frame itself, and a link hands proxy frames to `fastPath` where they are read, which
+ * completes answers and serves operations with a snapshot (`Status`). The fast path runs only while no
+ * event is waiting or being applied, and only for a link this task knows as current, so it never reorders
+ * anything the task has yet to see; anything else takes the queue. `Commit` and `PrepareAndCommit` are
+ * always served by a step (persist → reply → send).
  */
 import {
   Cause,
@@ -38,7 +50,7 @@ import { type Address, compareAddress, formatAddress, type ManagerEvent } from "
 import type { LinkCloseReason, LinkHandle } from "./Link.ts"
 import * as NodeMetrics from "./NodeMetrics.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
-import { metrics, ProxyTracker } from "./ProxyTracker.ts"
+import { ProxyTracker } from "./ProxyTracker.ts"
 import * as RateLimitedLog from "./RateLimitedLog.ts"
 import { Busy, Disconnected, type InvalidResponse, NodeStopped } from "./RuntimeError.ts"
 import * as Wire from "./Wire.ts"
@@ -89,17 +101,23 @@ export interface NodeTaskHandle {
     f: (node: Node, task: TaskView) => Result.Result<A, E>
   ) => Effect.Effect<A, E | Busy | NodeStopped>
   /**
-   * Forwards `operation` to `destination` over its current link and waits for its answer. Fails with
-   * `Disconnected` at once when the destination is not connected, or when the link carrying the request
-   * closes first; `Busy` when too many requests are in flight.
+   * Forwards `operation` to `destination` over its current link and waits for its answer; the caller
+   * registers and writes the request itself, without waiting for the loop. Fails with `Disconnected` at
+   * once when the destination is not connected (as of the last applied link event), or when the link
+   * carrying the request closes first; `Busy` at once when `maxInFlightProxied` requests are in flight.
    */
   readonly proxy: <P, A, E>(
     operation: ProxyOperation.Operation<string, P, A, E>,
     destination: BaseboardId,
     payload: P
   ) => Effect.Effect<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>
-  /** The sink for the connection manager's events. */
+  /** The sink for the connection manager's events; it waits while the event's link holds its share. */
   readonly sink: (event: ManagerEvent) => Effect.Effect<void>
+  /**
+   * Takes a proxy frame where its link read it, if it can without reordering: true if it was handled (an
+   * answer completed, or a request answered from a snapshot), false to send it through `sink` instead.
+   */
+  readonly fastPath: (connectionId: number, frame: Wire.ProxyFrame) => boolean
   readonly committedEpoch: SubscriptionRef.SubscriptionRef<Option.Option<Epoch>>
   /** The durable copies written by the last save, against the configured number. */
   readonly ledgerCopies: Effect.Effect<{ readonly written: number; readonly configured: number } | undefined>
@@ -111,9 +129,12 @@ export interface NodeTaskOptions {
   readonly node: Node
   readonly listenAddress: Address
   readonly ledger: StateLedger
-  /** API requests that may wait at once; more fail with `Busy` at once (default 32). */
+  /** API requests that may wait at once, in slots link traffic never takes; more fail with `Busy` (default 32). */
   readonly maxPendingApi?: number
-  /** Link events that may wait at once; links beyond it wait (backpressure) (default 1024). */
+  /**
+   * Link events that may wait at once, all links together; each link holds at most this over the number of
+   * links with events waiting, and a link over its share waits, which pauses its reads (default 1024).
+   */
   readonly eventCapacity?: number
   /** Proxied requests in flight at once; more fail with `Busy` (default 256). */
   readonly maxInFlightProxied?: number
@@ -123,13 +144,27 @@ interface LinkEntry extends ConnectionInfo {
   readonly handle: LinkHandle
 }
 
+/** A link event waiting for room in the queue. */
+interface Waiter {
+  readonly event: ManagerEvent
+  readonly resume: () => void
+}
+
 /** Starts the NodeTask in the current scope. */
 export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { node, ledger } = options
     const maxPendingApi = options.maxPendingApi ?? 32
-    const events = yield* Queue.bounded<NodeEvent>((options.eventCapacity ?? 1024) + maxPendingApi)
+    const linkCapacity = options.eventCapacity ?? 1024
+    // Never full: every event is admitted against its own bound below first, and counted until applied.
+    const events = yield* Queue.bounded<NodeEvent>(linkCapacity + maxPendingApi)
+    /** API requests queued or being applied. */
     let pendingApi = 0
+    /** Link events queued or being applied, all links together and by link. */
+    let pendingLink = 0
+    const pendingByLink = new Map<number, number>()
+    /** Links waiting for room, in arrival order; a link has at most one (its events come one at a time). */
+    const waiters = new Set<Waiter>()
     let stopped: NodeStopped | undefined
     const stoppedSignal = Deferred.makeUnsafe<NodeStopped>()
     /** The first reason wins; later ones (the shutdown after a failure) do not replace it. */
@@ -141,10 +176,11 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     let handling: ApiEvent | undefined
     let ledgerCopies: { readonly written: number; readonly configured: number } | undefined
     const links = new Map<number, LinkEntry>()
-    const tracker = new ProxyTracker(options.maxInFlightProxied ?? 256)
-    let busyRefusals = 0
+    const tracker = new ProxyTracker(options.maxInFlightProxied ?? 256, yield* Effect.context<never>())
     /** Proxy answers produced by the current event, sent after it is persisted. */
-    let replies: Array<{ readonly link: LinkEntry; readonly frame: Wire.ProxyResponse }> = []
+    let replies: Array<{ readonly link: LinkEntry; readonly frame: Wire.ProxyFrame }> = []
+    /** Encoded answers as of the last completed step (see `ProxyOperation.serveFromSnapshot`). */
+    const snapshots: ProxyOperation.Snapshots = new Map()
     const current = new Map<string, number>()
     const refusals = yield* RateLimitedLog.make({ subject: "refused peer messages" })
     const committedEpoch = yield* SubscriptionRef.make(
@@ -184,6 +220,12 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     }
 
     const closeLink = (entry: LinkEntry, reason: LinkCloseReason, detail: string) => entry.handle.close(reason, detail)
+
+    /** Delivers an answer read on `entry`; only the request's destination may answer it. */
+    const answer = (
+      entry: LinkEntry,
+      frame: { readonly requestId: number; readonly outcome: string; readonly value: unknown }
+    ) => tracker.answer(frame.requestId, entry.peer.key, frame.outcome, frame.value)
 
     const onLinkEvent = (event: ManagerEvent) =>
       Effect.gen(function* () {
@@ -234,12 +276,9 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
               }
               replies.push({
                 link: entry,
-                frame: new Wire.ProxyResponse({ requestId: frame.requestId, outcome, value })
+                frame: { _tag: "ProxyResponse", requestId: frame.requestId, outcome, value }
               })
-            } else if (frame._tag === "ProxyResponse") {
-              const answered = tracker.answer(frame.requestId, entry.peer.key, frame.outcome, frame.value)
-              yield* Metric.update(answered ? metrics.completed : metrics.lateResponses, 1)
-            }
+            } else if (frame._tag === "ProxyResponse") answer(entry, frame)
             return
           }
           case "LinkDown": {
@@ -247,8 +286,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             links.delete(event.connectionId)
             yield* Metric.update(NodeMetrics.metrics.links, links.size)
             yield* NodeMetrics.linkClosed(event.reason)
-            const failed = tracker.failConnection(event.connectionId)
-            if (failed > 0) yield* Metric.update(metrics.disconnected, failed)
+            tracker.failConnection(event.connectionId)
             if (entry === undefined) return
             // Only the current link's closure disconnects the peer; a replaced link's late closure does not.
             if (current.get(entry.peer.key) === event.connectionId) {
@@ -318,10 +356,49 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       if (overflow > 0) yield* refusals.warn("Overflow", `${overflow} more refused messages in one event`, {})
     })
 
+    /**
+     * Whether one more event of a link fits: room in the link capacity, and the link under its share — the
+     * capacity over the links that have events waiting or are waiting to add one, itself included.
+     */
+    const admits = (connectionId: number): boolean => {
+      if (pendingLink >= linkCapacity) return false
+      const held = pendingByLink.get(connectionId) ?? 0
+      let sharing = pendingByLink.size + (held === 0 ? 1 : 0)
+      for (const waiter of waiters) {
+        const id = waiter.event.connectionId
+        if (id !== connectionId && !pendingByLink.has(id)) sharing++
+      }
+      return held < Math.max(1, Math.floor(linkCapacity / sharing))
+    }
+
+    const enqueueLink = (event: ManagerEvent): void => {
+      pendingLink++
+      pendingByLink.set(event.connectionId, (pendingByLink.get(event.connectionId) ?? 0) + 1)
+      Queue.offerUnsafe(events, event)
+    }
+
+    /** An event is applied: its slot is free, and a waiting link that now fits its share gets in. */
+    const release = (event: NodeEvent): void => {
+      snapshots.clear()
+      if (event._tag === "Api") {
+        pendingApi--
+        return
+      }
+      pendingLink--
+      const held = (pendingByLink.get(event.connectionId) ?? 1) - 1
+      if (held === 0) pendingByLink.delete(event.connectionId)
+      else pendingByLink.set(event.connectionId, held)
+      for (const waiter of waiters) {
+        if (!admits(waiter.event.connectionId)) continue
+        waiters.delete(waiter)
+        enqueueLink(waiter.event)
+        waiter.resume()
+      }
+    }
+
     const step = (event: NodeEvent) =>
       Effect.gen(function* () {
         if (event._tag === "Api") {
-          pendingApi--
           handling = event
           const reply = event.apply(node, view)
           yield* persist
@@ -344,17 +421,12 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           yield* logDrops
         }
         if (stopped === undefined) yield* send
-        yield* Metric.update(metrics.inFlight, tracker.size)
         yield* Metric.update(NodeMetrics.metrics.queueDepth, yield* Queue.size(events))
-        if (busyRefusals > 0) {
-          yield* Metric.update(metrics.busy, busyRefusals)
-          busyRefusals = 0
-        }
-      })
+      }).pipe(Effect.ensuring(Effect.sync(() => release(event))))
 
     /**
-     * Once stopped: fail every waiting request, close every link, then signal `stopped`; later link
-     * events are dropped.
+     * Once stopped: fail every waiting request, release the links waiting for room, close every link, then
+     * signal `stopped`; later link events are dropped.
      */
     const abortAll = (error: NodeStopped) =>
       Effect.gen(function* () {
@@ -363,6 +435,8 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         for (const event of yield* Queue.clear(events)) {
           if (event._tag === "Api") yield* event.abort(error)
         }
+        for (const waiter of waiters) waiter.resume()
+        waiters.clear()
         tracker.failAll()
         for (const entry of links.values()) yield* closeLink(entry, "Shutdown", error.reason)
         Deferred.doneUnsafe(stoppedSignal, Exit.succeed(error))
@@ -394,7 +468,8 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         if (stopped !== undefined) return Effect.fail(stopped)
         if (pendingApi >= maxPendingApi) return Effect.fail(new Busy({ limit: maxPendingApi }))
         const deferred = Deferred.makeUnsafe<A, E | NodeStopped>()
-        const event: ApiEvent = {
+        pendingApi++
+        Queue.offerUnsafe(events, {
           _tag: "Api",
           apply: (n, t) => {
             const result = f(n, t)
@@ -404,12 +479,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             ).pipe(Effect.asVoid)
           },
           abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
-        }
-        pendingApi++
-        if (!Queue.offerUnsafe(events, event)) {
-          pendingApi--
-          return Effect.fail(new Busy({ limit: maxPendingApi }))
-        }
+        })
         return Deferred.await(deferred)
       })
 
@@ -418,72 +488,84 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       destination: BaseboardId,
       payload: P
     ): Effect.Effect<A, E | Disconnected | Busy | InvalidResponse | NodeStopped> =>
-      // Suspended: every run of the returned effect is a new request (so `Effect.retry` really retries).
+      // Every run of the returned effect is a new request (so `Effect.retry` really retries). The caller
+      // registers and writes its request itself; the link it picked is one this task knows as current, so its
+      // closure, which reaches the task after its last frame, fails this request if the answer has not come.
       // The request's span travels in the frame, so the destination's serve joins the caller's trace.
-      Effect.flatMap(Effect.option(Effect.currentSpan), (span) => {
-        const answer = Deferred.makeUnsafe<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>()
-        let requestId: number | undefined
-        let gaveUp = false
-        const start = call((): Result.Result<void, never> => {
+      Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+        Effect.callback<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>((resume) => {
+          if (stopped !== undefined) return resume(Exit.fail(stopped))
           const link = currentLink(destination)
-          const fail = (error: Disconnected | Busy) => Deferred.doneUnsafe(answer, Exit.fail(error))
-          if (gaveUp) return Result.void
           if (link === undefined) {
-            fail(new Disconnected({ destination: destination.toString(), connectionId: null }))
-          } else if (tracker.isFull) {
-            fail(new Busy({ limit: tracker.capacity }))
-            busyRefusals++
-          } else {
-            // Registered before the frame is offered: a closure of this link after this point fails it.
-            requestId = tracker.register({
-              connectionId: link.connectionId,
-              destination: destination.key,
-              answer: (outcome, value) =>
-                Deferred.doneUnsafe(
-                  answer,
-                  ProxyOperation.decodeResponse(operation, destination.toString(), outcome, value)
-                ),
-              fail: (reason) =>
-                Deferred.doneUnsafe(
-                  answer,
-                  Exit.fail(
-                    reason === "Disconnected"
-                      ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
-                      : (stopped ?? new NodeStopped({ reason: "shut down while a proxied request was in flight" }))
-                  )
-                )
-            })
-            link.handle.offerProxy(
-              new Wire.ProxyRequest({
-                requestId,
-                operation: operation.tag,
-                payload: operation.json.encodePayload(payload),
-                ...(Option.isSome(span) ? { trace: { traceId: span.value.traceId, spanId: span.value.spanId } } : {})
-              })
-            )
+            return resume(Exit.fail(new Disconnected({ destination: destination.toString(), connectionId: null })))
           }
-          return Result.void
+          if (tracker.isFull) {
+            tracker.refuse()
+            return resume(Exit.fail(new Busy({ limit: tracker.capacity })))
+          }
+          const requestId = tracker.register({
+            connectionId: link.connectionId,
+            destination: destination.key,
+            answer: (outcome, value) =>
+              resume(ProxyOperation.decodeResponse(operation, destination.toString(), outcome, value)),
+            fail: (reason) =>
+              resume(
+                Exit.fail(
+                  reason === "Disconnected"
+                    ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
+                    : (stopped ?? new NodeStopped({ reason: "shut down while a proxied request was in flight" }))
+                )
+              )
+          })
+          link.handle.offerProxy({
+            _tag: "ProxyRequest",
+            requestId,
+            operation: operation.tag,
+            payload: operation.json.encodePayload(payload),
+            ...(Option.isSome(span) ? { trace: { traceId: span.value.traceId, spanId: span.value.spanId } } : {})
+          })
+          // A caller that is interrupted (or whose timeout fires) removes its entry: none outlives its caller.
+          return Effect.sync(() => tracker.remove(requestId))
         })
-        // A caller that is interrupted (or whose timeout fires) removes its entry: none outlives its caller.
-        return start.pipe(
-          Effect.andThen(Deferred.await(answer)),
-          Effect.onInterrupt(() =>
-            Effect.sync(() => {
-              gaveUp = true
-              if (requestId !== undefined) tracker.remove(requestId)
-            })
-          )
-        )
-      }).pipe(
+      ).pipe(
         Effect.withSpan("tq.proxy.request", {
           attributes: { operation: operation.tag, destination: destination.toString() }
         })
       )
 
+    const fastPath = (connectionId: number, frame: Wire.ProxyFrame): boolean => {
+      if (stopped !== undefined || pendingApi > 0 || pendingLink > 0) return false
+      const entry = links.get(connectionId)
+      if (entry === undefined || current.get(entry.peer.key) !== connectionId) return false
+      if (frame._tag === "ProxyResponse") {
+        answer(entry, frame)
+        return true
+      }
+      const served = ProxyOperation.serveFromSnapshot(frame.operation, frame.payload, node, view, snapshots)
+      if (served === undefined) return false
+      entry.handle.offerProxy({ _tag: "ProxyResponse", requestId: frame.requestId, ...served })
+      return true
+    }
+
+    const sink = (event: ManagerEvent): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (stopped !== undefined) return Effect.void
+        if (admits(event.connectionId)) {
+          enqueueLink(event)
+          return Effect.void
+        }
+        return Effect.callback<void>((resume) => {
+          const waiter: Waiter = { event, resume: () => resume(Effect.void) }
+          waiters.add(waiter)
+          return Effect.sync(() => waiters.delete(waiter))
+        })
+      })
+
     const handle: NodeTaskHandle = {
       call,
       proxy,
-      sink: (event) => (stopped === undefined ? Queue.offer(events, event).pipe(Effect.asVoid) : Effect.void),
+      sink,
+      fastPath,
       committedEpoch,
       ledgerCopies: Effect.sync(() => ledgerCopies),
       stopped: Deferred.await(stoppedSignal)

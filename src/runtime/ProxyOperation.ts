@@ -28,6 +28,16 @@ export interface Declaration<Tag extends string, P, A, E> {
   readonly error: Codec<E>
   /** Runs the operation at the destination, exactly like a local API call. */
   readonly serve: (node: Node, payload: P, context: ServeContext) => Result.Result<A, E>
+  /**
+   * Only for an operation that reads and never fails: how the destination answers it from a snapshot. `take`
+   * is the success as of the node's last completed step, encoded once per step; `complete` fills in, per
+   * request, what changes between steps. The NodeTask answers such a request where its frame is read, and
+   * only while it has no event waiting, so the answer shows exactly the state of its last (persisted) step.
+   */
+  readonly snapshot?: {
+    readonly take: (node: Node) => A
+    readonly complete: (encoded: unknown, context: ServeContext) => unknown
+  }
 }
 
 /** The JSON codecs of an operation, compiled once when it is declared (building them per call cost ~10× the call). */
@@ -52,13 +62,22 @@ export const declare = <const Tag extends string, P, A, E>(
   const payload = Schema.toCodecJson(declaration.payload)
   const success = Schema.toCodecJson(declaration.success)
   const error = Schema.toCodecJson(declaration.error)
+  const decodeSuccess = Schema.decodeUnknownResult(success)
+  // Answers repeat (a polled Status rarely changes) and decoding is a function of the JSON alone, so the
+  // last decoded success is reused for the same JSON text: ~1 µs to compare against ~10 µs to decode.
+  let last: { readonly text: string | undefined; readonly decoded: Result.Result<A, Schema.SchemaError> } | undefined
   return {
     ...declaration,
     json: {
       encodePayload: Schema.encodeSync(payload),
       decodePayload: Schema.decodeUnknownResult(payload),
       encodeSuccess: Schema.encodeSync(success),
-      decodeSuccess: Schema.decodeUnknownResult(success),
+      decodeSuccess: (json) => {
+        const text = JSON.stringify(json)
+        if (last !== undefined && last.text === text) return last.decoded
+        last = { text, decoded: decodeSuccess(json) }
+        return last.decoded
+      },
       encodeError: Schema.encodeSync(error),
       decodeError: Schema.decodeUnknownResult(error)
     }
@@ -87,7 +106,15 @@ export const Status = declare({
   success: NodeStatus,
   error: Schema.Never,
   serve: (node, _: {}, context) =>
-    Result.succeed(new NodeStatus({ ...node.status(), proxiedRequests: context.proxiedRequests }))
+    Result.succeed(new NodeStatus({ ...node.status(), proxiedRequests: context.proxiedRequests })),
+  snapshot: {
+    take: (node) => new NodeStatus({ ...node.status(), proxiedRequests: 0 }),
+    // Building and encoding a NodeStatus costs ~10 µs; copying its encoded fields, well under one.
+    complete: (encoded, context) =>
+      typeof encoded === "object" && encoded !== null
+        ? { ...encoded, proxiedRequests: context.proxiedRequests }
+        : encoded
+  }
 })
 
 const issueText = (e: Schema.SchemaError): string => e.message.split("\n")[0] ?? "invalid"
@@ -118,6 +145,44 @@ const registry: ReadonlyMap<string, ReturnType<typeof handler>> = new Map([
   [PrepareAndCommit.tag, handler(PrepareAndCommit)],
   [Status.tag, handler(Status)]
 ])
+
+/** The encoded snapshots of one destination, by operation tag; its NodeTask empties it after every step. */
+export type Snapshots = Map<string, unknown>
+
+/** The destination side of an operation with a snapshot: decode the payload, answer from the snapshot. */
+const snapshotHandler =
+  <Tag extends string, P, A, E>(op: Operation<Tag, P, A, E>) =>
+  (payload: unknown, node: Node, context: ServeContext, snapshots: Snapshots): Outcome | undefined => {
+    const snapshot = op.snapshot
+    if (snapshot === undefined) return undefined
+    const decoded = op.json.decodePayload(payload)
+    if (Result.isFailure(decoded)) {
+      return { outcome: "rejected", value: `invalid ${op.tag} payload: ${issueText(decoded.failure)}` }
+    }
+    let encoded = snapshots.get(op.tag)
+    if (encoded === undefined) {
+      encoded = op.json.encodeSuccess(snapshot.take(node))
+      snapshots.set(op.tag, encoded)
+    }
+    return { outcome: "success", value: snapshot.complete(encoded, context) }
+  }
+
+/** The operations a destination may answer from a snapshot, by tag. */
+const snapshotRegistry: ReadonlyMap<string, ReturnType<typeof snapshotHandler>> = new Map([
+  [Status.tag, snapshotHandler(Status)]
+])
+
+/**
+ * Answers a received request from `snapshots` when its operation has a snapshot (an invalid payload is
+ * rejected here too); `undefined` when it must be served by a step of the NodeTask.
+ */
+export const serveFromSnapshot = (
+  tag: string,
+  payload: unknown,
+  node: Node,
+  context: ServeContext,
+  snapshots: Snapshots
+): Outcome | undefined => snapshotRegistry.get(tag)?.(payload, node, context, snapshots)
 
 /** Runs a received request at the destination. A proxied request is never proxied again. */
 export const serve = (tag: string, payload: unknown, node: Node, context: ServeContext): Outcome => {

@@ -3,10 +3,12 @@
  * request id and by the link that carries it — so a closed link fails exactly its own requests, in
  * time proportional to their number, and a caller that gives up removes its entry at once.
  *
- * It is owned by the NodeTask fiber; every method is synchronous, so no entry is ever observed half
- * registered. Request ids are allocated here, so duplicates are impossible by construction.
+ * Callers register their own requests and links complete them where answers are read; closures arrive
+ * through the NodeTask. Every method is synchronous, so no entry is ever observed half registered, and each
+ * updates the metrics as it changes the entries, so they are exact. Request ids are allocated here, so
+ * duplicates are impossible by construction.
  */
-import { Metric } from "effect"
+import { type Context, Metric } from "effect"
 
 /** How an entry ends: a decoded answer, or a failure chosen by the tracker's owner. */
 export interface Entry {
@@ -33,11 +35,16 @@ export class ProxyTracker {
   readonly #byRequest = new Map<number, Entry>()
   readonly #byConnection = new Map<number, Set<number>>()
   #nextId = 1
-  /** Answers dropped: unknown or late request ids, and answers from a peer other than the destination. */
-  lateResponses = 0
+  /** Where the metrics live (the NodeTask's context). */
+  readonly #context: Context.Context<never>
 
-  constructor(capacity: number) {
+  constructor(capacity: number, context: Context.Context<never>) {
     this.capacity = capacity
+    this.#context = context
+  }
+
+  #sized(): void {
+    metrics.inFlight.updateUnsafe(this.#byRequest.size, this.#context)
   }
 
   get size(): number {
@@ -48,6 +55,11 @@ export class ProxyTracker {
     return this.#byRequest.size >= this.capacity
   }
 
+  /** Counts a request refused because the tracker was full. */
+  refuse(): void {
+    metrics.busy.updateUnsafe(1, this.#context)
+  }
+
   /** Registers a request (before its frame is offered to the link) and returns its fresh id. */
   register(entry: Entry): number {
     const id = this.#nextId++
@@ -55,6 +67,7 @@ export class ProxyTracker {
     const ids = this.#byConnection.get(entry.connectionId) ?? new Set<number>()
     ids.add(id)
     this.#byConnection.set(entry.connectionId, ids)
+    this.#sized()
     return id
   }
 
@@ -66,16 +79,18 @@ export class ProxyTracker {
     const ids = this.#byConnection.get(entry.connectionId)
     ids?.delete(requestId)
     if (ids?.size === 0) this.#byConnection.delete(entry.connectionId)
+    this.#sized()
   }
 
   /** Delivers an answer from `from`; false if it was dropped (unknown id, or not from the destination). */
   answer(requestId: number, from: string, outcome: string, value: unknown): boolean {
     const entry = this.#byRequest.get(requestId)
     if (entry === undefined || entry.destination !== from) {
-      this.lateResponses++
+      metrics.lateResponses.updateUnsafe(1, this.#context)
       return false
     }
     this.remove(requestId)
+    metrics.completed.updateUnsafe(1, this.#context)
     entry.answer(outcome, value)
     return true
   }
@@ -85,12 +100,16 @@ export class ProxyTracker {
     const ids = this.#byConnection.get(connectionId)
     this.#byConnection.delete(connectionId)
     if (ids === undefined) return 0
-    for (const id of ids) {
+    const entries = Array.from(ids, (id) => {
       const entry = this.#byRequest.get(id)
       this.#byRequest.delete(id)
-      entry?.fail("Disconnected")
-    }
-    return ids.size
+      return entry
+    })
+    this.#sized()
+    metrics.disconnected.updateUnsafe(entries.length, this.#context)
+    // Failed after the tracker is consistent: a caller resumed here may register its next request at once.
+    for (const entry of entries) entry?.fail("Disconnected")
+    return entries.length
   }
 
   /** Fails every request (the node is stopping). */
@@ -98,6 +117,7 @@ export class ProxyTracker {
     const entries = Array.from(this.#byRequest.values())
     this.#byRequest.clear()
     this.#byConnection.clear()
+    this.#sized()
     for (const entry of entries) entry.fail("NodeStopped")
   }
 }

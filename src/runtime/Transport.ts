@@ -13,6 +13,12 @@
  *   high-water mark (backpressure); success means handed over, not delivered. A payload over
  *   `Frame.maxPayloadBytes` is refused with `FrameTooLarge` and the connection stays usable. Payloads
  *   are not copied on every path: do not mutate one after writing it.
+ * - `tryWrite` writes a frame now when `write` would not wait (nothing waiting for the socket to drain,
+ *   under its high-water mark, not ended, within the size limit) and says whether it did. A string payload
+ *   is written as its UTF-8 bytes (on sockets, encoded straight into the write batch).
+ * - `onFrame` installs a handler that is offered each frame as it arrives, in order, but only while a read
+ *   is waiting and nothing is buffered — so a frame it consumes overtakes nothing; every other frame is
+ *   buffered for `read` as usual. The handler runs inside the transport's own callback and must not throw.
  * - `destroy` is a hard close (never a graceful end: a graceful close made peers hang elsewhere); it is
  *   idempotent, and pending and later reads and writes fail.
  * - One reader at a time is the intended use (concurrent reads are served in order); concurrent
@@ -97,8 +103,13 @@ export interface Conn {
   readonly peerIdentity: Option.Option<string>
   readonly read: Effect.Effect<Uint8Array, LinkError>
   readonly write: (payload: Uint8Array) => Effect.Effect<void, LinkError>
+  readonly tryWrite: (payload: Uint8Array | string) => boolean
+  readonly onFrame: (handler: FrameHandler | undefined) => void
   readonly destroy: Effect.Effect<void>
 }
+
+/** Offered a frame as it arrives; true if it consumed it. */
+export type FrameHandler = (payload: Uint8Array) => boolean
 
 /** A bound listener. Refused peers (TLS) are logged and never reach `accept`. */
 export interface Listener {
@@ -186,6 +197,8 @@ class Inbox {
   #readers: Array<Resume<Uint8Array>> = []
   #error: LinkError | undefined = undefined
   readonly #onTake: () => void
+  /** See `Conn.onFrame`. */
+  handler: FrameHandler | undefined = undefined
 
   constructor(onTake: () => void) {
     this.#onTake = onTake
@@ -200,6 +213,8 @@ class Inbox {
 
   deliver(frame: Uint8Array): void {
     if (this.#error !== undefined) return
+    // A waiting reader means nothing is buffered and the reader is done with every earlier frame.
+    if (this.#readers.length > 0 && this.handler !== undefined && this.handler(frame)) return
     const reader = this.#readers.shift()
     if (reader !== undefined) {
       reader(Effect.succeed(frame))
@@ -257,6 +272,7 @@ class Inbox {
 
 /** Reading pauses while this many bytes of frames wait to be read, and resumes below half of it. */
 const readHighWater = Frame.maxFrameBytes
+const textEncoder = new TextEncoder()
 /** Small frames are copied into shared write batches of this size; larger ones are written as they are. */
 const batchBytes = 64 * 1024
 const copyLimit = 16 * 1024
@@ -378,6 +394,26 @@ const socketConn = (
       return Effect.sync(() => removeFrom(drainWaiters, waiter))
     })
 
+  const canWriteNow = () => ended === undefined && drainWaiters.length === 0 && !socket.writableNeedDrain
+
+  const tryWrite = (payload: Uint8Array | string): boolean => {
+    if (!canWriteNow()) return false
+    if (typeof payload === "string") {
+      if (payload.length * 3 > copyLimit) return tryWrite(textEncoder.encode(payload))
+      // Encoded straight into the batch: UTF-8 takes at most 3 bytes per UTF-16 unit.
+      const pending = fill > start
+      reserve(Frame.headerBytes + payload.length * 3)
+      const length = batch.write(payload, fill + Frame.headerBytes)
+      Frame.writeHeader(batch, fill, length)
+      fill += Frame.headerBytes + length
+      if (!pending) queueMicrotask(flush)
+      return true
+    }
+    if (payload.length > Frame.maxPayloadBytes) return false
+    append(payload)
+    return true
+  }
+
   const write = (payload: Uint8Array): Effect.Effect<void, LinkError> =>
     Effect.suspend(() => {
       if (payload.length > Frame.maxPayloadBytes) {
@@ -410,6 +446,10 @@ const socketConn = (
       peerIdentity,
       read: inbox.read,
       write,
+      tryWrite,
+      onFrame: (handler) => {
+        inbox.handler = handler
+      },
       destroy: Effect.sync(() => kill("destroyed"))
     },
     kill
@@ -776,6 +816,16 @@ class MemoryEnd {
     this.onClose()
   }
 
+  /** Sends now if the peer's inbox has room and no write is waiting for it. */
+  tryWrite(text: Uint8Array | string, checked: boolean): boolean {
+    const payload = typeof text === "string" ? textEncoder.encode(text) : text
+    if (checked && payload.length > Frame.maxPayloadBytes) return false
+    if (this.writeError !== undefined || this.blocked.length > 0 || (this.peer?.inbox.size ?? 0) >= this.capacity)
+      return false
+    this.send(payload)
+    return true
+  }
+
   write(payload: Uint8Array, checked: boolean): Effect.Effect<void, LinkError> {
     return Effect.suspend(() => {
       if (checked && payload.length > Frame.maxPayloadBytes) {
@@ -787,10 +837,7 @@ class MemoryEnd {
         )
       }
       if (this.writeError !== undefined) return Effect.fail(this.writeError)
-      if (this.blocked.length === 0 && (this.peer?.inbox.size ?? 0) < this.capacity) {
-        this.send(payload)
-        return Effect.void
-      }
+      if (this.tryWrite(payload, checked)) return Effect.void
       return Effect.callback<void, LinkError>((resume) => {
         const waiter = () => {
           if (this.writeError !== undefined) return resume(Effect.fail(this.writeError))
@@ -812,6 +859,10 @@ class MemoryEnd {
       peerIdentity: Option.none(),
       read: this.inbox.read,
       write: (payload) => this.write(payload, checked),
+      tryWrite: (payload) => this.tryWrite(payload, checked),
+      onFrame: (handler) => {
+        this.inbox.handler = handler
+      },
       destroy: Effect.sync(() => this.close("Closed", "destroyed"))
     }
   }

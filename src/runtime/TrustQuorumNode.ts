@@ -31,7 +31,7 @@ import { RackId } from "../types/RackId.ts"
 import { CommitRequest, PrepareAndCommitRequest, type ReconfigureMsg } from "../types/Request.ts"
 import { type CommitStatus, type CoordinatorStatus, NodeStatus } from "../types/Status.ts"
 import * as ConnectionManager from "./ConnectionManager.ts"
-import type { LinkOptions } from "./Link.ts"
+import type * as Link from "./Link.ts"
 import * as NodeMetrics from "./NodeMetrics.ts"
 import * as NodeTask from "./NodeTask.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
@@ -70,10 +70,15 @@ export interface TrustQuorumNodeConfig<E = never> {
   readonly ledger: NodeLedger<E>
   /** Randomness for secrets and salts (default: the OS CSPRNG). */
   readonly rng?: Rng
-  readonly link?: Partial<LinkOptions>
+  readonly link?: Partial<Link.LinkOptions>
   readonly connections?: Partial<Omit<ConnectionManager.ManagerOptions, "link">>
-  /** API requests that may wait at once before calls fail with `Busy` (default 32). */
+  /** API requests that may wait at once before calls fail with `Busy`; link traffic never takes them (default 32). */
   readonly maxPendingApi?: number
+  /**
+   * Proxied requests in flight at once before `proxy` calls fail with `Busy` — the proxy's only admission
+   * bound (default 256). Links allow as many proxy frames waiting to be written.
+   */
+  readonly maxInFlightProxied?: number
 }
 
 type Api<A, E> = Effect.Effect<A, E | Busy | NodeStopped>
@@ -189,21 +194,26 @@ export const make = <E>(
     // The listener must be bound before the task knows its own address, so the manager forwards to a
     // task that is created right after it; no event can arrive before the task exists (no peers yet).
     let sink: (event: ConnectionManager.ManagerEvent) => Effect.Effect<void> = () => Effect.void
+    let fastPath: Link.FastPath = () => false
+    const maxInFlightProxied = config.maxInFlightProxied ?? 256
     const manager = yield* ConnectionManager.make({
       id: config.id,
       listen: config.listen,
       ...(config.advertise === undefined ? {} : { advertise: config.advertise }),
       transport: config.transport,
       sink: (event) => sink(event),
-      options: { ...config.connections, link: config.link ?? {} }
+      fastPath: (connectionId, frame) => fastPath(connectionId, frame),
+      options: { ...config.connections, link: { proxyCapacity: maxInFlightProxied, ...config.link } }
     })
     const task = yield* NodeTask.make({
       node,
       listenAddress: manager.advertisedAddress,
       ledger: config.ledger,
+      maxInFlightProxied,
       ...(config.maxPendingApi === undefined ? {} : { maxPendingApi: config.maxPendingApi })
     })
     sink = task.sink
+    fastPath = task.fastPath
     yield* NodeMetrics.register
     yield* Effect.annotateCurrentSpan("node", config.id.toString())
 

@@ -36,6 +36,9 @@ const fakeConn = Effect.gen(function* () {
         const decoded = Wire.decode(payload)
         written.push(decoded._tag === "Success" ? decoded.success._tag : "Ping")
       }),
+    // Every write goes through the gate, so tests can hold the writer and fill the queue.
+    tryWrite: () => false,
+    onFrame: () => undefined,
     destroy: Effect.sync(() => {
       destroyed = true
     })
@@ -140,7 +143,13 @@ describe("Link", () => {
     Effect.gen(function* () {
       const events = yield* Queue.unbounded<Link.LinkEvent>()
       const { run } = yield* Link.make({
-        conn: { read: Effect.die(new Error("bug")), write: () => Effect.void, destroy: Effect.void },
+        conn: {
+          read: Effect.die(new Error("bug")),
+          write: () => Effect.void,
+          tryWrite: () => false,
+          onFrame: () => undefined,
+          destroy: Effect.void
+        },
         connectionId: 9,
         peer,
         sink: (e) => Queue.offer(events, e).pipe(Effect.asVoid)

@@ -158,6 +158,8 @@ describe("NodeTask", () => {
         const { handle } = yield* task
         const link = fake(1)
         yield* handle.sink(up(link, "outbound", 4000))
+        // Proxied calls see the links the task has applied: wait for the LinkUp.
+        yield* handle.call(() => Result.succeed(1))
         // A request forwarded to the peer, waiting for its answer when the task dies.
         const proxied = yield* Effect.forkChild(Effect.flip(handle.proxy(ProxyOperation.Status, sled(1), {})), {
           startImmediately: true

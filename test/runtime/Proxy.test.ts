@@ -20,13 +20,15 @@ import { authority, rackId, sled } from "./rack.ts"
 
 const destination = sled(3)
 
+type ProxyRequestFrame = Extract<Wire.ProxyFrame, { readonly _tag: "ProxyRequest" }>
+
 /** A fake link to `peer`; `requests` are the proxy requests offered to it. */
 const fakeLinkTo = (connectionId: number, peer = destination) => {
   const link = fakeLink(connectionId, peer)
   return {
     ...link,
-    get requests(): ReadonlyArray<Wire.ProxyRequest> {
-      return link.frames.filter((f): f is Wire.ProxyRequest => f._tag === "ProxyRequest")
+    get requests(): ReadonlyArray<ProxyRequestFrame> {
+      return link.frames.filter((f): f is ProxyRequestFrame => f._tag === "ProxyRequest")
     }
   }
 }
@@ -53,8 +55,10 @@ const setup = (options?: {
     })
     const link = fakeLinkTo(1)
     yield* task.sink(linkUp(link, "outbound", 4000))
-    // Calls and events share one ordered queue: a call observes every event sunk before it.
+    // API calls and events share one ordered queue: a call observes every event sunk before it. Proxied
+    // calls do not wait in it; they see the links the task has applied, so wait for the LinkUp first.
     const barrier = task.call(() => Result.void)
+    yield* Effect.orDie(barrier)
     const size = task.call((_, t) => Result.succeed(t.proxiedRequests))
     const answer = (connectionId: number, frame: Wire.Frame) => task.sink({ _tag: "LinkFrame", connectionId, frame })
     return { task, link, size, barrier, answer }

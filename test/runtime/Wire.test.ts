@@ -120,4 +120,63 @@ describe("Wire", () => {
       { seed: 5, numRuns: 500 }
     )
   })
+
+  it("the proxy fast path accepts only what the Schema accepts, and decodes it to equal frames (property)", () => {
+    const schemaDecode = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.toCodecJson(Wire.Frame)))
+    const utf8 = new TextEncoder()
+    // Near misses of both proxy shapes: every key optional, extra keys, ids and outcomes of every kind.
+    const id = fc.oneof(
+      { weight: 4, arbitrary: fc.integer() },
+      fc.double(),
+      fc.constantFrom(2 ** 53, -(2 ** 53), 1e300, -0),
+      fc.string(),
+      fc.constant(null)
+    )
+    const outcome = fc.oneof(fc.constantFrom("success", "failure", "rejected"), fc.string())
+    const near = fc.record(
+      {
+        _tag: fc.constantFrom("ProxyRequest", "ProxyResponse", "Ping", "proxyrequest"),
+        requestId: id,
+        operation: fc.oneof(fc.string(), fc.integer()),
+        payload: fc.jsonValue(),
+        outcome,
+        value: fc.jsonValue(),
+        extra: fc.jsonValue()
+      },
+      { requiredKeys: [] }
+    )
+    const exact = fc.oneof(
+      fc.record({ _tag: fc.constant("ProxyRequest"), requestId: id, operation: fc.string(), payload: fc.jsonValue() }),
+      fc.record({ _tag: fc.constant("ProxyResponse"), requestId: id, outcome, value: fc.jsonValue() })
+    )
+    const text = fc.oneof(
+      exact.map((o) => JSON.stringify(o)),
+      near.map((o) => JSON.stringify(o)),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.string()
+    )
+    let taken = 0
+    fc.assert(
+      fc.property(text, (t) => {
+        const bytes = utf8.encode(t)
+        const expected = schemaDecode(t)
+        const fast = Wire.decodeProxy(bytes)
+        const decoded = Wire.decode(bytes)
+        assert.strictEqual(Result.isSuccess(decoded), Result.isSuccess(expected), t)
+        if (Result.isSuccess(decoded) && Result.isSuccess(expected)) {
+          assert.deepStrictEqual(decoded.success, expected.success)
+          assert.strictEqual(Object.getPrototypeOf(decoded.success), Object.getPrototypeOf(expected.success))
+        }
+        if (fast !== undefined) {
+          taken++
+          // Whatever the fast path takes, the Schema takes too, with the same fields.
+          assert.isTrue(Result.isSuccess(expected), t)
+          if (Result.isSuccess(expected)) assert.deepStrictEqual({ ...fast }, { ...expected.success })
+        }
+      }),
+      { seed: 11, numRuns: 5000 }
+    )
+    // The generator reaches the fast path often enough for the property to mean something.
+    assert.isAbove(taken, 200)
+  })
 })

@@ -9,14 +9,15 @@ import type { BaseboardId } from "../../src/types/BaseboardId.ts"
 
 export interface FakeLink {
   readonly handle: LinkHandle
-  readonly frames: Array<Wire.Frame>
+  /** Protocol frames as offered, proxy frames as the plain data the hot path offers. */
+  readonly frames: Array<Wire.Frame | Wire.ProxyFrame>
   readonly closed: Array<LinkCloseReason>
 }
 
 export const fakeLink = (connectionId: number, peer: BaseboardId): FakeLink => {
-  const frames: Array<Wire.Frame> = []
+  const frames: Array<Wire.Frame | Wire.ProxyFrame> = []
   const closed: Array<LinkCloseReason> = []
-  const record = (frame: Wire.Frame) => {
+  const record = (frame: Wire.Frame | Wire.ProxyFrame) => {
     frames.push(frame)
     return true
   }
