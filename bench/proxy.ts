@@ -252,11 +252,14 @@ const summarize = (samples: ReadonlyArray<Sample>) => ({
   )
 })
 
+/** The per-round ratio of two variants' p50, or none when either was not run (`--only`). */
 const ratio = (over: ReadonlyArray<Sample>, under: ReadonlyArray<Sample>) =>
-  stat(
-    over.map((s, i) => s.p50_us / (under[i]?.p50_us ?? 1)),
-    2
-  )
+  over.length === 0 || under.length === 0
+    ? null
+    : stat(
+        over.map((s, i) => s.p50_us / (under[i]?.p50_us ?? Number.NaN)),
+        2
+      )
 
 const program = (rounds: number, only: ReadonlyArray<string>) =>
   Effect.gen(function* () {
@@ -292,8 +295,7 @@ const program = (rounds: number, only: ReadonlyArray<string>) =>
     const summary = Object.fromEntries(names.map((n) => [n, summarize(get(n))]))
     const tcpRatio = ratio(get("proxied-tcp"), get("raw-tcp"))
     const tlsRatio = ratio(get("proxied-tls"), get("raw-tls"))
-    const at256 = summary["proxied-tcp"]?.throughput_per_s["256"]?.median ?? 0
-    const p99 = summary["proxied-tcp"]?.p99_ms_at_256.median ?? 0
+    const proxiedTcp = summary["proxied-tcp"]
     return {
       rounds,
       variants: summary,
@@ -302,10 +304,13 @@ const program = (rounds: number, only: ReadonlyArray<string>) =>
       p50_ratio_tls: tlsRatio,
       heap_per_in_flight_request: heap,
       targets: {
-        p50_ratio_tcp: { max: 1.35, met: tcpRatio.median <= 1.35 },
-        p50_ratio_tls: { max: 1.5, met: tlsRatio.median <= 1.5 },
-        proxied_tcp_256_per_s: { min: 80_000, met: at256 >= 80_000 },
-        p99_ms_at_256: { max: 15, met: p99 <= 15 },
+        p50_ratio_tcp: { max: 1.35, met: tcpRatio === null ? null : tcpRatio.median <= 1.35 },
+        p50_ratio_tls: { max: 1.5, met: tlsRatio === null ? null : tlsRatio.median <= 1.5 },
+        proxied_tcp_256_per_s: {
+          min: 80_000,
+          met: proxiedTcp === undefined ? null : (proxiedTcp.throughput_per_s["256"]?.median ?? 0) >= 80_000
+        },
+        p99_ms_at_256: { max: 15, met: proxiedTcp === undefined ? null : proxiedTcp.p99_ms_at_256.median <= 15 },
         heap_bytes_per_request: { max: 1200, met: heap.bytes_per_request <= 1200 }
       },
       machine: { cores: cpus().length, node: process.version, load_average_1m_at_end: round(loadavg()[0] ?? 0, 2) }

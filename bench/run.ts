@@ -9,7 +9,7 @@ import { Console, Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Main from "../src/cli/Main.ts"
 
-const all = ["shamir", "proxy", "stages", "reconfigure", "soak", "authority"] as const
+const all = ["shamir", "proxy", "stages", "reconfigure", "soak", "authority", "controlplane"] as const
 
 const bench = Command.make(
   "bench",

@@ -91,7 +91,7 @@ const silentPeer = (port: number) => {
     new Wire.Hello({
       id: BaseboardId.make("913-0000019", "9"),
       listenAddress: { host: "127.0.0.1", port: 1 },
-      protocolVersion: 1
+      protocolVersion: Wire.protocolVersion
     })
   )
   socket.write(Result.getOrThrow(Frame.encode(hello)))

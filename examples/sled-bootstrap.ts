@@ -17,9 +17,9 @@ import { Clock, Effect, Option, Schedule, Stream } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../src/api/NodeApi.ts"
+import * as ControlPlaneStore from "../src/control/ControlPlaneStore.ts"
 import * as MemberClient from "../src/control/MemberClient.ts"
 import * as Reconfigurator from "../src/control/Reconfigurator.ts"
-import * as Ledger from "../src/runtime/Ledger.ts"
 import * as ProcessRack from "../src/testing/ProcessRack.ts"
 import * as BaseboardId from "../src/types/BaseboardId.ts"
 
@@ -107,7 +107,7 @@ const program = Effect.gen(function* () {
   const driver = yield* Reconfigurator.make({
     rackId,
     authority: rack.authority,
-    store: Ledger.file({ paths: [join(dir, "control-plane.json")], schema: Reconfigurator.DriverState }),
+    store: ControlPlaneStore.file([join(dir, "control-plane.json")]),
     clientOf: (id) => Option.fromNullishOr(clients.get(id.key)),
     options: { pollInterval: "25 millis" }
   })

@@ -28,8 +28,8 @@ import * as BaseboardId from "../types/BaseboardId.ts"
 
 import * as PersistentState from "../types/PersistentState.ts"
 import { RackId } from "../types/RackId.ts"
+import { authorityKeyFlag, controlPlane, openStore, storeFlags } from "./ControlPlaneCommand.ts"
 import * as Main from "./Main.ts"
-
 import * as NodeConfig from "./NodeConfig.ts"
 
 /** A flag or argument value that does not mean what its name says. */
@@ -203,14 +203,12 @@ const memberFlag = Flag.String("member").pipe(
 )
 
 /**
- * The flags every driver command takes: where its progress is kept, the key it signs decisions with,
- * which rack, and how to reach the members.
+ * The flags every driver command takes: where its progress is kept (`--state FILE` or `--store URL`), the
+ * key it signs decisions with, which rack, and how to reach the members.
  */
 const driverFlags = {
-  state: Flag.String("state").pipe(Flag.withDescription("the driver's progress file (created if missing)")),
-  authorityKey: Flag.String("authority-key").pipe(
-    Flag.withDescription("the control plane's authority private key (authority.key from `tq certs init`)")
-  ),
+  ...storeFlags,
+  authorityKey: authorityKeyFlag,
   rackId: Flag.String("rack-id").pipe(Flag.withDescription("the rack id (a UUID)")),
   member: memberFlag
 }
@@ -223,7 +221,8 @@ const sledFlag = (what: string) =>
  * rack as it stands: those of the last committed configuration, or the `--member`s before the first.
  */
 const openDriver = Effect.fn("openDriver")(function* (flags: {
-  readonly state: string
+  readonly state: Option.Option<string>
+  readonly store: Option.Option<string>
   readonly authorityKey: string
   readonly rackId: string
   readonly member: ReadonlyArray<string>
@@ -238,7 +237,7 @@ const openDriver = Effect.fn("openDriver")(function* (flags: {
   const driver = yield* Reconfigurator.make({
     rackId,
     authority,
-    store: Ledger.file({ paths: [flags.state], schema: Reconfigurator.DriverState }),
+    store: yield* openStore(flags),
     clientOf: (id) => Option.fromNullishOr(clients.get(id.key))
   })
   yield* Effect.forkScoped(Stream.runForEach(driver.events, (e) => emit({ ...e })))
@@ -403,7 +402,7 @@ export const replay = Command.make(
 
 const tq = Command.make("tq").pipe(
   Command.withDescription("effect-trust-quorum: run nodes, operate a rack, replay simulations"),
-  Command.withSubcommands([node, status, addSled, removeSled, rotate, resume, unlockCheck, certs, replay])
+  Command.withSubcommands([node, status, addSled, removeSled, rotate, resume, unlockCheck, controlPlane, certs, replay])
 )
 
 Main.run(tq, "0.1.0")

@@ -10,49 +10,39 @@
  * Every decision is signed with the control plane's authority key: the reconfiguration it sends the
  * coordinator (which names that coordinator), and — only after K+Z acknowledgements, and only for a
  * configuration that matches what it decided field by field — the commit of the exact configuration
- * the coordinator built. Nodes act on nothing else.
+ * the coordinator built. Nodes act on nothing else. Signing is deterministic (Ed25519), so any replica
+ * signs the same statements again from the plan in the store; no signature is stored.
  *
- * Progress is saved in a store after every step (by default a ledger file), so a restarted driver
- * resumes where it stopped; every step is also published as a `ProgressEvent` stream.
+ * Every decision and every step of progress goes to a `ControlPlaneStore` (a ledger file for one driver
+ * process, PostgreSQL for several replicas) as a conditional write: a proposal only on top of the last
+ * committed epoch, Preparing → Committing, a member's commit, Committing → Committed, an abort together
+ * with its successor. A driver whose view is stale gets `StaleView`, re-reads and carries on from what the
+ * store holds, so any number of drivers can drive one rack: `run` is the replica loop that picks up the
+ * latest unfinished configuration and drives it (every step is idempotent), so a request accepted by one
+ * replica is completed by the others if it dies. Every step is also published as a `ProgressEvent` stream.
  */
 import { Clock, Duration, Effect, Option, PubSub, Random, Schema, Stream } from "effect"
 import type { SigningKey } from "../crypto/AuthorityKey.ts"
-import type { Ledger } from "../runtime/Ledger.ts"
+import type { BaseboardId } from "../types/BaseboardId.ts"
 import * as BaseboardIdModule from "../types/BaseboardId.ts"
-import { BaseboardId } from "../types/BaseboardId.ts"
-import { Configuration } from "../types/Configuration.ts"
+import type { Configuration } from "../types/Configuration.ts"
 import * as Decision from "../types/Decision.ts"
 import { Epoch } from "../types/Epoch.ts"
-import { RackId } from "../types/RackId.ts"
+import type { RackId } from "../types/RackId.ts"
 import { ReconfigureMsg } from "../types/Request.ts"
+import {
+  type ControlPlaneStoreShape,
+  type DriverState,
+  lastCommittedOf,
+  latestOf,
+  type MemberProgress,
+  type PlannedConfig,
+  type StaleView,
+  type StoreError
+} from "./ControlPlaneStore.ts"
 import type { CallFailure, MemberClient } from "./MemberClient.ts"
 
-/** A member's progress in one configuration. */
-export const MemberProgress = Schema.Struct({
-  id: BaseboardId,
-  state: Schema.Literals(["Unacked", "Prepared", "Committed"]),
-  via: Schema.NullOr(Schema.Literals(["direct", "proxy"]))
-})
-export type MemberProgress = typeof MemberProgress.Type
-
-/** One configuration as the driver tracks it. */
-export const PlannedConfig = Schema.Struct({
-  epoch: Epoch,
-  lastCommittedEpoch: Schema.NullOr(Epoch),
-  coordinator: BaseboardId,
-  threshold: Schema.Int,
-  commitCrashTolerance: Schema.Int,
-  members: Schema.Array(MemberProgress),
-  phase: Schema.Literals(["Preparing", "Committing", "Committed", "Aborted"]),
-  config: Schema.NullOr(Configuration),
-  startedAt: Schema.Number,
-  committedAt: Schema.NullOr(Schema.Number)
-})
-export type PlannedConfig = typeof PlannedConfig.Type
-
-/** Everything the driver persists. */
-export const DriverState = Schema.Struct({ rackId: RackId, configs: Schema.Array(PlannedConfig) })
-export type DriverState = typeof DriverState.Type
+export { DriverState, MemberProgress, PlannedConfig } from "./ControlPlaneStore.ts"
 
 /** What the driver reports as it goes. */
 export type ProgressEvent =
@@ -68,6 +58,8 @@ export type ProgressEvent =
   | { readonly _tag: "Committed"; readonly epoch: Epoch; readonly millis: number }
   | { readonly _tag: "Aborted"; readonly epoch: Epoch; readonly reason: string }
   | { readonly _tag: "Retrying"; readonly epoch: Epoch; readonly id: string; readonly reason: string }
+  /** Another driver changed the store first; this one re-read it and continued from there. */
+  | { readonly _tag: "Conflict"; readonly epoch: Epoch; readonly step: StaleView["step"] }
 
 /** The driver could not finish before its deadline, or was asked for something impossible. */
 export class ReconfigurationFailed extends Schema.TaggedError<ReconfigurationFailed>()("ReconfigurationFailed", {
@@ -79,6 +71,33 @@ export class ReconfigurationFailed extends Schema.TaggedError<ReconfigurationFai
   }
 }
 
+/** Why a membership request was refused before anything was proposed. */
+export class RequestRefused extends Schema.TaggedError<RequestRefused>()("RequestRefused", {
+  request: Schema.String,
+  reason: Schema.Literals(["AlreadyAMember", "NotAMember", "TooFewMembers", "NoCommittedConfiguration"]),
+  member: Schema.NullOr(Schema.String)
+}) {
+  override get message(): string {
+    const what = {
+      AlreadyAMember: `${this.member} is already a member`,
+      NotAMember: `${this.member} is not a member`,
+      TooFewMembers: `the rack would have fewer than ${minimumMembers} members`,
+      NoCommittedConfiguration: "the rack has no committed configuration to change yet"
+    }[this.reason]
+    return `request ${this.request} refused: ${what}; nothing was proposed`
+  }
+}
+
+/** A membership request, relative to the last committed configuration (`Set` names the members outright). */
+export type MembershipChange =
+  | { readonly _tag: "Set"; readonly members: ReadonlyArray<BaseboardId> }
+  | { readonly _tag: "Add"; readonly id: BaseboardId }
+  | { readonly _tag: "Remove"; readonly id: BaseboardId }
+  | { readonly _tag: "Rotate" }
+
+/** The protocol needs more members than the threshold, and K = N/2+1: fewer than 3 members cannot work. */
+export const minimumMembers = 3
+
 /** K = N/2 + 1, as the control plane of the original chooses it. */
 export const thresholdFor = (members: number): number => Math.floor(members / 2) + 1
 
@@ -87,7 +106,7 @@ export const commitCrashToleranceFor = (members: number): number =>
   members <= 4 ? 0 : members <= 8 ? 1 : members <= 15 ? 2 : members <= 23 ? 3 : 4
 
 export interface ReconfiguratorOptions {
-  /** How often the coordinator and pending members are polled (default 50 ms). */
+  /** How often the coordinator and pending members are polled, and the store when idle (default 50 ms). */
   readonly pollInterval: Duration.Input
   /** The whole reconfiguration must finish in this time (default 60 s). */
   readonly deadline: Duration.Input
@@ -119,55 +138,68 @@ const retryable = new Set([
 export interface Reconfigurator {
   /** Drives the rack to `members` (a new epoch), or finishes the configuration already in progress. */
   readonly reconfigure: (members: ReadonlyArray<BaseboardId>) => Effect.Effect<PlannedConfig, ReconfigurationFailed>
+  /**
+   * Accepts a membership request: finishes any configuration in progress, then proposes the next epoch in the
+   * store and returns its plan (phase Preparing) once the store holds it. Any replica's `run` completes it.
+   */
+  readonly submit: (
+    change: MembershipChange,
+    request: string
+  ) => Effect.Effect<PlannedConfig, RequestRefused | ReconfigurationFailed>
+  /** Drives a plan to Committed, following its request to the next epoch when its coordinator is lost. */
+  readonly complete: (plan: PlannedConfig) => Effect.Effect<PlannedConfig, ReconfigurationFailed>
   /** Finishes the configuration in progress, if any. */
   readonly resume: Effect.Effect<Option.Option<PlannedConfig>, ReconfigurationFailed>
-  readonly state: Effect.Effect<DriverState>
+  /** The replica loop: forever picks up the rack's latest unfinished configuration and drives it. */
+  readonly run: Effect.Effect<never>
+  /** What the store holds for the rack now. */
+  readonly state: Effect.Effect<DriverState, ReconfigurationFailed>
   readonly events: Stream.Stream<ProgressEvent>
 }
 
-/** Starts a driver for `rackId`, resuming the progress saved in `store`. */
+/** A request id: 64 random bits in hex. */
+export const newRequestId: Effect.Effect<string> = Effect.map(
+  Effect.forEach([0, 1, 2, 3], () => Random.nextIntBetween(0, 0xffff)),
+  (parts) => parts.map((p) => p.toString(16).padStart(4, "0")).join("")
+)
+
+/** Starts a driver for `rackId` over `store` (it resumes whatever the store holds). */
 export const make = (args: {
   readonly rackId: RackId
   /** The control plane's authority key: it signs every reconfiguration and commit. */
   readonly authority: SigningKey
-  readonly store: Ledger<DriverState>
+  readonly store: ControlPlaneStoreShape
   /** The API client of a node, when it has an API. */
   readonly clientOf: (id: BaseboardId) => Option.Option<MemberClient>
   readonly options?: Partial<ReconfiguratorOptions>
 }) =>
   Effect.gen(function* () {
     const options = { ...defaults, ...args.options }
-    const loaded = yield* args.store.load.pipe(
-      Effect.mapError((e) => new ReconfigurationFailed({ epoch: null, reason: e.message }))
-    )
-    let state: DriverState = Option.getOrElse(loaded, () => ({ rackId: args.rackId, configs: [] }))
+    const { rackId, store } = args
     const pubsub = yield* PubSub.unbounded<ProgressEvent>()
     const emit = (event: ProgressEvent) => PubSub.publish(pubsub, event).pipe(Effect.asVoid)
-
-    const save = (plan: PlannedConfig) =>
-      Effect.gen(function* () {
-        state = { ...state, configs: [...state.configs.filter((c) => c.epoch !== plan.epoch), plan] }
-        yield* args.store
-          .save(state)
-          .pipe(Effect.mapError((e) => new ReconfigurationFailed({ epoch: plan.epoch, reason: e.message })))
-        return plan
-      })
-
-    const latest = () =>
-      state.configs.reduce<PlannedConfig | undefined>(
-        (a, c) => (a === undefined || c.epoch > a.epoch ? c : a),
-        undefined
-      )
-    const lastCommitted = () =>
-      state.configs
-        .filter((c) => c.phase === "Committed")
-        .reduce<PlannedConfig | undefined>((a, c) => (a === undefined || c.epoch > a.epoch ? c : a), undefined)
-
     const fail = (plan: PlannedConfig | undefined, reason: string) =>
       new ReconfigurationFailed({ epoch: plan?.epoch ?? null, reason })
+    const storeFailed = (e: StoreError) => fail(undefined, e.message)
 
-    /** A new plan at the next epoch, with a coordinator that committed the last configuration and has an API. */
-    const propose = (members: ReadonlyArray<BaseboardId>) =>
+    /** The last view read from the store; every decision starts from it and every conflict refreshes it. */
+    let view: DriverState = yield* store.load(rackId).pipe(Effect.mapError(storeFailed))
+    const reload = Effect.tap(store.load(rackId), (loaded) =>
+      Effect.sync(() => {
+        view = loaded
+      })
+    )
+
+    const latest = () => latestOf(view.configs)
+    const lastCommitted = () => lastCommittedOf(view.configs)
+    const planAt = (epoch: Epoch) => view.configs.find((c) => c.epoch === epoch)
+    const inProgress = () => {
+      const l = latest()
+      return l !== undefined && (l.phase === "Preparing" || l.phase === "Committing") ? l : undefined
+    }
+
+    /** A plan for `members` at the next epoch, with a coordinator that committed the last configuration and has an API. */
+    const planFor = (members: ReadonlyArray<BaseboardId>, request: string) =>
       Effect.gen(function* () {
         const sorted = BaseboardIdModule.sortUnique(members)
         const last = lastCommitted()
@@ -191,16 +223,19 @@ export const make = (args: {
           phase: "Preparing",
           config: null,
           startedAt: yield* Clock.currentTimeMillis,
-          committedAt: null
+          committedAt: null,
+          request
         }
-        yield* emit({
-          _tag: "Proposed",
-          epoch: plan.epoch,
-          coordinator: coordinator.toString(),
-          members: sorted.map(String),
-          threshold: plan.threshold
-        })
-        return yield* save(plan)
+        return plan
+      })
+
+    const proposed = (plan: PlannedConfig) =>
+      emit({
+        _tag: "Proposed",
+        epoch: plan.epoch,
+        coordinator: plan.coordinator.toString(),
+        members: plan.members.map((m) => String(m.id)),
+        threshold: plan.threshold
       })
 
     /** Sends the reconfiguration and polls the coordinator until K+Z members prepared; none if the coordinator is lost. */
@@ -209,7 +244,7 @@ export const make = (args: {
         const client = Option.getOrUndefined(args.clientOf(plan.coordinator))
         if (client === undefined) return Option.none<PlannedConfig>()
         const decided = {
-          rackId: state.rackId,
+          rackId,
           epoch: plan.epoch,
           lastCommittedEpoch: plan.lastCommittedEpoch,
           members: plan.members.map((m) => m.id),
@@ -252,15 +287,14 @@ export const make = (args: {
               }
               if (s.ackedPrepares.length >= needed) {
                 const acked = new Set(s.ackedPrepares.map((id) => id.key))
+                yield* store.prepared(rackId, plan.epoch, s.config, s.ackedPrepares)
                 yield* emit({ _tag: "Prepared", epoch: plan.epoch, acked: s.ackedPrepares.map(String), needed })
-                return Option.some(
-                  yield* save({
-                    ...plan,
-                    phase: "Committing",
-                    config: s.config,
-                    members: plan.members.map((m) => (acked.has(m.id.key) ? { ...m, state: "Prepared" } : m))
-                  })
-                )
+                return Option.some<PlannedConfig>({
+                  ...plan,
+                  phase: "Committing",
+                  config: s.config,
+                  members: plan.members.map((m) => (acked.has(m.id.key) ? { ...m, state: "Prepared" } : m))
+                })
               }
             }
           }
@@ -270,7 +304,7 @@ export const make = (args: {
 
     /** Whether the coordinator built exactly the configuration the control plane signed. */
     const matchesPlan = (config: Configuration, plan: PlannedConfig): boolean =>
-      config.rackId === state.rackId &&
+      config.rackId === rackId &&
       config.epoch === plan.epoch &&
       config.threshold === plan.threshold &&
       BaseboardIdModule.equals(config.coordinator, plan.coordinator) &&
@@ -307,11 +341,11 @@ export const make = (args: {
           const attempt =
             direct !== undefined
               ? prepared
-                ? direct.commit(state.rackId, plan.epoch, proof)
+                ? direct.commit(rackId, plan.epoch, proof)
                 : direct.prepareAndCommit(config, proof)
               : proxy !== undefined
                 ? prepared
-                  ? proxy.proxyCommit(member.id, state.rackId, plan.epoch, proof)
+                  ? proxy.proxyCommit(member.id, rackId, plan.epoch, proof)
                   : proxy.proxyPrepareAndCommit(member.id, config, proof)
                 : Effect.fail<CallFailure>({
                     _tag: "Pending",
@@ -325,7 +359,7 @@ export const make = (args: {
               ...planRef.current,
               members: planRef.current.members.map((m) => (BaseboardIdModule.equals(m.id, member.id) ? updated : m))
             }
-            yield* save(planRef.current)
+            yield* store.memberCommitted(rackId, plan.epoch, member.id, via)
             yield* emit({ _tag: "MemberCommitted", epoch: plan.epoch, id: member.id.toString(), via })
             return
           }
@@ -354,33 +388,127 @@ export const make = (args: {
         const rest = ref.current.members.filter((m) => m.state !== "Committed")
         yield* Effect.forEach(rest, (m) => commitMember(ref, m), { concurrency: options.concurrency })
         const now = yield* Clock.currentTimeMillis
-        const done = yield* save({ ...ref.current, phase: "Committed", committedAt: now })
-        yield* emit({ _tag: "Committed", epoch: done.epoch, millis: now - done.startedAt })
-        return done
+        yield* store.committed(rackId, plan.epoch, now)
+        yield* emit({ _tag: "Committed", epoch: plan.epoch, millis: now - plan.startedAt })
+        return { ...ref.current, phase: "Committed" as const, committedAt: now }
       })
 
-    /** Drives a plan to the end; a lost coordinator aborts it and proposes the same members at the next epoch. */
+    /** One step of a plan: prepare (or, the coordinator lost, abort and propose the same members at the next epoch), or commit. */
+    const step = (plan: PlannedConfig): Effect.Effect<PlannedConfig, ReconfigurationFailed | StoreError> =>
+      Effect.gen(function* () {
+        if (plan.phase === "Committing") return yield* commit(plan)
+        const prepared = yield* prepare(plan)
+        if (Option.isSome(prepared)) return prepared.value
+        const next = yield* planFor(
+          plan.members.map((m) => m.id),
+          plan.request ?? ""
+        )
+        yield* store.abort(rackId, plan.epoch, Option.some(next))
+        yield* emit({ _tag: "Aborted", epoch: plan.epoch, reason: "the coordinator was lost" })
+        yield* proposed(next)
+        return next
+      })
+
+    /** Waits a poll interval and reads the store again, until it answers (PostgreSQL may be restarting). */
+    const rereadAfterOutage = reload.pipe(Effect.delay(options.pollInterval), Effect.eventually)
+
+    /**
+     * Drives a plan to the end. A conflict re-reads the store and continues from what it holds; an abort is
+     * followed to the next epoch when it carries the same request (the aborting driver proposed it in the same step).
+     */
     const drive = (initial: PlannedConfig): Effect.Effect<PlannedConfig, ReconfigurationFailed> =>
       Effect.gen(function* () {
         let plan = initial
         while (true) {
           if (plan.phase === "Committed") return plan
-          if (plan.phase === "Preparing") {
-            const prepared = yield* prepare(plan)
-            if (Option.isNone(prepared)) {
-              yield* save({ ...plan, phase: "Aborted" })
-              yield* emit({ _tag: "Aborted", epoch: plan.epoch, reason: "the coordinator was lost" })
-              plan = yield* propose(plan.members.map((m) => m.id))
-              continue
-            }
-            plan = prepared.value
+          if (plan.phase === "Aborted") {
+            const next = planAt(plan.epoch + 1)
+            if (next === undefined || next.request !== plan.request) return yield* fail(plan, "the epoch was aborted")
+            plan = next
+            continue
           }
-          if (plan.phase === "Committing") return yield* commit(plan)
-          return yield* fail(plan, `cannot drive a configuration in phase ${plan.phase}`)
+          const outcome = yield* Effect.result(step(plan))
+          if (outcome._tag === "Success") {
+            plan = outcome.success
+            continue
+          }
+          const error = outcome.failure
+          if (error._tag === "ReconfigurationFailed") {
+            // A node refusing may only mean that another driver finished or abandoned this step: the store decides.
+            yield* reload.pipe(Effect.ignore)
+            const current = planAt(plan.epoch)
+            if (current === undefined || current.phase === plan.phase) return yield* error
+            yield* emit({
+              _tag: "Conflict",
+              epoch: plan.epoch,
+              step: plan.phase === "Preparing" ? "prepared" : "committed"
+            })
+            plan = current
+            continue
+          }
+          if (error._tag === "StaleView") yield* emit({ _tag: "Conflict", epoch: error.epoch, step: error.step })
+          else yield* emit({ _tag: "Retrying", epoch: plan.epoch, id: "store", reason: error.message })
+          yield* rereadAfterOutage
+          const current = planAt(plan.epoch)
+          if (current === undefined) return yield* fail(plan, "the store no longer holds this epoch")
+          plan = current
         }
       })
 
-    const deadline = <A>(effect: Effect.Effect<A, ReconfigurationFailed>) =>
+    /** The members a request asks for, from the last committed configuration. */
+    const targetOf = (change: MembershipChange, request: string) =>
+      Effect.gen(function* () {
+        if (change._tag === "Set") return change.members
+        const last = lastCommitted()
+        const refuse = (reason: RequestRefused["reason"], member?: BaseboardId) =>
+          new RequestRefused({ request, reason, member: member === undefined ? null : String(member) })
+        if (last === undefined) return yield* refuse("NoCommittedConfiguration")
+        const current = last.members.map((m) => m.id)
+        const isMember = (id: BaseboardId) => current.some((m) => BaseboardIdModule.equals(m, id))
+        if (change._tag === "Rotate") return current
+        if (change._tag === "Add") {
+          if (isMember(change.id)) return yield* refuse("AlreadyAMember", change.id)
+          return [...current, change.id]
+        }
+        if (!isMember(change.id)) return yield* refuse("NotAMember", change.id)
+        if (current.length - 1 < minimumMembers) return yield* refuse("TooFewMembers", change.id)
+        return current.filter((m) => !BaseboardIdModule.equals(m, change.id))
+      })
+
+    const submit = (change: MembershipChange, request: string) =>
+      Effect.gen(function* () {
+        while (true) {
+          yield* reload.pipe(Effect.catch(() => rereadAfterOutage))
+          // Already accepted: an earlier attempt's proposal landed though its answer was lost (a connection that
+          // dropped around the COMMIT), or the request was submitted twice. One request, one proposal.
+          const accepted = view.configs.filter((c) => c.request === request).at(-1)
+          if (accepted !== undefined) return accepted
+          const current = inProgress()
+          if (current !== undefined) {
+            // The request waits for the epoch in progress; helping to drive it is all this replica can do.
+            const driven = yield* Effect.result(drive(current))
+            if (driven._tag === "Failure") {
+              yield* emit({ _tag: "Retrying", epoch: current.epoch, id: "driver", reason: driven.failure.message })
+              yield* Effect.sleep(options.pollInterval)
+            }
+            continue
+          }
+          const plan = yield* planFor(yield* targetOf(change, request), request)
+          const outcome = yield* Effect.result(store.propose(rackId, plan))
+          if (outcome._tag === "Success") {
+            yield* proposed(plan)
+            return plan
+          }
+          if (outcome.failure._tag === "StaleView") {
+            yield* emit({ _tag: "Conflict", epoch: plan.epoch, step: "propose" })
+          } else {
+            yield* emit({ _tag: "Retrying", epoch: plan.epoch, id: "store", reason: outcome.failure.message })
+            yield* Effect.sleep(options.pollInterval)
+          }
+        }
+      })
+
+    const deadline = <A, E>(effect: Effect.Effect<A, E | ReconfigurationFailed>) =>
       effect.pipe(
         Effect.timeoutOrElse({
           duration: options.deadline,
@@ -388,27 +516,39 @@ export const make = (args: {
         })
       )
 
-    const inProgress = () => {
-      const l = latest()
-      return l !== undefined && (l.phase === "Preparing" || l.phase === "Committing") ? l : undefined
-    }
+    /** One pass of the replica loop: drive the latest unfinished configuration, if any, or wait a poll interval. */
+    const pass = Effect.gen(function* () {
+      const loaded = yield* Effect.result(reload)
+      const current = loaded._tag === "Success" ? inProgress() : undefined
+      if (current === undefined) return yield* Effect.sleep(options.pollInterval)
+      const driven = yield* Effect.result(drive(current))
+      if (driven._tag === "Failure") {
+        yield* emit({ _tag: "Retrying", epoch: current.epoch, id: "driver", reason: driven.failure.message })
+        yield* Effect.sleep(options.pollInterval)
+      }
+    })
 
     const reconfigurator: Reconfigurator = {
       reconfigure: (members) =>
         deadline(
           Effect.gen(function* () {
-            const current = inProgress()
-            if (current !== undefined) yield* drive(current)
-            return yield* drive(yield* propose(members))
+            const plan = yield* submit({ _tag: "Set", members }, yield* newRequestId).pipe(
+              Effect.catchTag("RequestRefused", (e) => Effect.fail(fail(undefined, e.message)))
+            )
+            return yield* drive(plan)
           })
         ),
+      submit,
+      complete: drive,
       resume: deadline(
-        Effect.suspend(() => {
+        Effect.gen(function* () {
+          yield* reload.pipe(Effect.mapError(storeFailed))
           const current = inProgress()
-          return current === undefined ? Effect.succeed(Option.none()) : Effect.map(drive(current), Option.some)
+          return current === undefined ? Option.none() : Option.some(yield* drive(current))
         })
       ),
-      state: Effect.sync(() => state),
+      run: Effect.forever(pass),
+      state: reload.pipe(Effect.mapError(storeFailed)),
       events: Stream.fromPubSub(pubsub)
     }
     return reconfigurator

@@ -50,7 +50,7 @@ import { type Address, compareAddress, formatAddress, type ManagerEvent } from "
 import type { LinkCloseReason, LinkHandle } from "./Link.ts"
 import * as NodeMetrics from "./NodeMetrics.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
-import { ProxyTracker } from "./ProxyTracker.ts"
+import { type Entry, ProxyTracker } from "./ProxyTracker.ts"
 import * as RateLimitedLog from "./RateLimitedLog.ts"
 import { Busy, Disconnected, type InvalidResponse, NodeStopped } from "./RuntimeError.ts"
 import * as Wire from "./Wire.ts"
@@ -483,6 +483,9 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         return Deferred.await(deferred)
       })
 
+    const stoppedWhileWaiting = () =>
+      stopped ?? new NodeStopped({ reason: "shut down while a proxied request was in flight" })
+
     const proxy = <P, A, E>(
       operation: ProxyOperation.Operation<string, P, A, E>,
       destination: BaseboardId,
@@ -503,20 +506,9 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
             tracker.refuse()
             return resume(Exit.fail(new Busy({ limit: tracker.capacity })))
           }
-          const requestId = tracker.register({
-            connectionId: link.connectionId,
-            destination: destination.key,
-            answer: (outcome, value) =>
-              resume(ProxyOperation.decodeResponse(operation, destination.toString(), outcome, value)),
-            fail: (reason) =>
-              resume(
-                Exit.fail(
-                  reason === "Disconnected"
-                    ? new Disconnected({ destination: destination.toString(), connectionId: link.connectionId })
-                    : (stopped ?? new NodeStopped({ reason: "shut down while a proxied request was in flight" }))
-                )
-              )
-          })
+          const requestId = tracker.register(
+            new WaitingRequest(link.connectionId, destination, operation, resume, stoppedWhileWaiting)
+          )
           link.handle.offerProxy({
             _tag: "ProxyRequest",
             requestId,
@@ -572,6 +564,48 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     }
     return handle
   })
+
+/**
+ * A proxied request waiting for its answer — the tracker's entry, holding its caller's resumption. What it
+ * does lives in methods rather than closures made per request, so a request in flight costs one small object.
+ */
+class WaitingRequest<A, E> implements Entry {
+  readonly connectionId: number
+  readonly destination: string
+  readonly #peer: BaseboardId
+  readonly #operation: ProxyOperation.Decoding<A, E>
+  readonly #resume: (result: Exit.Exit<A, E | Disconnected | InvalidResponse | NodeStopped>) => void
+  readonly #stopped: () => NodeStopped
+
+  constructor(
+    connectionId: number,
+    peer: BaseboardId,
+    operation: ProxyOperation.Decoding<A, E>,
+    resume: (result: Exit.Exit<A, E | Disconnected | InvalidResponse | NodeStopped>) => void,
+    stopped: () => NodeStopped
+  ) {
+    this.connectionId = connectionId
+    this.destination = peer.key
+    this.#peer = peer
+    this.#operation = operation
+    this.#resume = resume
+    this.#stopped = stopped
+  }
+
+  answer(outcome: string, value: unknown): void {
+    this.#resume(ProxyOperation.decodeResponse(this.#operation, this.#peer.toString(), outcome, value))
+  }
+
+  fail(reason: "Disconnected" | "NodeStopped"): void {
+    this.#resume(
+      Exit.fail(
+        reason === "Disconnected"
+          ? new Disconnected({ destination: this.#peer.toString(), connectionId: this.connectionId })
+          : this.#stopped()
+      )
+    )
+  }
+}
 
 /** A defect's one-line description: its message if it is an Error (never a value's contents). */
 const describeDefect = (defect: unknown): string =>

@@ -200,12 +200,18 @@ export const isUnauthorized = (outcome: Outcome["outcome"], value: unknown): boo
   "_tag" in value &&
   value._tag === "NotAuthorized"
 
+/** What the origin needs of an operation to decode an answer. */
+export interface Decoding<A, E> {
+  readonly tag: string
+  readonly json: Pick<JsonCodecs<unknown, A, E>, "decodeSuccess" | "decodeError">
+}
+
 /**
  * Origin side: the caller's result from the destination's answer. A value that does not decode with
  * the operation's success or error Schema — or a rejection — becomes `InvalidResponse`.
  */
 export const decodeResponse = <A, E>(
-  op: { readonly tag: string; readonly json: Pick<JsonCodecs<unknown, A, E>, "decodeSuccess" | "decodeError"> },
+  op: Decoding<A, E>,
   destination: string,
   outcome: string,
   value: unknown

@@ -3,8 +3,9 @@
  * from its ledger) and the control plane's record of what it was told (the driver's saved progress).
  *
  * It checks the simulation's durability invariants on real ledgers — one configuration per epoch,
- * every share matches its configuration's digest, committed ⇒ holds the configuration and its share,
- * acknowledged prepare ⇒ prepared, acknowledged commit ⇒ committed — and recombines each committed
+ * every configuration a node holds is one the control plane's store granted (its epoch, coordinator and
+ * members), every share matches its configuration's digest, committed ⇒ holds the configuration and its
+ * share, acknowledged prepare ⇒ prepared, acknowledged commit ⇒ committed — and recombines each committed
  * epoch's secret from several threshold subsets of the persisted shares, which must agree. It returns
  * the secrets' fingerprints (to compare with what live nodes unlock) and every secret and share in its
  * printable forms (to search logs for), never the secrets themselves.
@@ -24,6 +25,7 @@ import { digestEquals } from "../types/Share.ts"
 export interface Violation {
   readonly invariant:
     | "SameConfigurationPerEpoch"
+    | "GrantedByStore"
     | "ShareMatchesDigest"
     | "CommittedHasShare"
     | "PreparedIfAcked"
@@ -65,8 +67,17 @@ export const audit = (
   const byEpoch = new Map<Epoch, Configuration>()
   for (const plan of driver.configs) if (plan.config !== null) byEpoch.set(plan.epoch, plan.config)
 
+  const granted = new Map(driver.configs.map((plan) => [plan.epoch, plan] as const))
   for (const [key, state] of nodes) {
     for (const [epoch, config] of state.configs) {
+      const plan = granted.get(epoch)
+      check(
+        plan !== undefined &&
+          plan.coordinator.key === config.coordinator.key &&
+          plan.members.map((m) => m.id.key).join(",") === config.members.map((m) => m.id.key).join(","),
+        "GrantedByStore",
+        () => `${key} holds a configuration for epoch ${epoch} that the control plane's store did not grant`
+      )
       const known = byEpoch.get(epoch)
       check(
         known === undefined || ConfigurationModule.equals(known, config),

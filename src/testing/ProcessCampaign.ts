@@ -17,6 +17,7 @@ import { Cause, Clock, Duration, Effect, Fiber, Option, Random, Schedule, Schema
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { NodeApi } from "../api/NodeApi.ts"
+import * as ControlPlaneStore from "../control/ControlPlaneStore.ts"
 import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
 import * as Ledger from "../runtime/Ledger.ts"
@@ -155,6 +156,21 @@ export const addFigures = (a: CampaignFigures, b: CampaignFigures): CampaignFigu
 const sledIds = (n: number) =>
   Array.from({ length: n }, (_, i) => BaseboardId.make("913-0000019", `CHAOS${String(i + 1).padStart(4, "0")}`))
 
+/** Loads the latest secret at a node's API, polling until it is loaded; none after 30 s. Never the secret itself. */
+export const unlockLatest = (api: HttpApiClient.ForApi<typeof NodeApi>) =>
+  api
+    .loadLatestRackSecret()
+    .pipe(
+      Effect.provide(FetchHttpClient.layer),
+      Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s._tag === "Loaded" }),
+      Effect.timeoutOption("30 seconds"),
+      Effect.map(
+        Option.flatMap((s) =>
+          s._tag === "Loaded" ? Option.some({ epoch: s.epoch, fingerprint: s.fingerprint }) : Option.none()
+        )
+      )
+    )
+
 /** Runs one campaign in a fresh directory (removed afterwards unless it failed). */
 export const runCampaign = (partial: Partial<CampaignOptions>) => {
   const options = { ...defaultOptions, ...partial }
@@ -198,7 +214,7 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
       const driver = yield* Reconfigurator.make({
         rackId,
         authority: rack.authority,
-        store: Ledger.file({ paths: [join(dir, "driver.json")], schema: Reconfigurator.DriverState }),
+        store: ControlPlaneStore.file([join(dir, "driver.json")]),
         clientOf,
         options: { pollInterval: "25 millis", coordinatorTimeout: "2 seconds", deadline: "45 seconds" }
       })
@@ -364,18 +380,15 @@ export const runCampaign = (partial: Partial<CampaignOptions>) => {
             const api = apis[i]
             if (api === undefined) return yield* failed(`no API client for ${id}`)
             yield* rack.api(i).pipe(Effect.mapError((e) => failed(e.message)))
-            const loaded = yield* api.loadLatestRackSecret().pipe(
-              Effect.provide(FetchHttpClient.layer),
-              Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (s) => s._tag === "Loaded" }),
-              Effect.timeoutOption("30 seconds"),
+            const loaded = yield* unlockLatest(api).pipe(
               Effect.mapError((e) => failed(`${id} could not load the secret: ${e.message}`))
             )
-            if (Option.isNone(loaded) || loaded.value._tag !== "Loaded") {
+            if (Option.isNone(loaded)) {
               yield* count((c) => ({ hung: c.hung + 1 }))
               return yield* failed(`${id} did not unlock within 30 s`)
             }
             yield* count((c) => ({ unlocks: c.unlocks + 1 }))
-            return { epoch: loaded.value.epoch, fingerprint: loaded.value.fingerprint }
+            return loaded.value
           })
         },
         { concurrency: "unbounded" }

@@ -7,6 +7,7 @@
 export * as SimulationAction from "./Action.ts"
 export * as EventLog from "./EventLog.ts"
 export * as SimulationNexus from "./Nexus.ts"
+export * as PgCluster from "./PgCluster.ts"
 export * as SeededRng from "./SeededRng.ts"
 export * as SimulatedRack from "./SimulatedRack.ts"
 export * as Simulation from "./Simulation.ts"

@@ -2,19 +2,24 @@ import { X509Certificate } from "node:crypto"
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { join } from "node:path"
+import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Schema } from "effect"
+import { Effect, Exit, Redacted, Schema } from "effect"
 import * as fc from "fast-check"
 import * as NodeConfig from "../../src/cli/NodeConfig.ts"
+import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
+import * as PgCluster from "../../src/testing/PgCluster.ts"
 import * as ProcessRack from "../../src/testing/ProcessRack.ts"
 import * as Decision from "../../src/types/Decision.ts"
 import { ReconfigureMsg } from "../../src/types/Request.ts"
+import { serveApi } from "../api/serve.ts"
 import { runScript } from "../examples/script.ts"
 import { receiver } from "../runtime/otlpReceiver.ts"
-import { authority, rackId, sled } from "../runtime/rack.ts"
+import { authority, connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
 const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
@@ -67,6 +72,7 @@ describe("tq", () => {
         "rotate",
         "resume",
         "unlock-check",
+        "control-plane",
         "certs",
         "replay",
         "--log-format"
@@ -341,6 +347,56 @@ describe("tq replay and the scripts", () => {
       assert.strictEqual(figures.lost, 0)
       assert.strictEqual(figures.failed, 0)
     })
+  )
+})
+
+/**
+ * Five nodes over the in-memory transport; the first four serve their API. The flags name them
+ * (`--member id=URL`) and the control plane's authority key (written to a file).
+ */
+const apiRack = Effect.gen(function* () {
+  const network = Transport.makeMemoryNetwork()
+  const nodes = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => startNode(i, () => network.transport))
+  yield* mesh(nodes)
+  yield* connected(nodes, 4)
+  const urls = yield* Effect.forEach(nodes.slice(0, 4), (n) =>
+    Effect.map(serveApi(n.node), (url) => `${n.node.id}=${url}`)
+  )
+  const keys = yield* tempDir("authority")
+  writeFileSync(join(keys, "authority.key"), authority.toPem(), { mode: 0o600 })
+  return { nodes, members: ["--authority-key", join(keys, "authority.key"), ...urls.flatMap((u) => ["--member", u])] }
+})
+
+describe("tq add-sled", () => {
+  it.live(
+    "--store postgres://… keeps the driver's decisions in PostgreSQL; --state and --store together are refused",
+    () =>
+      Effect.gen(function* () {
+        const { nodes, members } = yield* apiRack
+        const cluster = yield* PgCluster.make
+        const run = (...store: ReadonlyArray<string>) =>
+          tq("add-sled", ...store, "--rack-id", rackId, ...members, "--sled", String(sled(4)))
+        const both = yield* run("--state", "/nonexistent/cp.json", "--store", cluster.url)
+        assert.notStrictEqual(both.code, 0)
+        assert.include(
+          both.output,
+          "ConfigError: config --state/--store: give exactly one of --state FILE or --store URL"
+        )
+        const { code, output } = yield* run("--store", cluster.url)
+        assert.strictEqual(code, 0, output)
+        assert.match(output, /epoch 1 committed: .*913-0000019:4 \(proxy\)/)
+        assert.deepStrictEqual((yield* nodes[4]?.node.status ?? Effect.die("no node")).persistentState.commits, [1])
+        const saved = yield* ControlPlaneStore.postgres.pipe(
+          Effect.flatMap((store) => store.load(rackId)),
+          Effect.provide(PgClient.layer({ url: Redacted.make(cluster.url) }))
+        )
+        assert.deepStrictEqual(
+          saved.configs.map((c) => [c.epoch, c.phase, c.members.length]),
+          [[1, "Committed", 5]]
+        )
+      }),
+    // Two tq processes (each up to the helper's 30 s) and a PostgreSQL cluster.
+    90_000
   )
 })
 

@@ -1,40 +1,24 @@
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Option, Stream } from "effect"
-import * as MemberClient from "../../src/control/MemberClient.ts"
+import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import * as Reconfigurator from "../../src/control/Reconfigurator.ts"
-import * as Ledger from "../../src/runtime/Ledger.ts"
-import * as Transport from "../../src/runtime/Transport.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
-import { authority, connected, mesh, rackId, secrets, sled, startNode } from "../runtime/rack.ts"
+import { authority, rackId, secrets, sled } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
-
-const rack = (count: number) =>
-  Effect.gen(function* () {
-    const network = Transport.makeMemoryNetwork()
-    const nodes = yield* Effect.forEach(
-      Array.from({ length: count }, (_, i) => i),
-      (i) => startNode(i, () => network.transport)
-    )
-    yield* mesh(nodes)
-    yield* connected(nodes, count - 1)
-    return nodes
-  })
+import { clientsOf, memoryRack } from "./memoryRack.ts"
 
 const fast = { pollInterval: "10 millis", deadline: "20 seconds" } as const
 
 describe("Reconfigurator against real nodes", () => {
   it.live("an initial configuration commits every member directly and emits its progress", () =>
     Effect.gen(function* () {
-      const nodes = yield* rack(4)
+      const nodes = yield* memoryRack(4)
       const driver = yield* Reconfigurator.make({
         rackId,
         authority,
-        store: Ledger.memory<Reconfigurator.DriverState>(),
-        clientOf: (id) =>
-          Option.map(Option.fromNullishOr(nodes.find((n) => n.node.id.key === id.key)), (n) =>
-            MemberClient.fromNode(n.node)
-          ),
+        store: ControlPlaneStore.memory(),
+        clientOf: clientsOf(nodes),
         options: fast
       })
       const events = yield* Effect.forkChild(Stream.runCollect(Stream.take(driver.events, 7)), {
@@ -63,13 +47,15 @@ describe("Reconfigurator against real nodes", () => {
 
   it.live("a sled that only the proxy can reach is added at the next epoch and committed through a member", () =>
     Effect.gen(function* () {
-      const nodes = yield* rack(5)
+      const nodes = yield* memoryRack(5)
       const withApi = nodes.slice(0, 4)
-      const clientOf = (id: BaseboardId) =>
-        Option.map(Option.fromNullishOr(withApi.find((n) => n.node.id.key === id.key)), (n) =>
-          MemberClient.fromNode(n.node)
-        )
-      const driver = yield* Reconfigurator.make({ rackId, authority, store: Ledger.memory(), clientOf, options: fast })
+      const driver = yield* Reconfigurator.make({
+        rackId,
+        authority,
+        store: ControlPlaneStore.memory(),
+        clientOf: clientsOf(withApi),
+        options: fast
+      })
       yield* driver.reconfigure(withApi.map((n) => n.node.id))
       const plan = yield* driver.reconfigure(nodes.map((n) => n.node.id))
       assert.strictEqual(plan.epoch, 2)
@@ -82,13 +68,10 @@ describe("Reconfigurator against real nodes", () => {
 
   it.live("a driver restarted mid-commit resumes from its file store and finishes", () =>
     Effect.gen(function* () {
-      const nodes = yield* rack(4)
+      const nodes = yield* memoryRack(4)
       const dir = yield* tempDir("driver")
-      const store = () => Ledger.file({ paths: [join(dir, "driver.json")], schema: Reconfigurator.DriverState })
-      const clientOf = (id: BaseboardId) =>
-        Option.map(Option.fromNullishOr(nodes.find((n) => n.node.id.key === id.key)), (n) =>
-          MemberClient.fromNode(n.node)
-        )
+      const store = () => ControlPlaneStore.file([join(dir, "driver.json")])
+      const clientOf = clientsOf(nodes)
       // The first driver's commit of sled 3 never returns: it is stopped there, mid-commit.
       const stuckAtSled3 = (id: BaseboardId) =>
         Option.map(clientOf(id), (c) => (id.key === sled(3).key ? { ...c, commit: () => Effect.never } : c))
@@ -134,11 +117,8 @@ describe("Reconfigurator against real nodes", () => {
 describe("Reconfigurator when the coordinator is lost", () => {
   it.live("a coordinator that loses its state mid-prepare aborts the epoch; the driver retries at the next one", () =>
     Effect.gen(function* () {
-      const nodes = yield* rack(4)
-      const clientOf = (id: BaseboardId) =>
-        Option.map(Option.fromNullishOr(nodes.find((n) => n.node.id.key === id.key)), (n) =>
-          MemberClient.fromNode(n.node)
-        )
+      const nodes = yield* memoryRack(4)
+      const clientOf = clientsOf(nodes)
       // As after a crash and restart of the coordinator: it no longer reports epoch 1 (its state was in memory).
       const forgetsEpoch1 = (id: BaseboardId) =>
         Option.map(clientOf(id), (c) => ({
@@ -151,7 +131,7 @@ describe("Reconfigurator when the coordinator is lost", () => {
       const driver = yield* Reconfigurator.make({
         rackId,
         authority,
-        store: Ledger.memory(),
+        store: ControlPlaneStore.memory(),
         clientOf: forgetsEpoch1,
         options: { ...fast, coordinatorTimeout: "300 millis" }
       })

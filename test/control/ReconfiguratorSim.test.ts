@@ -5,9 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import type { MemberClient } from "../../src/control/MemberClient.ts"
 import * as Reconfigurator from "../../src/control/Reconfigurator.ts"
-import * as Ledger from "../../src/runtime/Ledger.ts"
 import { SimulatedRack } from "../../src/testing/SimulatedRack.ts"
 import type { BaseboardId } from "../../src/types/BaseboardId.ts"
 import * as PersistentState from "../../src/types/PersistentState.ts"
@@ -24,7 +24,7 @@ const driverFor = (
   Reconfigurator.make({
     rackId,
     authority,
-    store: Ledger.memory(),
+    store: ControlPlaneStore.memory(),
     clientOf: (id) => (withApi.some((a) => a.key === id.key) ? Option.some(wrap(id, rack.client(id))) : Option.none()),
     options: fast
   })

@@ -12,6 +12,7 @@ import { writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Option } from "effect"
 import * as NodeConfig from "../../src/cli/NodeConfig.ts"
+import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import * as MemberClient from "../../src/control/MemberClient.ts"
 import * as Reconfigurator from "../../src/control/Reconfigurator.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
@@ -208,7 +209,7 @@ describe("authority attacks over mutual TLS", () => {
         const driver = yield* Reconfigurator.make({
           rackId,
           authority,
-          store: Ledger.memory<Reconfigurator.DriverState>(),
+          store: ControlPlaneStore.memory(),
           clientOf: (id) =>
             Option.map(Option.fromNullishOr(members.find((m) => m.id.key === id.key)), (m) =>
               MemberClient.fromNode(m.node)

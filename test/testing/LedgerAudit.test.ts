@@ -58,8 +58,8 @@ describe("LedgerAudit", () => {
     const report = LedgerAudit.audit(rack(configuration, shares), { rackId, configs: [plan(configuration)] })
     assert.deepStrictEqual(report.violations, [])
     assert.strictEqual(report.lost, 0)
-    // 4 nodes × (1 config + 1 share + 1 commit) + 4 × (prepared + committed) + 1 secret check.
-    assert.strictEqual(report.invariantChecks, 4 * 3 + 4 * 2 + 1)
+    // 4 nodes × (1 config + 1 granted + 1 share + 1 commit) + 4 × (prepared + committed) + 1 secret check.
+    assert.strictEqual(report.invariantChecks, 4 * 4 + 4 * 2 + 1)
     assert.strictEqual(report.fingerprints.size, 1)
     assert.match(report.fingerprints.get(epoch) ?? "", /^[0-9a-f]{8}$/)
     const share = shares.get(ids[0]?.key ?? "")
@@ -97,10 +97,28 @@ describe("LedgerAudit", () => {
     ])
   })
 
+  it("a configuration the store did not grant (another epoch, or other members) is caught", () => {
+    const { configuration, shares } = fresh(6)
+    const report = LedgerAudit.audit(rack(configuration, shares), {
+      rackId,
+      configs: [{ ...plan(configuration), members: plan(configuration).members.slice(1) }]
+    })
+    assert.deepStrictEqual(
+      report.violations.map((v) => v.invariant),
+      ["GrantedByStore", "GrantedByStore", "GrantedByStore", "GrantedByStore"]
+    )
+    const none = LedgerAudit.audit(rack(configuration, shares), { rackId, configs: [] })
+    assert.deepStrictEqual(
+      none.violations.map((v) => v.invariant),
+      ["GrantedByStore", "GrantedByStore", "GrantedByStore", "GrantedByStore"]
+    )
+  })
+
   it("too few shares on disk to recombine a committed epoch fails EqualSecrets", () => {
     const { configuration } = fresh(5)
     const nodes = new Map(ids.map((id) => [id.key, committedState(configuration, undefined, false)] as const))
-    const report = LedgerAudit.audit(nodes, { rackId, configs: [{ ...plan(configuration, "Prepared"), members: [] }] })
+    const unacked = ids.map((id) => ({ id, state: "Unacked" as const, via: null }))
+    const report = LedgerAudit.audit(nodes, { rackId, configs: [{ ...plan(configuration), members: unacked }] })
     assert.deepStrictEqual(
       report.violations.map((v) => v.invariant),
       ["EqualSecrets"]
