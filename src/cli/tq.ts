@@ -28,20 +28,18 @@ import * as BaseboardId from "../types/BaseboardId.ts"
 
 import * as PersistentState from "../types/PersistentState.ts"
 import { RackId } from "../types/RackId.ts"
-import { authorityKeyFlag, controlPlane, openStore, storeFlags } from "./ControlPlaneCommand.ts"
+import {
+  authorityKeyFlag,
+  controlPlane,
+  emit,
+  InvalidArgument,
+  openStore,
+  parseId,
+  parseMember,
+  storeFlags
+} from "./ControlPlaneCommand.ts"
 import * as Main from "./Main.ts"
 import * as NodeConfig from "./NodeConfig.ts"
-
-/** A flag or argument value that does not mean what its name says. */
-export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
-  name: Schema.String,
-  value: Schema.String,
-  expected: Schema.String
-}) {
-  override get message(): string {
-    return `${this.name} ${JSON.stringify(this.value)}: expected ${this.expected}`
-  }
-}
 
 /** The members do not all unlock the same, latest secret. */
 export class UnlockCheckFailed extends Schema.TaggedError<UnlockCheckFailed>()("UnlockCheckFailed", {
@@ -51,23 +49,6 @@ export class UnlockCheckFailed extends Schema.TaggedError<UnlockCheckFailed>()("
     return `the rack does not unlock consistently: ${this.problems.join("; ")}`
   }
 }
-
-const parseId = (name: string) => (s: string) =>
-  Effect.fromNullishOr(BaseboardId.fromString(s)).pipe(
-    Effect.mapError(() => new InvalidArgument({ name, value: s, expected: "a BaseboardId as part:serial" }))
-  )
-
-/** `part:serial=URL`: a member and its node API. */
-const parseMember = (s: string) => {
-  const i = s.indexOf("=")
-  const url = s.slice(i + 1)
-  return i < 0 || !URL.canParse(url)
-    ? Effect.fail(new InvalidArgument({ name: "--member", value: s, expected: "part:serial=URL" }))
-    : Effect.map(parseId("--member")(s.slice(0, i)), (id) => ({ id, url }))
-}
-
-/** Prints one JSON line (machine-readable progress for scripts and the example). */
-const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
 
 /** Runs the node a configuration describes until interrupted; fails with `NodeStopped` if the node stops. */
 const serveNode = Effect.fn("serveNode")(
