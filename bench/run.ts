@@ -2,24 +2,44 @@
  * Benchmark dispatcher: `npm run bench` runs every benchmark, `npm run bench -- NAME… [--rounds N]` runs the named
  * ones. Each benchmark module exports `run(argv): Promise<unknown>` (it reads its own options from argv); progress
  * goes to stderr, each result is printed as an indented JSON document, and the whole result last, on one line.
+ * Arguments are parsed like `tq`'s (`--help`, unknown names and flags refused).
  */
 import { cpus } from "node:os"
+import { Console, Effect } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as Main from "../src/cli/Main.ts"
 
 const all = ["shamir", "proxy", "stages", "reconfigure", "soak", "authority", "controlplane"] as const
-const argv = process.argv.slice(2)
-const requested = argv.filter((a, i) => !a.startsWith("--") && !argv[i - 1]?.startsWith("--"))
-const names = requested.length === 0 ? all : requested
-const unknown = names.filter((n) => !(all as ReadonlyArray<string>).includes(n))
-if (unknown.length > 0) {
-  console.error(`unknown benchmark(s): ${unknown.join(", ")}; available: ${all.join(", ")}`)
-  process.exit(2)
-}
-const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version }
-const results: Array<{ bench: string; result: unknown }> = []
-for (const name of names) {
-  const module: { run: (argv: ReadonlyArray<string>) => Promise<unknown> } = await import(`./${name}.ts`)
-  const result = await module.run(argv)
-  results.push({ bench: name, result })
-  console.log(JSON.stringify({ bench: name, machine, result }, null, 2))
-}
-console.log(JSON.stringify({ machine, results }))
+
+const bench = Command.make(
+  "bench",
+  {
+    names: Argument.Literals("benchmark", all).pipe(
+      Argument.variadic(),
+      Argument.withDescription(`the benchmarks to run (default: all of ${all.join(", ")})`)
+    ),
+    // Read by the benchmark modules themselves from the arguments; declared here so they are checked and listed.
+    rounds: Flag.Int("rounds").pipe(Flag.optional, Flag.withDescription("proxy: interleaved rounds (default 5)")),
+    only: Flag.String("only").pipe(Flag.optional, Flag.withDescription("proxy: only these variants (a,b,…)")),
+    requests: Flag.Int("requests").pipe(
+      Flag.optional,
+      Flag.withDescription("stages: proxied requests profiled (default 20000)")
+    )
+  },
+  Effect.fn(function* ({ names }) {
+    const argv = process.argv.slice(2)
+    const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version }
+    const results: Array<{ bench: string; result: unknown }> = []
+    for (const name of names.length === 0 ? all : names) {
+      const module: { run: (argv: ReadonlyArray<string>) => Promise<unknown> } = yield* Effect.promise(
+        () => import(`./${name}.ts`)
+      )
+      const result = yield* Effect.promise(() => module.run(argv))
+      results.push({ bench: name, result })
+      yield* Console.log(JSON.stringify({ bench: name, machine, result }, null, 2))
+    }
+    yield* Console.log(JSON.stringify({ machine, results }))
+  })
+).pipe(Command.withDescription("Run benchmarks; each prints one JSON document, and all of them last on one line"))
+
+Main.run(bench, "0.1.0")

@@ -2,7 +2,7 @@
  * A node as a `Layer` in an Effect program (the README's snippet, kept runnable): three nodes over
  * mutual TLS with file ledgers, pinning the control plane's authority key; an initial configuration
  * signed by that key, and every node unlocking the same secret.
- * Run with `node examples/layer.ts`.
+ * Run with the project's Node (24, installed by `npm install`): `npx node examples/layer.ts`.
  */
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"

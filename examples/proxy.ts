@@ -1,7 +1,8 @@
 /**
  * Proxying to a node without a node API (the README's snippet, kept runnable): four nodes over mutual
  * TLS; the control plane commits three of them directly and the fourth only through the first one's
- * proxy, with typed errors in the error channel. Run with `node examples/proxy.ts`.
+ * proxy, with typed errors in the error channel. Run with the project's Node
+ * (24, installed by `npm install`): `npx node examples/proxy.ts`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Option, Schedule } from "effect"

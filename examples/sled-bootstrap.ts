@@ -71,6 +71,11 @@ const program = Effect.gen(function* () {
   const elapsed = Effect.map(Clock.currentTimeMillis, (now) => `${((now - started) / 1000).toFixed(1)} s`)
 
   yield* say(`effect-trust-quorum sled bootstrap — 4 sleds, then a 5th through the proxy (workdir ${dir})`)
+  yield* say("  K  = the threshold: any K members' shares rebuild the rack secret; K-1 shares reveal nothing")
+  yield* say("  Z  = extra prepare acknowledgements the control plane waits for beyond K before committing")
+  yield* say(
+    "  fingerprint = 8 hex digits of a SHA3-256 hash of a secret: equal fingerprints, equal secrets; reveals nothing"
+  )
   const rack = yield* ProcessRack.make({ dir, ids: sleds, apiAfterCommit: (i) => i === 4 })
   const all = rack.sleds
   const clients = new Map<string, MemberClient.MemberClient>()
@@ -117,7 +122,7 @@ const program = Effect.gen(function* () {
         : e._tag === "Proposed"
           ? say(`  epoch ${e.epoch}: proposed to coordinator ${e.coordinator}, K=${e.threshold}`)
           : e._tag === "Prepared"
-            ? say(`  epoch ${e.epoch}: ${e.acked.length} prepared (needed ${e.needed})`)
+            ? say(`  epoch ${e.epoch}: ${e.acked.length} prepared (needed ${e.needed} = K+Z)`)
             : e._tag === "Aborted"
               ? say(`  epoch ${e.epoch}: aborted (${e.reason})`)
               : Effect.void

@@ -1,7 +1,8 @@
 /**
  * The main example for now: draw a rack secret, split it among five sleds with threshold 3, recombine
  * it from three shares, and rebuild a lost share from three others — printing fingerprints, never bytes.
- * (The sled-bootstrap example, a whole rack of processes, replaces it once the runtime lands.)
+ * (The sled-bootstrap example, a whole rack of processes, replaces it once the runtime lands.) Run with
+ * the project's Node (24, installed by `npm install`): `npx node examples/split-secret.ts`.
  */
 import { Result } from "effect"
 import { RackSecret } from "../src/crypto/RackSecret.ts"

@@ -1,7 +1,9 @@
 /**
  * Serves the node HTTP API (`NodeApi`) for a running `TrustQuorumNode`, on its own address (the
  * underlay), separate from the peer port. `layer({ host, port })` serves it for the layer's lifetime;
- * the OpenAPI document is at `/openapi.json`. Handlers only translate: every decision is the node's.
+ * the OpenAPI document is at `/openapi.json`, its docs page at `/docs` (Effect's bundled Scalar UI, no
+ * network needed) and the process's metrics at `/metrics` (Prometheus text format). Handlers only
+ * translate: every decision is the node's.
  *
  * Bounds: a request body over `maxBodyBytes` (1 MiB) is refused with 413 while it is read, never
  * buffered whole; a proxied call gets `proxyTimeout` (10 s) to be answered, then 504 `ProxyTimeout`;
@@ -20,11 +22,22 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "effect/http"
-import { HttpApiBuilder, HttpApiError } from "effect/http-api"
+import { HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
 import * as NetAddress from "effect/net/NetAddress"
+import { PrometheusMetrics } from "effect/observability"
 import * as ProxyOperation from "../runtime/ProxyOperation.ts"
 import { TrustQuorumNode } from "../runtime/TrustQuorumNode.ts"
-import { NodeApi, NoNetworkConfig, NotCoordinating, type RackSecretStatus } from "./NodeApi.ts"
+import {
+  type BadRequest,
+  NodeApi,
+  NoNetworkConfig,
+  NotCoordinating,
+  NotReady,
+  notReadyReasons,
+  type PayloadTooLarge,
+  type RackSecretStatus,
+  type UnsupportedMediaType
+} from "./NodeApi.ts"
 
 /** How long a proxied call may wait for its destination before the API answers 504 `ProxyTimeout`. */
 export const ProxyDeadline = Context.Reference<Duration.Duration>("effect-trust-quorum/NodeApiServer/ProxyDeadline", {
@@ -74,6 +87,26 @@ export const handlers = HttpApiBuilder.group(
   })
 )
 
+/** Liveness and readiness. */
+export const operations = HttpApiBuilder.group(
+  NodeApi,
+  "operations",
+  Effect.fn(function* (h) {
+    const node = yield* TrustQuorumNode
+    return h.handleAll({
+      healthz: () => Effect.succeed({ status: "ok" as const }),
+      readyz: Effect.fn(function* () {
+        const status = yield* node.status.pipe(
+          Effect.mapError((e) => new NotReady({ reasons: [`${e._tag}: ${e.message}`] }))
+        )
+        const reasons = notReadyReasons(status.persistentState, yield* node.ledgerCopies)
+        if (reasons.length > 0) return yield* new NotReady({ reasons })
+        return { status: "ready" as const, committedEpoch: status.persistentState.commits.at(-1) ?? null }
+      })
+    })
+  })
+)
+
 /**
  * A request that does not decode answers 400 with the Schema issue in a JSON body (the default is an
  * empty 400: the decoding failure reaches here as a defect of the HttpApi pipeline).
@@ -84,7 +117,11 @@ const badRequestWithIssue = HttpRouter.middleware(
       Effect.catchDefect((defect) =>
         HttpApiError.HttpApiSchemaError.is(defect) && defect.kind !== "ResponseHeaders" && defect.kind !== "Body"
           ? HttpServerResponse.json(
-              { _tag: "BadRequest", part: defect.kind, issue: defect.cause.message },
+              {
+                _tag: "BadRequest",
+                part: defect.kind,
+                issue: defect.cause.message
+              } satisfies typeof BadRequest.Encoded,
               { status: 400 }
             )
           : Effect.die(defect)
@@ -100,7 +137,7 @@ for (const group of Object.values(NodeApi.groups)) {
     methodsByPath.set(endpoint.path, [...(methodsByPath.get(endpoint.path) ?? []), endpoint.method])
   }
 }
-methodsByPath.set("/openapi.json", ["GET"])
+for (const path of ["/openapi.json", "/docs", "/metrics"]) methodsByPath.set(path, ["GET"])
 
 /**
  * The server's own answers get the JSON error shape of the API's errors: an unknown route is 404
@@ -135,7 +172,7 @@ const jsonServerErrors = (maxBodyBytes: number) =>
             _tag: "UnsupportedMediaType",
             contentType: request.headers["content-type"] ?? null,
             expected: "application/json"
-          },
+          } satisfies typeof UnsupportedMediaType.Encoded,
           { status: 415 }
         )
       }),
@@ -160,7 +197,10 @@ const serverError = (
         )
   }
   if (reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge") {
-    return HttpServerResponse.jsonUnsafe({ _tag: "PayloadTooLarge", limitBytes: maxBodyBytes }, { status: 413 })
+    return HttpServerResponse.jsonUnsafe(
+      { _tag: "PayloadTooLarge", limitBytes: maxBodyBytes } satisfies typeof PayloadTooLarge.Encoded,
+      { status: 413 }
+    )
   }
   return undefined
 }
@@ -180,10 +220,15 @@ export interface ServeOptions {
   readonly tls?: { readonly certPem: string; readonly keyPem: string; readonly caPem?: string }
 }
 
-/** The API's routes, with `/openapi.json`, the JSON server errors and the body limit. */
+/** The API's routes, with `/openapi.json`, `/docs`, `/metrics`, the JSON server errors and the body limit. */
 export const routes = (maxBodyBytes = defaultMaxBodyBytes) =>
   Layer.mergeAll(
-    HttpApiBuilder.layer(NodeApi, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers)),
+    HttpApiBuilder.layer(NodeApi, { openapiPath: "/openapi.json" }).pipe(
+      Layer.provide(handlers),
+      Layer.provide(operations)
+    ),
+    HttpApiScalar.layer(NodeApi, { path: "/docs" }),
+    PrometheusMetrics.layerHttp({ path: "/metrics" }),
     badRequestWithIssue,
     jsonServerErrors(maxBodyBytes)
   )

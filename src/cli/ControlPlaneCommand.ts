@@ -1,46 +1,40 @@
-/**
- * The control plane on the command line: where the driver keeps its decisions (`--state FILE`, a ledger
- * file for one process, or `--store postgres://…`, shared by replicas), how members are named
- * (`--member part:serial=URL`), the authority key that signs its decisions (`--authority-key FILE`), and
- * `tq control-plane`, one long-running replica.
- *
- * A replica drives whatever the store holds (its loop picks up the rack's latest unfinished configuration)
- * and accepts membership requests as JSON lines on its standard input —
- * `{"request":"r1","change":"add","member":"913-0000019:BRM5"}` (`add`, `remove` or `rotate`) — answering
- * each on standard output with `{"event":"accepted","request":…,"epoch":…}` once the store holds the
- * proposal, or `{"event":"refused","request":…,"reason":…}`. Progress events follow as JSON lines too.
- * Any number of replicas may run against one PostgreSQL store; a request one of them accepted is
- * completed by the others if it dies.
- */
-import { readFileSync } from "node:fs"
-import { Console, Context, Effect, Layer, Option, type Result, Schema, Stdio, Stream } from "effect"
+import { Console, Context, Effect, Layer, Option, Schema, Stdio, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as ControlPlaneStore from "../control/ControlPlaneStore.ts"
 import * as MemberClient from "../control/MemberClient.ts"
 import * as Reconfigurator from "../control/Reconfigurator.ts"
 import { SigningKey } from "../crypto/AuthorityKey.ts"
 import * as BaseboardId from "../types/BaseboardId.ts"
-import { ConfigError } from "./NodeConfig.ts"
+import { ConfigError, readKey } from "./NodeConfig.ts"
 
-/** A BaseboardId from its `part:serial` form; anything else is a `ConfigError`. */
-export const parseId = (s: string) =>
+/** A flag or argument value that does not mean what its name says. */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
+  name: Schema.String,
+  value: Schema.String,
+  expected: Schema.String
+}) {
+  override get message(): string {
+    return `${this.name} ${JSON.stringify(this.value)}: expected ${this.expected}`
+  }
+}
+
+/** A BaseboardId from its `part:serial` form, given as `name` (a flag, a config key); anything else is refused. */
+export const parseId = (name: string) => (s: string) =>
   Effect.fromNullishOr(BaseboardId.fromString(s)).pipe(
-    Effect.mapError(() => new ConfigError({ path: s, issue: "expected a BaseboardId as part:serial" }))
+    Effect.mapError(() => new InvalidArgument({ name, value: s, expected: "a BaseboardId as part:serial" }))
   )
+
+/** `part:serial=URL`: a member and its node API. */
+export const parseMember = (s: string) => {
+  const i = s.indexOf("=")
+  const url = s.slice(i + 1)
+  return i < 0 || !URL.canParse(url)
+    ? Effect.fail(new InvalidArgument({ name: "--member", value: s, expected: "part:serial=URL" }))
+    : Effect.map(parseId("--member")(s.slice(0, i)), (id) => ({ id, url }))
+}
 
 /** Prints one JSON line (machine-readable progress for scripts, replicas and the example). */
 export const emit = (event: Record<string, unknown>) => Console.log(JSON.stringify(event))
-
-/** Reads a PEM key file with `parse`; a missing or invalid file is a `ConfigError` naming it. */
-export const readKey = <K>(path: string, parse: (pem: string) => Result.Result<K, { readonly message: string }>) =>
-  Effect.try({
-    try: () => readFileSync(path, "utf8"),
-    catch: (e) => new ConfigError({ path, issue: e instanceof Error ? e.message : String(e) })
-  }).pipe(
-    Effect.flatMap((pem) =>
-      Effect.mapError(Effect.fromResult(parse(pem)), (e) => new ConfigError({ path, issue: e.message }))
-    )
-  )
 
 /** `--authority-key FILE`: the control plane's private key, which signs every decision. */
 export const authorityKeyFlag = Flag.String("authority-key").pipe(
@@ -52,9 +46,7 @@ export const parseMembers = (flags: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const clients = new Map<string, MemberClient.MemberClient>()
     const ids: Array<BaseboardId.BaseboardId> = []
-    for (const m of flags) {
-      const [idText = "", url = ""] = m.split("=")
-      const id = yield* parseId(idText)
+    for (const { id, url } of yield* Effect.forEach(flags, parseMember)) {
       ids.push(id)
       clients.set(id.key, yield* MemberClient.fromHttp(url))
     }
@@ -104,7 +96,7 @@ const handleRequest = (driver: Reconfigurator.Reconfigurator) => (line: string) 
       onFailure: (e) => emit({ event: "refused", request: null, reason: "BadRequest", message: e.message }),
       onSuccess: (request) =>
         Effect.gen(function* () {
-          const member = request.change === "rotate" ? undefined : yield* parseId(request.member ?? "")
+          const member = request.change === "rotate" ? undefined : yield* parseId("member")(request.member ?? "")
           const change: Reconfigurator.MembershipChange =
             member === undefined
               ? { _tag: "Rotate" }
@@ -150,7 +142,7 @@ export const controlPlane = Command.make(
     )
   },
   Effect.fn(function* ({ state, store, authorityKey, rackId, member, pollMs, coordinatorTimeoutMs }) {
-    const authority = yield* readKey(authorityKey, SigningKey.fromPem)
+    const authority = yield* readKey(authorityKey, "--authority-key", SigningKey.fromPem)
     const { clientOf } = yield* parseMembers(member)
     const driver = yield* Reconfigurator.make({
       rackId,

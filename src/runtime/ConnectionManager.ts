@@ -24,6 +24,7 @@ import { Clock, Duration, Effect, FiberMap, Option, Random, Result, Schema, type
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import * as BaseboardIdModule from "../types/BaseboardId.ts"
 import * as Link from "./Link.ts"
+import * as NodeMetrics from "./NodeMetrics.ts"
 import * as RateLimitedLog from "./RateLimitedLog.ts"
 import { defaultMaxUnauthenticated, type ListenOptions, PreAuthGate } from "./Transport.ts"
 import * as Wire from "./Wire.ts"
@@ -308,7 +309,7 @@ export const make = <LE extends { readonly message: string }>(args: {
           connectionId: conn.id,
           remote: conn.remoteAddress
         })
-      }).pipe(Effect.andThen(conn.destroy))
+      }).pipe(Effect.andThen(NodeMetrics.handshakeRefused(error.reason)), Effect.andThen(conn.destroy))
 
     /** Runs the handshake, then the link; `authenticated` runs as soon as the handshake is over, either way. */
     const serve = (conn: Conn, direction: "inbound" | "outbound", authenticated: Effect.Effect<void> = Effect.void) =>

@@ -29,7 +29,20 @@
  * anything the task has yet to see; anything else takes the queue. `Commit` and `PrepareAndCommit` are
  * always served by a step (persist → reply → send).
  */
-import { Cause, Clock, Deferred, Effect, Exit, Option, Queue, Result, type Scope, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  Effect,
+  Exit,
+  Metric,
+  Option,
+  Queue,
+  Result,
+  type Scope,
+  SubscriptionRef,
+  Tracer
+} from "effect"
 import type { Node } from "../protocol/Node.ts"
 import { hostileDropReasons } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
@@ -44,7 +57,10 @@ import * as PersistentState from "../types/PersistentState.ts"
 import { type Address, compareAddress, formatAddress, type ManagerEvent } from "./ConnectionManager.ts"
 import * as Ledger from "./Ledger.ts"
 import type { LinkCloseReason, LinkHandle } from "./Link.ts"
+
 import * as NetworkConfigReplica from "./NetworkConfigReplica.ts"
+import * as NodeMetrics from "./NodeMetrics.ts"
+
 import * as ProxyOperation from "./ProxyOperation.ts"
 import { type Entry, ProxyTracker } from "./ProxyTracker.ts"
 import * as RateLimitedLog from "./RateLimitedLog.ts"
@@ -272,6 +288,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
               handle: event.handle
             }
             links.set(event.connectionId, entry)
+            yield* Metric.update(NodeMetrics.metrics.links, links.size)
             const existing = currentLink(event.peer)
             if (existing === undefined) {
               current.set(event.peer.key, event.connectionId)
@@ -320,6 +337,8 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           case "LinkDown": {
             const entry = links.get(event.connectionId)
             links.delete(event.connectionId)
+            yield* Metric.update(NodeMetrics.metrics.links, links.size)
+            yield* NodeMetrics.linkClosed(event.reason)
             tracker.failConnection(event.connectionId)
             if (entry === undefined) return
             // Only the current link's closure disconnects the peer; a replaced link's late closure does not.
@@ -347,13 +366,18 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     const persist = Effect.gen(function* () {
       if (!node.ctx.persistentStateChangeCheckAndReset()) return
       const state = node.ctx.persistentState
-      const saved = yield* Effect.result(ledger.save(state))
+      const [took, saved] = yield* Effect.timed(
+        Effect.result(ledger.save(state).pipe(Effect.withSpan("tq.ledger.write")))
+      )
+      yield* Metric.update(NodeMetrics.metrics.ledgerWrites, took)
       if (Result.isFailure(saved)) {
         stop(new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` }))
         yield* Effect.logError("stopping: the ledger could not be written", saved.failure.message)
         return
       }
       ledgerCopies = saved.success
+      yield* Metric.update(NodeMetrics.metrics.ledgerCopiesWritten, saved.success.written)
+      yield* Metric.update(NodeMetrics.metrics.ledgerCopiesConfigured, saved.success.configured)
       const epoch = Option.fromNullishOr(PersistentState.latestCommittedEpoch(state))
       const before = yield* SubscriptionRef.get(committedEpoch)
       if (Option.getOrUndefined(before) !== Option.getOrUndefined(epoch))
@@ -435,11 +459,22 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           yield* reply
           handling = undefined
         } else {
-          yield* onLinkEvent(event)
-          yield* persist
+          const served = Effect.andThen(onLinkEvent(event), persist)
+          const trace =
+            event._tag === "LinkFrame" && event.frame._tag === "ProxyRequest" ? event.frame.trace : undefined
+          // A proxied request is served in the trace of the request that sent it (its span came in the frame).
+          yield* trace === undefined
+            ? served
+            : served.pipe(
+                Effect.withSpan("tq.proxy.serve", {
+                  parent: Tracer.externalSpan({ traceId: trace.traceId, spanId: trace.spanId }),
+                  attributes: { node: node.id.toString() }
+                })
+              )
           yield* logDrops
         }
         if (stopped === undefined) yield* send
+        yield* Metric.update(NodeMetrics.metrics.queueDepth, yield* Queue.size(events))
       }).pipe(Effect.ensuring(Effect.sync(() => release(event))))
 
     /**
@@ -542,28 +577,36 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       // Every run of the returned effect is a new request (so `Effect.retry` really retries). The caller
       // registers and writes its request itself; the link it picked is one this task knows as current, so its
       // closure, which reaches the task after its last frame, fails this request if the answer has not come.
-      Effect.callback((resume) => {
-        if (stopped !== undefined) return resume(Exit.fail(stopped))
-        const link = currentLink(destination)
-        if (link === undefined) {
-          return resume(Exit.fail(new Disconnected({ destination: destination.toString(), connectionId: null })))
-        }
-        if (tracker.isFull) {
-          tracker.refuse()
-          return resume(Exit.fail(new Busy({ limit: tracker.capacity })))
-        }
-        const requestId = tracker.register(
-          new WaitingRequest(link.connectionId, destination, operation, resume, stoppedWhileWaiting)
-        )
-        link.handle.offerProxy({
-          _tag: "ProxyRequest",
-          requestId,
-          operation: operation.tag,
-          payload: operation.json.encodePayload(payload)
+      // The request's span travels in the frame, so the destination's serve joins the caller's trace.
+      Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+        Effect.callback<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>((resume) => {
+          if (stopped !== undefined) return resume(Exit.fail(stopped))
+          const link = currentLink(destination)
+          if (link === undefined) {
+            return resume(Exit.fail(new Disconnected({ destination: destination.toString(), connectionId: null })))
+          }
+          if (tracker.isFull) {
+            tracker.refuse()
+            return resume(Exit.fail(new Busy({ limit: tracker.capacity })))
+          }
+          const requestId = tracker.register(
+            new WaitingRequest(link.connectionId, destination, operation, resume, stoppedWhileWaiting)
+          )
+          link.handle.offerProxy({
+            _tag: "ProxyRequest",
+            requestId,
+            operation: operation.tag,
+            payload: operation.json.encodePayload(payload),
+            ...(Option.isSome(span) ? { trace: { traceId: span.value.traceId, spanId: span.value.spanId } } : {})
+          })
+          // A caller that is interrupted (or whose timeout fires) removes its entry: none outlives its caller.
+          return Effect.sync(() => tracker.remove(requestId))
         })
-        // A caller that is interrupted (or whose timeout fires) removes its entry: none outlives its caller.
-        return Effect.sync(() => tracker.remove(requestId))
-      })
+      ).pipe(
+        Effect.withSpan("tq.proxy.request", {
+          attributes: { operation: operation.tag, destination: destination.toString() }
+        })
+      )
 
     const fastPath = (connectionId: number, frame: Wire.ProxyFrame): boolean => {
       if (stopped !== undefined || pendingApi > 0 || pendingLink > 0) return false

@@ -19,7 +19,7 @@ import {
   sign,
   X509Certificate
 } from "node:crypto"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Result, Schema } from "effect"
 import { SigningKey } from "../crypto/AuthorityKey.ts"
@@ -49,14 +49,15 @@ export interface NodeCredentials extends Credentials {
 
 /** Creating, writing or reading rack credentials failed. */
 export class PkiError extends Schema.TaggedError<PkiError>()("PkiError", {
-  reason: Schema.Literals(["InvalidIdentity", "Crypto", "Io"]),
+  reason: Schema.Literals(["InvalidIdentity", "Crypto", "Io", "Exists"]),
   detail: Schema.String
 }) {
   override get message(): string {
     const messages: Record<PkiError["reason"], string> = {
       InvalidIdentity: `not a node identity: ${this.detail}; use the BaseboardId display form "part:serial"`,
       Crypto: `could not create rack credentials: ${this.detail}`,
-      Io: `could not read or write rack credentials: ${this.detail}; check the directory and its permissions`
+      Io: `could not read or write rack credentials: ${this.detail}; check the directory and its permissions`,
+      Exists: `${this.detail} already exists; rack credentials are never overwritten: move it away or use another directory`
     }
     return messages[this.reason]
   }
@@ -328,9 +329,34 @@ const io = <A>(what: string, f: () => A) =>
   Effect.try({ try: f, catch: (e) => new PkiError({ reason: "Io", detail: `${what}: ${String(e)}` }) })
 
 /**
+ * Writes new credential files into `dir` (created if missing); keys (`.key`) with mode 0600. Refuses,
+ * before writing anything, if any of them exists: a rack CA or node key is never silently replaced.
+ */
+const writeNew = Effect.fn("RackPki.writeNew")(function* (
+  dir: string,
+  files: ReadonlyArray<readonly [name: string, contents: string]>
+): Effect.fn.Return<void, PkiError> {
+  const existing = files.map(([name]) => join(dir, name)).find((path) => existsSync(path))
+  if (existing !== undefined) return yield* new PkiError({ reason: "Exists", detail: existing })
+  yield* io(`writing ${dir}`, () => {
+    mkdirSync(dir, { recursive: true })
+    for (const [name, contents] of files) {
+      writeFileSync(join(dir, name), contents, { flag: "wx", ...(name.endsWith(".key") ? { mode: 0o600 } : {}) })
+    }
+  })
+})
+
+const nodeFiles = (nodes: ReadonlyArray<NodeCredentials>) =>
+  nodes.flatMap((node) => [
+    [`${fileStem(node.identity)}.pem`, node.certPem] as const,
+    [`${fileStem(node.identity)}.key`, node.keyPem] as const
+  ])
+
+/**
  * Creates a rack CA and one credential set per identity and writes them into `dir` (created if
- * missing): `ca.pem`, `ca.key`, and `<part>_<serial>.pem` / `.key` per node. Keys are written with
- * mode 0600. The CA key is kept so more nodes can be issued later; a real rack would keep it offline.
+ * missing): `ca.pem`, `ca.key`, the authority key pair (`authority.pub`, `authority.key`) and
+ * `<part>_<serial>.pem` / `.key` per node. Keys are written with mode 0600. The CA key is kept so more nodes can be issued later (`writeNodes`); a real rack would keep
+ * it offline. Existing files are never overwritten (`PkiError` "Exists").
  */
 export const writeRack = Effect.fn("RackPki.writeRack")(function* (
   dir: string,
@@ -345,18 +371,39 @@ export const writeRack = Effect.fn("RackPki.writeRack")(function* (
   // The control plane's authority key pair is made with the CA: authority.key stays with the control
   // plane, authority.pub is pinned in every node's config beside ca.pem.
   const authority = SigningKey.generate()
-  yield* io(`writing ${dir}`, () => {
-    mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, "ca.pem"), ca.certPem)
-    writeFileSync(join(dir, "ca.key"), ca.keyPem, { mode: 0o600 })
-    writeFileSync(join(dir, "authority.pub"), authority.publicKey.toPem())
-    writeFileSync(join(dir, "authority.key"), authority.toPem(), { mode: 0o600 })
-    for (const node of nodes) {
-      writeFileSync(join(dir, `${fileStem(node.identity)}.pem`), node.certPem)
-      writeFileSync(join(dir, `${fileStem(node.identity)}.key`), node.keyPem, { mode: 0o600 })
-    }
-  })
+  yield* writeNew(dir, [
+    ["ca.pem", ca.certPem],
+    ["ca.key", ca.keyPem],
+    ["authority.pub", authority.publicKey.toPem()],
+    ["authority.key", authority.toPem()],
+    ...nodeFiles(nodes)
+  ])
   return { ca, nodes, authority }
+})
+
+/** Reads the rack CA `writeRack` wrote into `dir` (its certificate and key). */
+export const readRackCa = Effect.fn("RackPki.readRackCa")(function* (dir: string): Effect.fn.Return<RackCa, PkiError> {
+  const [certPem = "", keyPem = ""] = yield* io(`reading the rack CA in ${dir}`, () =>
+    ["ca.pem", "ca.key"].map((file) => readFileSync(join(dir, file), "utf8"))
+  )
+  const subject = yield* io(`parsing ${join(dir, "ca.pem")}`, () => new X509Certificate(certPem).subject)
+  const name = /^CN=(.*)$/m.exec(subject)?.[1]
+  if (name === undefined) return yield* new PkiError({ reason: "Crypto", detail: `ca.pem has no common name` })
+  return { name, certPem, keyPem }
+})
+
+/**
+ * Issues credentials for more nodes with the rack CA already in `dir` (a new sled joining the rack) and
+ * writes them next to it. Existing files are never overwritten.
+ */
+export const writeNodes = Effect.fn("RackPki.writeNodes")(function* (
+  dir: string,
+  identities: ReadonlyArray<string>
+): Effect.fn.Return<ReadonlyArray<NodeCredentials>, PkiError> {
+  const ca = yield* readRackCa(dir)
+  const nodes = yield* Effect.forEach(identities, (id) => issueNodeCertificate(ca, id))
+  yield* writeNew(dir, nodeFiles(nodes))
+  return nodes
 })
 
 /** Reads the credentials `writeRack` wrote for `identity`, checking the certificate binds that identity. */

@@ -35,7 +35,10 @@ import type { CommitStatus, CoordinatorStatus, NodeStatus } from "../types/Statu
 import * as ConnectionManager from "./ConnectionManager.ts"
 import * as Ledger from "./Ledger.ts"
 import type * as Link from "./Link.ts"
+
 import type { NetworkConfigLedger } from "./NetworkConfigReplica.ts"
+import * as NodeMetrics from "./NodeMetrics.ts"
+
 import * as NodeTask from "./NodeTask.ts"
 import * as ProxyOperation from "./ProxyOperation.ts"
 import {
@@ -249,6 +252,7 @@ export const make = <E, NE = never>(
     })
     sink = task.sink
     fastPath = task.fastPath
+    yield* NodeMetrics.register
     yield* Effect.annotateCurrentSpan("node", config.id.toString())
 
     const shape: TrustQuorumNodeShape = {

@@ -44,11 +44,17 @@ export class Ping extends Schema.TaggedClass<Ping>()("Ping", {}) {}
 /** A protocol message. */
 export class Peer extends Schema.TaggedClass<Peer>()("Peer", { msg: PeerMsg }) {}
 
+/** A span's identity, carried across the proxy so a trace continues at the destination. */
+export const TraceContext = Schema.Struct({ traceId: Schema.String, spanId: Schema.String })
+export type TraceContext = typeof TraceContext.Type
+
 /** A control-plane operation forwarded to this node by a peer (the proxy). `payload` is operation-encoded JSON. */
 export class ProxyRequest extends Schema.TaggedClass<ProxyRequest>()("ProxyRequest", {
   requestId: Schema.Int,
   operation: Schema.String,
-  payload: Schema.Unknown
+  payload: Schema.Unknown,
+  /** The sender's span (W3C ids), so the destination serves the request in the sender's trace. */
+  trace: Schema.optionalKey(TraceContext)
 }) {}
 
 /** The answer to a `ProxyRequest`: the operation's encoded success or failure. */
@@ -82,6 +88,7 @@ export type ProxyFrame =
       readonly requestId: number
       readonly operation: string
       readonly payload: unknown
+      readonly trace?: TraceContext
     }
   | {
       readonly _tag: "ProxyResponse"
@@ -107,7 +114,8 @@ export const proxyText = (frame: ProxyFrame): string =>
         _tag: frame._tag,
         requestId: frame.requestId,
         operation: frame.operation,
-        payload: frame.payload
+        payload: frame.payload,
+        trace: frame.trace
       })
     : JSON.stringify({ _tag: frame._tag, requestId: frame.requestId, outcome: frame.outcome, value: frame.value })
 
@@ -120,19 +128,41 @@ export const encode = (frame: Frame): Uint8Array =>
 
 const hasExactly = (o: object, keys: number): boolean => Object.keys(o).length === keys
 
+/** A trace context of exactly its shape: two string ids and no other key. */
+const traceShape = (json: unknown): TraceContext | undefined =>
+  typeof json === "object" &&
+  json !== null &&
+  !Array.isArray(json) &&
+  hasExactly(json, 2) &&
+  "traceId" in json &&
+  typeof json.traceId === "string" &&
+  "spanId" in json &&
+  typeof json.spanId === "string"
+    ? { traceId: json.traceId, spanId: json.spanId }
+    : undefined
+
 /**
  * The proxy frame in parsed JSON, if it has exactly a proxy frame's shape: its four keys and no other, a safe
  * integer id, a string operation, a known outcome. Anything else is left to the Schema (`undefined`), so this
  * accepts a subset of what the Schema accepts, and gives equal values (a property test checks both).
  */
 const proxyShape = (json: unknown): ProxyFrame | undefined => {
-  if (typeof json !== "object" || json === null || Array.isArray(json) || !hasExactly(json, 4)) return undefined
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
+  // Four keys, or five for a request that carries its sender's trace context.
+  const trace = "trace" in json ? traceShape(json.trace) : undefined
+  if (!hasExactly(json, trace === undefined ? 4 : 5)) return undefined
   if (!("_tag" in json && "requestId" in json)) return undefined
   const requestId = json.requestId
   if (typeof requestId !== "number" || !Number.isSafeInteger(requestId)) return undefined
   if (json._tag === "ProxyRequest" && "operation" in json && typeof json.operation === "string" && "payload" in json)
-    return { _tag: "ProxyRequest", requestId, operation: json.operation, payload: json.payload }
-  if (json._tag === "ProxyResponse" && "outcome" in json && "value" in json) {
+    return {
+      _tag: "ProxyRequest",
+      requestId,
+      operation: json.operation,
+      payload: json.payload,
+      ...(trace === undefined ? {} : { trace })
+    }
+  if (json._tag === "ProxyResponse" && trace === undefined && "outcome" in json && "value" in json) {
     const outcome = json.outcome
     if (outcome === "success" || outcome === "failure" || outcome === "rejected")
       return { _tag: "ProxyResponse", requestId, outcome, value: json.value }

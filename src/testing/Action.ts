@@ -1,5 +1,5 @@
 /**
- * The actions of the cluster simulation, as plain serialisable data, and their fast-check generators
+ * The fast-check generators of the cluster simulation's actions (`Case.ts` holds the data they draw),
  * with the weights of the original's property test (minus the legacy upgrade path).
  *
  * Selectors are natural numbers taken modulo the candidate list at the time the action runs, so any
@@ -7,60 +7,9 @@
  * adversary's actions (`Forge`, `Replay`) are only generated for a case with an adversary profile.
  */
 import * as fc from "fast-check"
+import { type Action, type AdversaryProfile, type Case, forgeries, type InitialConfig } from "./Case.ts"
 
-export type Action =
-  | { readonly _tag: "Deliver"; readonly sel: number }
-  | { readonly _tag: "LoadLatestRackSecret"; readonly sel: number }
-  | { readonly _tag: "LoadRackSecret"; readonly config: number; readonly id: number }
-  | { readonly _tag: "ClearSecrets"; readonly sel: number }
-  | { readonly _tag: "PollPrepareAcks" }
-  | { readonly _tag: "Commit"; readonly sel: number }
-  | { readonly _tag: "DeliverNexusReply" }
-  | {
-      readonly _tag: "Reconfigure"
-      readonly numAdded: number
-      readonly removed: ReadonlyArray<number>
-      readonly threshold: number
-      readonly coordinator: number
-    }
-  | { readonly _tag: "Crash"; readonly sel: number }
-  | { readonly _tag: "Restart"; readonly sel: number; readonly order: number }
-  /** The adversary sends (or calls, for a proxied request) one forgery to the honest node `to`. */
-  | {
-      readonly _tag: "Forge"
-      readonly forgery: Forgery
-      readonly sel: number
-      readonly variant: number
-      readonly to: number
-    }
-  /** The adversary re-sends the `sel`-th genuine message it ever received to the node `to`. */
-  | { readonly _tag: "Replay"; readonly sel: number; readonly to: number }
-
-/**
- * What the adversary forges (see `Adversary`): `sel` picks the configuration (or epoch) it builds on
- * from what it knows, `variant` the flavour of the forgery (which proof, which bound to break).
- */
-export const forgeries = [
-  "PlantedPrepare",
-  "ReauthorizedPrepare",
-  "BogusSharePrepare",
-  "BogusShare",
-  "ProxiedCommit",
-  "ProxiedPrepareAndCommit",
-  "CommitAdvance",
-  "Expunged",
-  "GetShare",
-  "Oversized"
-] as const
-export type Forgery = (typeof forgeries)[number]
-
-/** Who the Byzantine node is: never a member, a member the control plane removes, or a current member. */
-export const adversaryProfiles = ["Outsider", "Removed", "Member"] as const
-export type AdversaryProfile = (typeof adversaryProfiles)[number]
-
-/** The `sel`-th candidate, modulo the list: how every selector of an action is read. */
-export const pick = <A>(items: ReadonlyArray<A>, sel: number): A | undefined =>
-  items.length === 0 ? undefined : items[sel % items.length]
+export * from "./Case.ts"
 
 const sel = fc.nat({ max: 1 << 20 })
 
@@ -105,29 +54,11 @@ export const adversaryAction: fc.Arbitrary<Action> = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(sel, sel).map(([s, to]): Action => ({ _tag: "Replay", sel: s, to })) }
 )
 
-/** The first configuration of a run. */
-export interface InitialConfig {
-  readonly members: number
-  readonly threshold: number
-  readonly coordinator: number
-}
-
 export const initialConfig: fc.Arbitrary<InitialConfig> = fc.record({
   members: fc.integer({ min: 3, max: 8 }),
   threshold: sel,
   coordinator: sel
 })
-
-/**
- * A whole test case: a seed for the nodes' randomness, the first configuration, the adversary's
- * profile (none: every node is honest), and the actions.
- */
-export interface Case {
-  readonly seed: number
-  readonly initial: InitialConfig
-  readonly adversary?: AdversaryProfile
-  readonly actions: ReadonlyArray<Action>
-}
 
 export const testCase = (minActions = 300, maxActions = 2000): fc.Arbitrary<Case> =>
   fc.record({

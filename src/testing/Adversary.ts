@@ -25,7 +25,7 @@ import {
 import type * as PersistentState from "../types/PersistentState.ts"
 import type { RackId } from "../types/RackId.ts"
 import { digestEquals } from "../types/Share.ts"
-import { type AdversaryProfile, type Forgery, pick } from "./Action.ts"
+import { type AdversaryProfile, type Forgery, pick } from "./Case.ts"
 
 /** What the adversary does to its target: a message over its link, or a proxied control-plane request. */
 export type Attack =

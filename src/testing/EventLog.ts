@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Schema } from "effect"
 import type { Check } from "../protocol/Policy.ts"
-import { type Action, adversaryProfiles, type Case, forgeries } from "./Action.ts"
+import { type Action, adversaryProfiles, type Case, forgeries } from "./Case.ts"
 import { Simulation } from "./Simulation.ts"
 
 const Sel = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))

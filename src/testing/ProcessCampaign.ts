@@ -89,7 +89,7 @@ const minimumSize = 3
 const typedOutcomes = new Set(["Success", "Disconnected", "NodeStopped", "Busy", "Unreachable"])
 
 /** Log lines that mean a node hit a bug rather than a fault of its environment. */
-const defectPattern = /\] (?:ERROR|FATAL) \(|Defect|defect/
+const defectPattern = /\blevel=(?:ERROR|FATAL)\b|Defect|defect/
 
 const emptyFigures = (): CampaignFigures => ({
   campaigns: 0,

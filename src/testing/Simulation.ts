@@ -33,8 +33,8 @@ import * as PersistentState from "../types/PersistentState.ts"
 import type { ReconfigureMsg } from "../types/Request.ts"
 import { digestEquals, type Share } from "../types/Share.ts"
 import type { CommitStatus } from "../types/Status.ts"
-import { type Action, type AdversaryProfile, type InitialConfig, pick } from "./Action.ts"
 import { Adversary, type Attack } from "./Adversary.ts"
+import { type Action, type AdversaryProfile, type InitialConfig, pick } from "./Case.ts"
 import { Nexus, type NexusConfig } from "./Nexus.ts"
 import { seeded } from "./SeededRng.ts"
 import * as TestAuthority from "./TestAuthority.ts"
@@ -759,6 +759,26 @@ export class Simulation {
         () => `the adversary holds ${xs.size} genuine shares of epoch ${epoch} (threshold ${config.threshold})`
       )
     }
+  }
+
+  /**
+   * Acknowledgements the control plane holds that no disk backs: a prepare acknowledged for an epoch
+   * the node has not persisted a share of, or a commit acknowledged for an epoch its disk does not hold
+   * as committed. Read from the disks (what survives a crash), over every configuration; the
+   * simulation's "lost" figure, 0 in a correct run.
+   */
+  lostAcknowledgements(): number {
+    let lost = 0
+    for (const config of this.nexus.configs.values()) {
+      for (const key of config.prepared) {
+        const disk = this.#nodes.get(key)?.disk
+        if (disk === undefined || !PersistentState.hasPrepared(disk, config.epoch)) lost++
+      }
+      for (const key of config.committed) {
+        if (this.#nodes.get(key)?.disk.commits.has(config.epoch) !== true) lost++
+      }
+    }
+    return lost
   }
 
   // ---- liveness ----------------------------------------------------------------------------------

@@ -44,6 +44,9 @@ const decodeOk = (bytes: Uint8Array): Wire.Frame => {
 }
 
 describe("Wire", () => {
+  /** A trace context, as a proxy request may carry one. */
+  const traceContext = fc.record({ traceId: fc.string(), spanId: fc.string() })
+
   it("every kind of frame round-trips", () => {
     for (const frame of frames) {
       const back = decodeOk(Wire.encode(frame))
@@ -100,7 +103,10 @@ describe("Wire", () => {
     const utf8 = new TextDecoder()
     const proxyFrame = fc.oneof(
       fc
-        .record({ requestId: fc.nat(), operation: fc.string(), payload: fc.jsonValue() })
+        .record(
+          { requestId: fc.nat(), operation: fc.string(), payload: fc.jsonValue(), trace: traceContext },
+          { requiredKeys: ["requestId", "operation", "payload"] }
+        )
         .map((f) => new Wire.ProxyRequest(f)),
       fc
         .record({
@@ -141,12 +147,20 @@ describe("Wire", () => {
         payload: fc.jsonValue(),
         outcome,
         value: fc.jsonValue(),
+        trace: fc.oneof(traceContext, fc.jsonValue(), fc.record({ traceId: fc.string(), spanId: fc.integer() })),
         extra: fc.jsonValue()
       },
       { requiredKeys: [] }
     )
     const exact = fc.oneof(
       fc.record({ _tag: fc.constant("ProxyRequest"), requestId: id, operation: fc.string(), payload: fc.jsonValue() }),
+      fc.record({
+        _tag: fc.constant("ProxyRequest"),
+        requestId: id,
+        operation: fc.string(),
+        payload: fc.jsonValue(),
+        trace: traceContext
+      }),
       fc.record({ _tag: fc.constant("ProxyResponse"), requestId: id, outcome, value: fc.jsonValue() })
     )
     const text = fc.oneof(
