@@ -166,7 +166,7 @@ describe("the OpenAPI document", () => {
     const operations = Object.values(spec.paths).flatMap((item) =>
       [item.get, item.post].filter((op) => op !== undefined)
     )
-    assert.strictEqual(operations.length, 12)
+    assert.strictEqual(operations.length, 14)
     for (const op of operations) {
       assert.isAbove(op.summary?.length ?? 0, 0, op.operationId)
       assert.isAbove(op.description?.length ?? 0, 0, op.operationId)
