@@ -514,8 +514,9 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     yield* Effect.forkScoped(loop)
     yield* Effect.addFinalizer(() => abortAll(stop(new NodeStopped({ reason: "shut down" }))))
 
-    const call = <A, E>(
-      f: (node: Node, task: TaskView) => Result.Result<A, E>
+    /** Admits an API event whose `apply` completes `deferred`: `Busy` at once when the API's slots are taken. */
+    const submitApi = <A, E>(
+      apply: (deferred: Deferred.Deferred<A, E | NodeStopped>) => ApiEvent["apply"]
     ): Effect.Effect<A, E | Busy | NodeStopped> =>
       Effect.suspend((): Effect.Effect<A, E | Busy | NodeStopped> => {
         if (stopped !== undefined) return Effect.fail(stopped)
@@ -524,16 +525,21 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         pendingApi++
         Queue.offerUnsafe(events, {
           _tag: "Api",
-          apply: (n, t) => {
-            const result = f(n, t)
-            return Deferred.done(
-              deferred,
-              Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
-            ).pipe(Effect.asVoid)
-          },
+          apply: apply(deferred),
           abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
         })
         return Deferred.await(deferred)
+      })
+
+    const call = <A, E>(
+      f: (node: Node, task: TaskView) => Result.Result<A, E>
+    ): Effect.Effect<A, E | Busy | NodeStopped> =>
+      submitApi<A, E>((deferred) => (n, t) => {
+        const result = f(n, t)
+        return Deferred.done(
+          deferred,
+          Result.isSuccess(result) ? Exit.succeed(result.success) : Exit.fail(result.failure)
+        ).pipe(Effect.asVoid)
       })
 
     /**
@@ -543,28 +549,16 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     const updateNetworkConfig = (
       config: NetworkConfig
     ): Effect.Effect<void, UpdateNetworkConfigError | Busy | NodeStopped> =>
-      Effect.suspend((): Effect.Effect<void, UpdateNetworkConfigError | Busy | NodeStopped> => {
-        if (stopped !== undefined) return Effect.fail(stopped)
-        if (pendingApi >= maxPendingApi) return Effect.fail(new Busy({ limit: maxPendingApi }))
-        const deferred = Deferred.makeUnsafe<void, UpdateNetworkConfigError | NodeStopped>()
-        const event: ApiEvent = {
-          _tag: "Api",
-          apply: () =>
-            networkConfig.update(config).pipe(
-              Effect.flatMap((result) =>
-                Deferred.done(deferred, Result.isSuccess(result) ? Exit.void : Exit.fail(result.failure))
-              ),
-              Effect.catch((e) =>
-                Effect.flatMap(stopOnNetworkConfigWrite(e), (error) => Deferred.fail(deferred, error))
-              ),
-              Effect.asVoid
+      submitApi<void, UpdateNetworkConfigError>(
+        (deferred) => () =>
+          networkConfig.update(config).pipe(
+            Effect.flatMap((result) =>
+              Deferred.done(deferred, Result.isSuccess(result) ? Exit.void : Exit.fail(result.failure))
             ),
-          abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
-        }
-        pendingApi++
-        Queue.offerUnsafe(events, event)
-        return Deferred.await(deferred)
-      })
+            Effect.catch((e) => Effect.flatMap(stopOnNetworkConfigWrite(e), (error) => Deferred.fail(deferred, error))),
+            Effect.asVoid
+          )
+      )
 
     const stoppedWhileWaiting = () =>
       stopped ?? new NodeStopped({ reason: "shut down while a proxied request was in flight" })
