@@ -95,6 +95,8 @@ interface ApiEvent {
   readonly _tag: "Api"
   readonly apply: (node: Node, task: TaskView) => Effect.Effect<void>
   readonly abort: (error: NodeStopped) => Effect.Effect<void>
+  /** The caller's span: the event's own span joins the caller's trace. */
+  readonly parent: Option.Option<Tracer.AnySpan>
 }
 
 export type NodeEvent = ApiEvent | ManagerEvent
@@ -449,6 +451,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       }
     }
 
+    /** What an event is, for its span: `Api`, `LinkUp`, `LinkDown`, or the kind of frame a link delivered. */
+    const eventName = (event: NodeEvent): string =>
+      event._tag === "LinkFrame"
+        ? event.frame._tag === "Peer"
+          ? `Peer(${event.frame.msg.kind._tag})`
+          : event.frame._tag
+        : event._tag
+
     const step = (event: NodeEvent) =>
       Effect.gen(function* () {
         if (event._tag === "Api") {
@@ -475,7 +485,14 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         }
         if (stopped === undefined) yield* send
         yield* Metric.update(NodeMetrics.metrics.queueDepth, yield* Queue.size(events))
-      }).pipe(Effect.ensuring(Effect.sync(() => release(event))))
+      }).pipe(
+        // Every event the task applies is a span; an API event's is a child of its caller's.
+        Effect.withSpan("tq.node.event", {
+          attributes: { node: node.id.toString(), event: eventName(event) },
+          ...(event._tag === "Api" && Option.isSome(event.parent) ? { parent: event.parent.value } : {})
+        }),
+        Effect.ensuring(Effect.sync(() => release(event)))
+      )
 
     /**
      * Once stopped: fail every waiting request, release the links waiting for room, close every link, then
@@ -518,7 +535,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     const submitApi = <A, E>(
       apply: (deferred: Deferred.Deferred<A, E | NodeStopped>) => ApiEvent["apply"]
     ): Effect.Effect<A, E | Busy | NodeStopped> =>
-      Effect.suspend((): Effect.Effect<A, E | Busy | NodeStopped> => {
+      Effect.flatMap(Effect.option(Effect.currentParentSpan), (parent): Effect.Effect<A, E | Busy | NodeStopped> => {
         if (stopped !== undefined) return Effect.fail(stopped)
         if (pendingApi >= maxPendingApi) return Effect.fail(new Busy({ limit: maxPendingApi }))
         const deferred = Deferred.makeUnsafe<A, E | NodeStopped>()
@@ -526,7 +543,8 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         Queue.offerUnsafe(events, {
           _tag: "Api",
           apply: apply(deferred),
-          abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid)
+          abort: (error) => Deferred.fail(deferred, error).pipe(Effect.asVoid),
+          parent
         })
         return Deferred.await(deferred)
       })

@@ -20,7 +20,7 @@ describe("traces across the proxy", () => {
     Effect.gen(function* () {
       const { url: collector, spans } = yield* receiver
 
-      const traceId = yield* Effect.gen(function* () {
+      const [traceId, directTraceId] = yield* Effect.gen(function* () {
         const network = Transport.makeMemoryNetwork()
         const nodes = yield* Effect.forEach([0, 1, 2], (i) => startNode(i, () => network.transport))
         yield* mesh(nodes)
@@ -32,7 +32,7 @@ describe("traces across the proxy", () => {
         yield* client.reconfigure({ payload: reconfigureMsg(1, [0, 1, 2], 2, null, sled(0)) })
         const status = yield* eventually(client.coordinatorStatus(), (s) => s.ackedPrepares.length === 3)
         // The control plane commits sled 2, which has no API, through sled 0's proxy.
-        return yield* Effect.gen(function* () {
+        const proxied = yield* Effect.gen(function* () {
           const committed = yield* client.proxyCommit({
             payload: {
               destination: sled(2),
@@ -42,6 +42,15 @@ describe("traces across the proxy", () => {
           assert.strictEqual(committed, "Committed")
           return (yield* Effect.currentSpan).traceId
         }).pipe(Effect.withSpan("control-plane commit"))
+        // And sled 0 directly: the API call becomes a NodeTask event in the same trace, its ledger write below it.
+        const direct = yield* Effect.gen(function* () {
+          const committed = yield* client.commit({
+            payload: new CommitRequest({ rackId, epoch: 1, proof: proofOf(status.config) })
+          })
+          assert.strictEqual(committed, "Committed")
+          return (yield* Effect.currentSpan).traceId
+        }).pipe(Effect.withSpan("control-plane direct commit"))
+        return [proxied, direct] as const
       }).pipe(Effect.provide(tracing(`${collector}/v1/traces`)), Effect.scoped)
 
       // The exporter flushed when its layer closed; every span of the commit is in the receiver.
@@ -71,6 +80,13 @@ describe("traces across the proxy", () => {
       )
       assert.strictEqual(serve?.parentSpanId, forward?.spanId)
       assert.isTrue(trace.some((s) => s.name === "tq.ledger.write" && s.parentSpanId === serve?.spanId))
+
+      // control plane → HTTP client → the node's HTTP server → its NodeTask event (Api) → its ledger write
+      const direct = spans.filter((s) => s.traceId === directTraceId)
+      const event = direct.find((s) => s.name === "tq.node.event")
+      assert.isDefined(event)
+      assert.strictEqual(direct.find((s) => s.spanId === event?.parentSpanId)?.name, "POST")
+      assert.isTrue(direct.some((s) => s.name === "tq.ledger.write" && s.parentSpanId === event?.spanId))
     })
   )
 })
