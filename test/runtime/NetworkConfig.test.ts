@@ -2,18 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Option, Result, Scope, Stream, SubscriptionRef } from "effect"
+import { Effect, Option, Result, Stream, SubscriptionRef } from "effect"
 import * as Frame from "../../src/runtime/Frame.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
-import type { NetworkConfigLedger } from "../../src/runtime/NetworkConfigReplica.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
-import * as Transport from "../../src/runtime/Transport.ts"
-import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import * as Wire from "../../src/runtime/Wire.ts"
 import * as Decision from "../../src/types/Decision.ts"
 import { maxBlobBytes, NetworkConfig, summary } from "../../src/types/NetworkConfig.ts"
-import type { PersistentState } from "../../src/types/PersistentState.ts"
-import { authority, forger, logCapture, type Member, meshAll, rawPeer } from "../security/attackRack.ts"
+import { authority, forger, logCapture, type Member, meshAll, rawPeer, startMember } from "../security/attackRack.ts"
 import { rackId, sled } from "./rack.ts"
 
 const otherRack = "99999999-8888-4777-8666-555555555555"
@@ -25,52 +21,6 @@ const signed = (generation: number, blob: Uint8Array = blobOf(generation), rack:
 
 /** An error's tag and fields, for exact comparison. */
 const fields = (e: { readonly _tag: string }): Record<string, unknown> => ({ ...e, _tag: e._tag })
-
-/** A member whose network config lives in `networkConfigLedger`, kept across its restarts. */
-interface Sled extends Member {
-  readonly networkConfigLedger: NetworkConfigLedger<unknown>
-}
-
-const startSled = (
-  ca: RackPki.RackCa,
-  index: number,
-  networkConfigLedger: NetworkConfigLedger<unknown> = Ledger.memory<NetworkConfig>()
-): Effect.Effect<Sled, unknown, Scope.Scope> =>
-  Effect.gen(function* () {
-    const id = sled(index)
-    const credentials = yield* RackPki.issueNodeCertificate(ca, id.toString())
-    const ledger = Ledger.memory<PersistentState>()
-    let scope: Scope.Closeable | undefined
-    let running: TrustQuorumNode.TrustQuorumNodeShape | undefined
-    const start = Effect.gen(function* () {
-      const s = yield* Scope.make()
-      scope = s
-      running = yield* TrustQuorumNode.make({
-        id,
-        listen: { host: "127.0.0.1", port: 0 },
-        transport: Transport.tls(credentials),
-        authority: authority.publicKey,
-        ledger,
-        networkConfigLedger
-      }).pipe(Scope.provide(s))
-    })
-    const stop = Effect.suspend(() => (scope === undefined ? Effect.void : Scope.close(scope, Exit.void)))
-    yield* Effect.addFinalizer(() => stop)
-    yield* start
-    return {
-      index,
-      id,
-      ledger,
-      credentials,
-      networkConfigLedger,
-      get node() {
-        if (running === undefined) throw new Error(`sled ${index} is not running`)
-        return running
-      },
-      stop,
-      start
-    }
-  })
 
 /** The generation a node holds (0 for none). */
 const generationOf = (m: Member) => Effect.map(m.node.networkConfig, (c) => (Option.isSome(c) ? c.value.generation : 0))
@@ -107,7 +57,7 @@ describe("network-config replication over mutual TLS", () => {
   it.live("a rack converges on the highest generation though nodes join late, restart and miss broadcasts", () =>
     Effect.gen(function* () {
       const ca = yield* RackPki.makeRackCa()
-      const [s1, s2, s3, s4, s5] = yield* Effect.forEach([1, 2, 3, 4, 5], (i) => startSled(ca, i))
+      const [s1, s2, s3, s4, s5] = yield* Effect.forEach([1, 2, 3, 4, 5], (i) => startMember(ca, i))
       if (!s1 || !s2 || !s3 || !s4 || !s5) return assert.fail("five sleds")
       yield* Effect.all([s4.stop, s5.stop])
       yield* meshAll([s1, s2, s3])
@@ -155,7 +105,7 @@ describe("network-config replication over mutual TLS", () => {
     () =>
       Effect.gen(function* () {
         const ca = yield* RackPki.makeRackCa()
-        const a = yield* startSled(ca, 1)
+        const a = yield* startMember(ca, 1)
         yield* a.node.updateNetworkConfig(signed(5))
 
         const equal = yield* Effect.flip(a.node.updateNetworkConfig(signed(5)))
@@ -206,8 +156,8 @@ describe("network-config replication over mutual TLS", () => {
       const logs = logCapture()
       return Effect.gen(function* () {
         const ca = yield* RackPki.makeRackCa()
-        const a = yield* startSled(ca, 1)
-        const b = yield* startSled(ca, 2)
+        const a = yield* startMember(ca, 1)
+        const b = yield* startMember(ca, 2)
         yield* meshAll([a, b])
         yield* a.node.updateNetworkConfig(signed(1))
         assert.strictEqual(yield* awaitGeneration(b, 1), 1)
@@ -250,7 +200,7 @@ describe("network-config replication over mutual TLS", () => {
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
       const ca = yield* RackPki.makeRackCa()
       const paths = [join(dir, "a.json"), join(dir, "b.json")]
-      const a = yield* startSled(ca, 1, Ledger.file({ paths, schema: NetworkConfig }))
+      const a = yield* startMember(ca, 1, Ledger.file({ paths, schema: NetworkConfig }))
       yield* a.node.updateNetworkConfig(signed(4))
       yield* a.stop
       yield* a.start
@@ -276,7 +226,7 @@ describe("network-config replication over mutual TLS", () => {
     Effect.gen(function* () {
       const ca = yield* RackPki.makeRackCa()
       const ledger = Ledger.memory<NetworkConfig>()
-      const a = yield* startSled(ca, 1, ledger)
+      const a = yield* startMember(ca, 1, ledger)
       ledger.failNextWrites(1)
       const failed = yield* Effect.flip(a.node.updateNetworkConfig(signed(1)))
       assert.strictEqual(failed._tag, "NodeStopped")

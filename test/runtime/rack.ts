@@ -107,11 +107,15 @@ export interface Restartable extends HasNode {
   readonly start: Effect.Effect<TrustQuorumNode.TrustQuorumNodeShape, unknown>
 }
 
-export const restartable = <E>(
+/** Node `index` in the current scope, over `transport` and `ledger`; `options` override the rest (authority included). */
+export const restartable = <E, NE = never>(
   index: number,
   transport: Transport,
   ledger: TrustQuorumNode.NodeLedger<E>,
-  timing: Pick<TrustQuorumNode.TrustQuorumNodeConfig<E>, "link" | "connections" | "maxPendingApi"> = {}
+  options: Pick<
+    TrustQuorumNode.TrustQuorumNodeConfig<E, NE>,
+    "link" | "connections" | "maxPendingApi" | "networkConfigLedger"
+  > & { readonly authority?: TrustQuorumNode.TrustQuorumNodeConfig<E, NE>["authority"] } = {}
 ): Effect.Effect<Restartable, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     let scope: Scope.Closeable | undefined
@@ -125,7 +129,7 @@ export const restartable = <E>(
         transport,
         authority: authority.publicKey,
         ledger,
-        ...timing
+        ...options
       }).pipe(Scope.provide(s))
       return running
     })

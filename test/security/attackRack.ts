@@ -5,22 +5,24 @@
  * whatever frames it likes (or bytes no honest encoder would produce) and records what the node answers.
  */
 import { assert } from "@effect/vitest"
-import { Deferred, Effect, Exit, Layer, Logger, Option, References, Result, Scope } from "effect"
+import { Deferred, Effect, Layer, Logger, Option, References, Result, type Scope } from "effect"
 import type { SigningKey } from "../../src/crypto/AuthorityKey.ts"
 import type { Share } from "../../src/gfss/Gfss.ts"
 import * as Ledger from "../../src/runtime/Ledger.ts"
+import type { NetworkConfigLedger } from "../../src/runtime/NetworkConfigReplica.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
-import * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
+import type * as TrustQuorumNode from "../../src/runtime/TrustQuorumNode.ts"
 import * as Wire from "../../src/runtime/Wire.ts"
 import * as TestAuthority from "../../src/testing/TestAuthority.ts"
 import * as BaseboardId from "../../src/types/BaseboardId.ts"
 import * as Configuration from "../../src/types/Configuration.ts"
 import * as Decision from "../../src/types/Decision.ts"
+import type { NetworkConfig } from "../../src/types/NetworkConfig.ts"
 import { PeerMsg, type PeerMsgKind, Prepare } from "../../src/types/PeerMsg.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import type { RackId } from "../../src/types/RackId.ts"
-import { eventually, rackId, sled } from "../runtime/rack.ts"
+import { eventually, rackId, restartable, sled } from "../runtime/rack.ts"
 
 /** The control plane's key: every node pins its public half. */
 export const authority: SigningKey = TestAuthority.fromLabel("authority attacks: control plane")
@@ -85,44 +87,41 @@ export interface Member {
   readonly id: BaseboardId.BaseboardId
   readonly ledger: Ledger.MemoryLedger<PersistentState>
   readonly credentials: RackPki.NodeCredentials
+  /** Where its network config lives, kept across its restarts. */
+  readonly networkConfigLedger: NetworkConfigLedger<unknown>
   readonly node: TrustQuorumNode.TrustQuorumNodeShape
   readonly stop: Effect.Effect<void>
   readonly start: Effect.Effect<void, unknown>
 }
 
-/** Starts sled `index` over mutual TLS under `ca`, pinning `authority`, in the current scope. */
-export const startMember = (ca: RackPki.RackCa, index: number): Effect.Effect<Member, unknown, Scope.Scope> =>
+/**
+ * Starts sled `index` over mutual TLS under `ca`, pinning `authority`, in the current scope; its network config
+ * lives in `networkConfigLedger` (in memory unless given), kept across its restarts.
+ */
+export const startMember = (
+  ca: RackPki.RackCa,
+  index: number,
+  networkConfigLedger: NetworkConfigLedger<unknown> = Ledger.memory<NetworkConfig>()
+): Effect.Effect<Member, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const id = sled(index)
     const credentials = yield* RackPki.issueNodeCertificate(ca, id.toString())
     const ledger = Ledger.memory<PersistentState>()
-    let scope: Scope.Closeable | undefined
-    let running: TrustQuorumNode.TrustQuorumNodeShape | undefined
-    const start = Effect.gen(function* () {
-      const s = yield* Scope.make()
-      scope = s
-      running = yield* TrustQuorumNode.make({
-        id,
-        listen: { host: "127.0.0.1", port: 0 },
-        transport: Transport.tls(credentials),
-        authority: authority.publicKey,
-        ledger
-      }).pipe(Scope.provide(s))
+    const node = yield* restartable(index, Transport.tls(credentials), ledger, {
+      authority: authority.publicKey,
+      networkConfigLedger
     })
-    const stop = Effect.suspend(() => (scope === undefined ? Effect.void : Scope.close(scope, Exit.void)))
-    yield* Effect.addFinalizer(() => stop)
-    yield* start
     return {
       index,
       id,
       ledger,
       credentials,
+      networkConfigLedger,
       get node() {
-        if (running === undefined) throw new Error(`sled ${index} is not running`)
-        return running
+        return node.node
       },
-      stop,
-      start
+      stop: node.stop,
+      start: Effect.asVoid(node.start)
     }
   })
 
