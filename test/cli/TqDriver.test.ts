@@ -1,38 +1,18 @@
-import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Transport from "../../src/runtime/Transport.ts"
-import { serveApi } from "../api/serve.ts"
-import { runScript } from "../examples/script.ts"
-import { authority, connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
+import { rackId, sled } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
-
-const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
+import { apiRack, tq } from "./cliRack.ts"
 
 describe("tq driving a rack", () => {
   it.live(
     "add-sled commits through a proxy; rotate and remove-sled make new epochs; resume has nothing left; unlock-check agrees",
     () =>
       Effect.gen(function* () {
-        const network = Transport.makeMemoryNetwork()
-        const nodes = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => startNode(i, () => network.transport))
-        yield* mesh(nodes)
-        yield* connected(nodes, 4)
-        const urls = yield* Effect.forEach(nodes.slice(0, 4), (n) =>
-          Effect.map(serveApi(n.node), (url) => `${n.node.id}=${url}`)
-        )
+        const { nodes, memberFlags, members } = yield* apiRack
         const dir = yield* tempDir("tq-driver")
-        writeFileSync(join(dir, "authority.key"), authority.toPem(), { mode: 0o600 })
-        const driver = [
-          "--state",
-          join(dir, "cp.json"),
-          "--authority-key",
-          join(dir, "authority.key"),
-          "--rack-id",
-          rackId,
-          ...urls.flatMap((u) => ["--member", u])
-        ]
+        const driver = ["--state", join(dir, "cp.json"), "--rack-id", rackId, ...members]
 
         const added = yield* tq("add-sled", ...driver, "--sled", String(sled(4)))
         assert.strictEqual(added.code, 0, added.output)
@@ -56,7 +36,7 @@ describe("tq driving a rack", () => {
         assert.strictEqual(resumed.code, 0, resumed.output)
         assert.include(resumed.stdout, "nothing to resume: no configuration is in progress")
 
-        const check = yield* tq("unlock-check", ...urls.flatMap((u) => ["--member", u]))
+        const check = yield* tq("unlock-check", ...memberFlags)
         assert.strictEqual(check.code, 0, check.output)
         const fingerprints = new Set(check.stdout.match(/epoch 3 [0-9a-f]{8}/g))
         assert.strictEqual(fingerprints.size, 1)

@@ -9,20 +9,17 @@ import * as fc from "fast-check"
 import * as NodeConfig from "../../src/cli/NodeConfig.ts"
 import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
 import * as RackPki from "../../src/runtime/RackPki.ts"
-import * as Transport from "../../src/runtime/Transport.ts"
 import { testCase } from "../../src/testing/Action.ts"
 import * as EventLog from "../../src/testing/EventLog.ts"
 import * as PgCluster from "../../src/testing/PgCluster.ts"
 import * as ProcessRack from "../../src/testing/ProcessRack.ts"
 import * as Decision from "../../src/types/Decision.ts"
 import { ReconfigureMsg } from "../../src/types/Request.ts"
-import { serveApi } from "../api/serve.ts"
 import { runScript } from "../examples/script.ts"
 import { receiver } from "../runtime/otlpReceiver.ts"
-import { authority, connected, mesh, rackId, sled, startNode } from "../runtime/rack.ts"
+import { authority, rackId, sled } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
-
-const tq = (...args: ReadonlyArray<string>) => runScript(["src/cli/tq.ts", ...args]).pipe(Effect.timeout("30 seconds"))
+import { apiRack, tq } from "./cliRack.ts"
 
 /** A node config in `dir` (plain TCP, one ledger copy, free ports), with `extra` keys merged in. */
 const writeConfig = (dir: string, extra: Record<string, unknown> = {}) => {
@@ -348,23 +345,6 @@ describe("tq replay and the scripts", () => {
       assert.strictEqual(figures.failed, 0)
     })
   )
-})
-
-/**
- * Five nodes over the in-memory transport; the first four serve their API. The flags name them
- * (`--member id=URL`) and the control plane's authority key (written to a file).
- */
-const apiRack = Effect.gen(function* () {
-  const network = Transport.makeMemoryNetwork()
-  const nodes = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => startNode(i, () => network.transport))
-  yield* mesh(nodes)
-  yield* connected(nodes, 4)
-  const urls = yield* Effect.forEach(nodes.slice(0, 4), (n) =>
-    Effect.map(serveApi(n.node), (url) => `${n.node.id}=${url}`)
-  )
-  const keys = yield* tempDir("authority")
-  writeFileSync(join(keys, "authority.key"), authority.toPem(), { mode: 0o600 })
-  return { nodes, members: ["--authority-key", join(keys, "authority.key"), ...urls.flatMap((u) => ["--member", u])] }
 })
 
 describe("tq add-sled", () => {
