@@ -65,6 +65,7 @@ import * as ProxyOperation from "./ProxyOperation.ts"
 import { type Entry, ProxyTracker } from "./ProxyTracker.ts"
 import * as RateLimitedLog from "./RateLimitedLog.ts"
 import { Busy, Disconnected, type InvalidResponse, NodeStopped } from "./RuntimeError.ts"
+import * as Span from "./Span.ts"
 import * as Wire from "./Wire.ts"
 
 /** What the NodeTask needs of a ledger (`Ledger.file` and `Ledger.memory` provide it). */
@@ -368,9 +369,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
     const persist = Effect.gen(function* () {
       if (!node.ctx.persistentStateChangeCheckAndReset()) return
       const state = node.ctx.persistentState
-      const [took, saved] = yield* Effect.timed(
-        Effect.result(ledger.save(state).pipe(Effect.withSpan("tq.ledger.write")))
-      )
+      const [took, saved] = yield* Effect.timed(Effect.result(ledger.save(state).pipe(Span.traced("tq.ledger.write"))))
       yield* Metric.update(NodeMetrics.metrics.ledgerWrites, took)
       if (Result.isFailure(saved)) {
         stop(new NodeStopped({ reason: `ledger write failed: ${saved.failure.message}` }))
@@ -476,7 +475,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           yield* trace === undefined
             ? served
             : served.pipe(
-                Effect.withSpan("tq.proxy.serve", {
+                Span.traced("tq.proxy.serve", {
                   parent: Tracer.externalSpan({ traceId: trace.traceId, spanId: trace.spanId }),
                   attributes: { node: node.id.toString() }
                 })
@@ -487,7 +486,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         yield* Metric.update(NodeMetrics.metrics.queueDepth, yield* Queue.size(events))
       }).pipe(
         // Every event the task applies is a span; an API event's is a child of its caller's.
-        Effect.withSpan("tq.node.event", {
+        Span.traced("tq.node.event", {
           attributes: { node: node.id.toString(), event: eventName(event) },
           ...(event._tag === "Api" && Option.isSome(event.parent) ? { parent: event.parent.value } : {})
         }),
@@ -590,7 +589,7 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
       // registers and writes its request itself; the link it picked is one this task knows as current, so its
       // closure, which reaches the task after its last frame, fails this request if the answer has not come.
       // The request's span travels in the frame, so the destination's serve joins the caller's trace.
-      Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+      Effect.withFiber((fiber) =>
         Effect.callback<A, E | Disconnected | Busy | InvalidResponse | NodeStopped>((resume) => {
           if (stopped !== undefined) return resume(Exit.fail(stopped))
           const link = currentLink(destination)
@@ -604,18 +603,19 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
           const requestId = tracker.register(
             new WaitingRequest(link.connectionId, destination, operation, resume, stoppedWhileWaiting)
           )
+          const span = Span.exported(fiber)
           link.handle.offerProxy({
             _tag: "ProxyRequest",
             requestId,
             operation: operation.tag,
             payload: operation.json.encodePayload(payload),
-            ...(Option.isSome(span) ? { trace: { traceId: span.value.traceId, spanId: span.value.spanId } } : {})
+            ...(span === undefined ? {} : { trace: { traceId: span.traceId, spanId: span.spanId } })
           })
           // A caller that is interrupted (or whose timeout fires) removes its entry: none outlives its caller.
           return Effect.sync(() => tracker.remove(requestId))
         })
       ).pipe(
-        Effect.withSpan("tq.proxy.request", {
+        Span.traced("tq.proxy.request", {
           attributes: { operation: operation.tag, destination: destination.toString() }
         })
       )
