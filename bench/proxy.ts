@@ -3,10 +3,12 @@
  *
  * Variants: `net` — a bare `node:net` echo (68-byte writes, no framing code, no Effect); `raw-tcp` — a framed
  * echo over `Transport.insecureTcp` (no node, no Schema, no tracker); `proxied-tcp` — `nodeA.proxy.status(B)` over TCP;
- * `raw-tls` and `proxied-tls` — the same over mutual TLS 1.3. Each round runs every variant once, in a rotated
- * order (so machine load spreads evenly): p50/p99/mean latency with one caller; throughput with 1, 32, 256 and
- * 1,024 callers; p99 latency with 256 callers. After the rounds, the heap per in-flight proxied request (1,000
- * requests waiting on a silent destination). Reports the median and range over rounds of every figure.
+ * `raw-tls` and `proxied-tls` — the same over mutual TLS 1.3. Each round measures p50/p99/mean latency with one
+ * caller, the variants taking turns in blocks of 200 requests (so their ratios compare the same moments of a
+ * shared machine); then each variant in a rotated order runs 20,000 requests with 1, 32, 256 and 1,024
+ * callers (throughput, and the p99 latency at 256). After the rounds, the heap per in-flight proxied request
+ * (1,000 requests waiting on a silent destination). Every run starts from a collected heap. Reports the
+ * median and range over rounds of every figure.
  * Options: `--rounds N` (default 5); `--only a,b` runs only the named variants (the ratios need both sides). Targets: p50 ratio ≤ 1.35 to the raw framed echo over TCP and ≤ 1.5 over
  * TLS; ≥ 80,000 proxied Status/s at 256 in flight; p99 at 256 in flight ≤ 15 ms; heap ≤ 1.2 KB per request.
  */
@@ -31,20 +33,44 @@ const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** di
 
 type Op = Effect.Effect<unknown, unknown>
 
-/** Latency of `op` run sequentially, in microseconds. */
-const latency = (op: Op) =>
+/** A full collection, when the process runs with `--expose-gc` (as `npm run bench` does). */
+const collectGarbage = () => globalThis.gc?.()
+
+/**
+ * Latency of each op run sequentially, in microseconds. The ops take turns in blocks of 200 requests (the first
+ * op of each block rotating), so every variant sees the same moments of a shared machine and the ratios of their
+ * p50s are not the ratio of two different loads.
+ */
+const latencies = (ops: ReadonlyArray<Op>) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 200; i++) yield* op
-    const samples: Array<number> = []
-    const started = performance.now()
-    for (let i = 0; i < latencySamples; i++) {
-      const t = performance.now()
-      yield* op
-      samples.push((performance.now() - t) * 1000)
+    const block = 200
+    const samples = ops.map((): Array<number> => [])
+    const busy = ops.map(() => 0)
+    for (const op of ops) for (let i = 0; i < block; i++) yield* op
+    collectGarbage()
+    for (let b = 0; b < latencySamples / block; b++) {
+      for (let k = 0; k < ops.length; k++) {
+        const j = (k + b) % ops.length
+        const op = ops[j]
+        const own = samples[j]
+        if (op === undefined || own === undefined) continue
+        const started = performance.now()
+        for (let i = 0; i < block; i++) {
+          const t = performance.now()
+          yield* op
+          own.push((performance.now() - t) * 1000)
+        }
+        busy[j] = (busy[j] ?? 0) + (performance.now() - started)
+      }
     }
-    const meanUs = ((performance.now() - started) * 1000) / latencySamples
-    samples.sort((a, b) => a - b)
-    return { p50_us: percentile(samples, 0.5), p99_us: percentile(samples, 0.99), mean_us: meanUs }
+    return samples.map((own, j) => {
+      own.sort((a, b) => a - b)
+      return {
+        p50_us: percentile(own, 0.5),
+        p99_us: percentile(own, 0.99),
+        mean_us: ((busy[j] ?? 0) * 1000) / latencySamples
+      }
+    })
   })
 
 /** Requests per second with one caller per op, each running its op in a plain loop; and the p99 latency in ms. */
@@ -154,26 +180,29 @@ interface Sample {
   readonly failed: Record<string, number>
 }
 
-/** One round of one variant: `caller` makes an op (a connection, for echoes). */
-const measure = (caller: Effect.Effect<Op, unknown, Scope.Scope>) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const one = yield* caller
-      const l = yield* latency(one)
-      const perS: Record<string, number> = {}
-      const failed: Record<string, number> = {}
-      let p99At256 = 0
-      for (const n of inFlight) {
-        const ops = yield* Effect.forEach(Array.from({ length: n }), () => caller)
-        const t = yield* throughput(ops)
-        perS[String(n)] = t.perS
-        failed[String(n)] = t.failed
-        if (n === 256) p99At256 = t.p99Ms
-      }
-      const sample: Sample = { ...l, throughput_per_s: perS, p99_ms_at_256: p99At256, failed }
-      return sample
-    })
-  )
+/** The throughput runs of one variant: `caller` makes an op (a connection, for echoes). */
+const measureThroughput = (caller: Effect.Effect<Op, unknown, Scope.Scope>) =>
+  Effect.gen(function* () {
+    const perS: Record<string, number> = {}
+    const failed: Record<string, number> = {}
+    let p99At256 = 0
+    for (const n of inFlight) {
+      const t = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const ops = yield* Effect.forEach(Array.from({ length: n }), () => caller)
+          // Each run starts from a collected heap, so it does not pay for the garbage of the run before it (an
+          // echo's 1,024 sockets, say): one full collection's pause, hitting all 256 requests in flight, is
+          // more than 1% of a 20,000-request run and would alone set its p99.
+          collectGarbage()
+          return yield* throughput(ops)
+        })
+      )
+      perS[String(n)] = t.perS
+      failed[String(n)] = t.failed
+      if (n === 256) p99At256 = t.p99Ms
+    }
+    return { throughput_per_s: perS, p99_ms_at_256: p99At256, failed }
+  })
 
 /** Bytes of heap per proxied request waiting on a destination that completed the handshake and never answers. */
 const heapPerRequest = Effect.gen(function* () {
@@ -196,7 +225,7 @@ const heapPerRequest = Effect.gen(function* () {
   )
   yield* Effect.repeat(a.status, { until: (s) => s.connectedPeers.length === 1 })
   const heap = () => {
-    globalThis.gc?.()
+    collectGarbage()
     return process.memoryUsage().heapUsed
   }
   const fibers = yield* Effect.forEach(Array.from({ length: heapRequests }), () =>
@@ -280,10 +309,17 @@ const program = (rounds: number, only: ReadonlyArray<string>) =>
     )
     const samples: Record<string, Array<Sample>> = Object.fromEntries(names.map((n) => [n, []]))
     for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < names.length; i++) {
-        const name = names[(i + r) % names.length]
-        if (name === undefined) continue
-        const sample = yield* measure(variants[name])
+      const order = names.map((_, i) => names[(i + r) % names.length]).filter((n) => n !== undefined)
+      const latency = yield* Effect.scoped(
+        Effect.flatMap(
+          Effect.forEach(order, (name) => variants[name]),
+          latencies
+        )
+      )
+      for (const [i, name] of order.entries()) {
+        const l = latency[i]
+        if (l === undefined) continue
+        const sample: Sample = { ...l, ...(yield* measureThroughput(variants[name])) }
         samples[name]?.push(sample)
         console.error(
           `round ${r + 1}/${rounds} ${name}: p50 ${round(sample.p50_us)} µs, 256 in flight ${Math.round(sample.throughput_per_s["256"] ?? 0)}/s, p99 at 256 ${round(sample.p99_ms_at_256, 2)} ms`
