@@ -165,6 +165,7 @@ export const make = (args: {
       return true
     }
 
+    const proxyEncoder = new Wire.ProxyEncoder()
     const handle: LinkHandle = {
       connectionId,
       peer: args.peer,
@@ -175,16 +176,17 @@ export const make = (args: {
       },
       offerProxy: (frame) => {
         if (Deferred.isDoneUnsafe(closing)) return false
-        const text = Wire.proxyText(frame)
+        const text = proxyEncoder.text(frame)
         return (idle() && conn.tryWrite(text)) || enqueue(Wire.utf8(text), true)
       },
       close: (reason, detail) => Effect.sync(() => requestClose(reason, detail))
     }
 
+    const proxyDecoder = new Wire.ProxyDecoder()
     /** Runs where the connection reads a frame, while the reader is idle. */
     const onFrame = (payload: Uint8Array): boolean => {
       if (Deferred.isDoneUnsafe(closing)) return false
-      const frame = Wire.decodeProxy(payload)
+      const frame = proxyDecoder.decode(payload)
       if (frame === undefined || !fastPath(connectionId, frame)) return false
       lastReceived = clock.currentTimeMillisUnsafe()
       return true

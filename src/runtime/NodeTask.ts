@@ -232,13 +232,18 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         stop(new NodeStopped({ reason: `network-config ledger write failed: ${e.message}` }))
       )
 
+    let summarized: { readonly config: NetworkConfig; readonly summary: NetworkConfigSummary } | undefined
     const view: TaskView = {
       get proxiedRequests() {
         return tracker.size
       },
+      // The summary hashes the blob: computed once per config held, not once per Status served.
       get networkConfig() {
         const config = networkConfig.current()
-        return config === undefined ? undefined : networkConfigSummary(config)
+        if (config !== summarized?.config) {
+          summarized = config === undefined ? undefined : { config, summary: networkConfigSummary(config) }
+        }
+        return summarized?.summary
       },
       get connections() {
         return Array.from(links.values(), ({ handle: _, ...info }) => ({

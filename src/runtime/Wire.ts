@@ -119,6 +119,29 @@ export const proxyText = (frame: ProxyFrame): string =>
       })
     : JSON.stringify({ _tag: frame._tag, requestId: frame.requestId, outcome: frame.outcome, value: frame.value })
 
+/**
+ * Writes the proxy frames of one connection like `proxyText`, remembering the text of the last response's
+ * value: an answer whose value is the very same object as the last one's (a `Status` answered from an
+ * unchanged snapshot) is written around that text instead of serializing the value again. Values are never
+ * mutated on the hot path, so the same object has the same text.
+ */
+export class ProxyEncoder {
+  #value: unknown = undefined
+  #valueText: string | undefined = undefined
+
+  text(frame: ProxyFrame): string {
+    if (frame._tag === "ProxyRequest") return proxyText(frame)
+    if (this.#valueText === undefined || frame.value !== this.#value) {
+      this.#value = frame.value
+      this.#valueText = JSON.stringify(frame.value)
+    }
+    // `JSON.stringify` leaves out a key whose value has no JSON text (undefined), so does the whole frame's.
+    return this.#valueText === undefined
+      ? proxyText(frame)
+      : `{"_tag":"ProxyResponse","requestId":${JSON.stringify(frame.requestId)},"outcome":${JSON.stringify(frame.outcome)},"value":${this.#valueText}}`
+  }
+}
+
 /** The UTF-8 bytes of a payload text. */
 export const utf8 = (text: string): Uint8Array => utf8Encoder.encode(text)
 
@@ -170,15 +193,75 @@ const proxyShape = (json: unknown): ProxyFrame | undefined => {
   return undefined
 }
 
-const parse = (payload: Uint8Array): unknown => {
-  const text = Result.try(() => utf8Decoder.decode(payload))
-  if (Result.isFailure(text)) return undefined
-  const json = Result.try(() => JSON.parse(text.success))
-  return Result.isSuccess(json) ? json.success : undefined
-}
+/** The payload's text, if it is UTF-8. */
+const textOf = (payload: Uint8Array): string | undefined =>
+  Result.getOrUndefined(Result.try(() => utf8Decoder.decode(payload)))
+
+/** The text's JSON value, if it is JSON (`undefined` is no JSON value). */
+const jsonOf = (text: string | undefined): unknown =>
+  text === undefined ? undefined : Result.getOrUndefined(Result.try(() => JSON.parse(text)))
 
 /** Decodes payload bytes that hold a proxy frame of exactly its shape; `undefined` for anything else. */
-export const decodeProxy = (payload: Uint8Array): ProxyFrame | undefined => proxyShape(parse(payload))
+export const decodeProxy = (payload: Uint8Array): ProxyFrame | undefined => proxyShape(jsonOf(textOf(payload)))
+
+const requestPrefix = utf8Encoder.encode('{"_tag":"ProxyRequest","requestId":')
+const responsePrefix = utf8Encoder.encode('{"_tag":"ProxyResponse","requestId":')
+const [zero, nine, comma] = [0x30, 0x39, 0x2c]
+
+const startsWith = (bytes: Uint8Array, prefix: Uint8Array): boolean =>
+  bytes.length > prefix.length && Buffer.compare(bytes.subarray(0, prefix.length), prefix) === 0
+
+/** The request id written at `from` as `JSON.stringify` writes a safe non-negative integer, and the index of the comma after it. */
+const idAt = (bytes: Uint8Array, from: number): { readonly id: number; readonly end: number } | undefined => {
+  let id = 0
+  let end = from
+  for (; end < bytes.length && end - from <= 16; end++) {
+    const b = bytes[end] ?? comma
+    if (b === comma) break
+    if (b < zero || b > nine || (end > from && bytes[from] === zero)) return undefined
+    id = id * 10 + (b - zero)
+  }
+  return end > from && bytes[end] === comma && Number.isSafeInteger(id) ? { id, end } : undefined
+}
+
+/** A proxy frame as received, and the bytes that follow its request id. */
+interface Remembered {
+  readonly rest: Uint8Array
+  readonly frame: ProxyFrame
+}
+
+/**
+ * Decodes the proxy frames of one connection like `decodeProxy`, remembering the last request and the last
+ * response: a frame whose bytes are the remembered one's but for the request id — a polled `Status` and its
+ * unchanged answer — is that frame with the new id, without parsing it again (~2 µs saved per frame). Only a
+ * frame in the exact text `proxyText` writes is remembered (no duplicate key, no spacing or escaping of its own),
+ * so the same bytes after a different id always parse to the same fields; the id itself is read as
+ * `JSON.stringify` writes a safe integer, and anything else takes `decodeProxy`. The remembered `payload` and
+ * `value` are shared by the frames decoded from them, which is why the hot path never mutates a frame.
+ */
+export class ProxyDecoder {
+  #request: Remembered | undefined = undefined
+  #response: Remembered | undefined = undefined
+
+  decode(payload: Uint8Array): ProxyFrame | undefined {
+    const isRequest = startsWith(payload, requestPrefix)
+    const prefix = isRequest ? requestPrefix : startsWith(payload, responsePrefix) ? responsePrefix : undefined
+    const at = prefix === undefined ? undefined : idAt(payload, prefix.length)
+    if (at === undefined) return decodeProxy(payload)
+    const rest = payload.subarray(at.end)
+    const last = isRequest ? this.#request : this.#response
+    if (last !== undefined && Buffer.compare(last.rest, rest) === 0) return { ...last.frame, requestId: at.id }
+    const text = textOf(payload)
+    const frame = proxyShape(jsonOf(text))
+    if (frame !== undefined && frame.requestId === at.id && proxyText(frame) === text) {
+      // A copy (a Buffer's `slice` would be a view): the connection may reuse the bytes it read into.
+      const remembered = { rest: new Uint8Array(rest), frame }
+      if (isRequest) this.#request = remembered
+      else this.#response = remembered
+    }
+    return frame
+  }
+}
 
 /** Decodes payload bytes into a frame: proxy frames by their exact shape, anything else by the Schema. */
 export const decode = (payload: Uint8Array): Result.Result<Frame, WireDecodeError> => {

@@ -193,4 +193,140 @@ describe("Wire", () => {
     // The generator reaches the fast path often enough for the property to mean something.
     assert.isAbove(taken, 200)
   })
+
+  describe("a connection's proxy decoder and encoder", () => {
+    const utf8 = new TextEncoder()
+    /** A proxy frame's text as a peer writes it (`proxyText`), with an id of its own. */
+    const base = fc.oneof(
+      fc.record(
+        {
+          _tag: fc.constant("ProxyRequest" as const),
+          requestId: fc.nat(),
+          operation: fc.constantFrom("Status", "Commit"),
+          payload: fc.oneof(fc.constant({}), fc.jsonValue()),
+          trace: traceContext
+        },
+        { requiredKeys: ["_tag", "requestId", "operation", "payload"] }
+      ),
+      fc.record({
+        _tag: fc.constant("ProxyResponse" as const),
+        requestId: fc.nat(),
+        outcome: fc.constantFrom("success" as const, "failure" as const, "rejected" as const),
+        value: fc.jsonValue()
+      })
+    )
+    /** A text's parts around its leading request id, if it has one. */
+    const split = (text: string) => {
+      const m = /^(\{"_tag":"Proxy(?:Request|Response)","requestId":)(\d+)(.*)$/s.exec(text)
+      return m === null ? undefined : { prefix: m[1] ?? "", id: m[2] ?? "", rest: m[3] ?? "" }
+    }
+    /**
+     * Texts a peer might send on one connection: the canonical text of a few frames and near misses of it — a
+     * later duplicate of the id (JSON keeps the last), plain or escaped, an extra key, spacing — each of which a
+     * cache could remember wrongly, then any of them again under other ids, odd ones included.
+     */
+    const session = fc.array(base, { minLength: 1, maxLength: 4 }).chain((frames) => {
+      const pool = frames.flatMap((f) => {
+        const text = Wire.proxyText(f)
+        const parts = split(text)
+        if (parts === undefined) return [text]
+        const { prefix, id, rest } = parts
+        const open = rest.slice(0, -1)
+        return [
+          text,
+          `${prefix}${id}${open},"requestId":${id}}`,
+          `${prefix}${id}${open},"request\\u0049d":${id}}`,
+          `${prefix}${id}${open},"extra":1}`,
+          `${prefix}${id} ${rest}`,
+          text.replace(":", ": ")
+        ]
+      })
+      const reId = (text: string) => {
+        const parts = split(text)
+        return parts === undefined
+          ? fc.constant(text)
+          : fc
+              .oneof(
+                { weight: 4, arbitrary: fc.nat().map(String) },
+                fc.constantFrom("-1", "01", "1.5", "1e3", "9007199254740993", "99999999999999999999", "", " 7", "null")
+              )
+              .map((id) => `${parts.prefix}${id}${parts.rest}`)
+      }
+      return fc.array(
+        fc.constantFrom(...pool).chain((t) => fc.oneof(fc.constant(t), reId(t))),
+        { minLength: 1, maxLength: 30 }
+      )
+    })
+
+    it("decodes every frame of a connection exactly as decodeProxy does (property)", () => {
+      let reused = 0
+      fc.assert(
+        fc.property(session, (texts) => {
+          const decoder = new Wire.ProxyDecoder()
+          let previous: Wire.ProxyFrame | undefined
+          for (const text of texts) {
+            const bytes = utf8.encode(text)
+            const decoded = decoder.decode(bytes)
+            assert.deepStrictEqual(decoded, Wire.decodeProxy(bytes), text)
+            // The cache really serves: an answer equal to the last one shares its value.
+            if (decoded !== undefined && previous !== undefined && decoded !== previous) {
+              const same =
+                decoded._tag === "ProxyResponse" && previous._tag === "ProxyResponse"
+                  ? decoded.value === previous.value
+                  : decoded._tag === "ProxyRequest" && previous._tag === "ProxyRequest"
+                    ? decoded.payload === previous.payload
+                    : false
+              if (same && typeof (decoded._tag === "ProxyResponse" ? decoded.value : decoded.payload) === "object")
+                reused++
+            }
+            previous = decoded
+          }
+        }),
+        { seed: 17, numRuns: 1000 }
+      )
+      assert.isAbove(reused, 100)
+    })
+
+    it("the bytes a decoder read into may be reused: what it remembers is its own copy", () => {
+      const decoder = new Wire.ProxyDecoder()
+      const text = Wire.proxyText({ _tag: "ProxyResponse", requestId: 1, outcome: "success", value: { epoch: 1 } })
+      const buffer = Buffer.from(text)
+      decoder.decode(buffer)
+      buffer.write(text.replace('"epoch":1', '"epoch":2'))
+      assert.deepStrictEqual(decoder.decode(buffer), {
+        _tag: "ProxyResponse",
+        requestId: 1,
+        outcome: "success",
+        value: { epoch: 2 }
+      })
+    })
+
+    it("writes every frame exactly as proxyText does, values reused or not (property)", () => {
+      fc.assert(
+        fc.property(
+          fc.array(base, { minLength: 1, maxLength: 4 }),
+          fc.array(fc.tuple(fc.nat(), fc.nat()), { maxLength: 30 }),
+          (frames, picks) => {
+            const encoder = new Wire.ProxyEncoder()
+            for (const [pick, id] of picks) {
+              const frame = frames[pick % frames.length]
+              if (frame === undefined) continue
+              // The same value object again, under a new id: the encoder's remembered text.
+              const again = { ...frame, requestId: id }
+              assert.strictEqual(encoder.text(again), Wire.proxyText(again))
+            }
+          }
+        ),
+        { seed: 19, numRuns: 500 }
+      )
+      const encoder = new Wire.ProxyEncoder()
+      const undefinedValue: Wire.ProxyFrame = {
+        _tag: "ProxyResponse",
+        requestId: 3,
+        outcome: "success",
+        value: undefined
+      }
+      assert.strictEqual(encoder.text(undefinedValue), '{"_tag":"ProxyResponse","requestId":3,"outcome":"success"}')
+    })
+  })
 })
