@@ -9,7 +9,9 @@
  * payload is decoded with the Schema — except a proxy frame of exactly its shape, which one `JSON.parse`
  * and a shape check decode to the same value (a property test proves it), since proxy frames are the hot
  * path and their fields are plain JSON — and one that does not decode is a typed `WireDecodeError`, which
- * closes the link.
+ * closes the link. Each link decodes and writes its proxy frames through a `ProxyDecoder` and a `ProxyEncoder`,
+ * which skip the parse of a frame that repeats the last one but for its id, and the serialization of an answer
+ * that repeats the last one's value.
  */
 import { Result, Schema, SchemaIssue } from "effect"
 import { BaseboardId } from "../types/BaseboardId.ts"
