@@ -122,6 +122,15 @@ export const proxyText = (frame: ProxyFrame): string =>
     : JSON.stringify({ _tag: frame._tag, requestId: frame.requestId, outcome: frame.outcome, value: frame.value })
 
 /**
+ * The most a link's `ProxyEncoder` or `ProxyDecoder` keeps of one frame, in bytes (characters, for the
+ * encoder's text). A `Status` answer is about 2 KB for a 32-member rack, plus a few bytes for every epoch the
+ * node has held (it lists its configs, shares and commits by epoch), so thousands of epochs fit; the other
+ * operations' frames are smaller. A bigger frame is written or read as if nothing were kept, so a peer's 1 MiB
+ * frames never stay in memory after they are handled: a link keeps at most three frames of this size.
+ */
+export const rememberedBytes = 64 * 1024
+
+/**
  * Writes the proxy frames of one connection like `proxyText`, remembering the text of the last response's
  * value: an answer whose value is the very same object as the last one's (a `Status` answered from an
  * unchanged snapshot) is written around that text instead of serializing the value again. Values are never
@@ -133,14 +142,16 @@ export class ProxyEncoder {
 
   text(frame: ProxyFrame): string {
     if (frame._tag === "ProxyRequest") return proxyText(frame)
-    if (this.#valueText === undefined || frame.value !== this.#value) {
-      this.#value = frame.value
-      this.#valueText = JSON.stringify(frame.value)
-    }
+    const valueText =
+      frame.value === this.#value && this.#valueText !== undefined ? this.#valueText : JSON.stringify(frame.value)
+    // Only a value within the bound is kept, so a link holds at most `rememberedBytes` of text here.
+    const kept = valueText !== undefined && valueText.length <= rememberedBytes
+    this.#value = kept ? frame.value : undefined
+    this.#valueText = kept ? valueText : undefined
     // `JSON.stringify` leaves out a key whose value has no JSON text (undefined), so does the whole frame's.
-    return this.#valueText === undefined
+    return valueText === undefined
       ? proxyText(frame)
-      : `{"_tag":"ProxyResponse","requestId":${JSON.stringify(frame.requestId)},"outcome":${JSON.stringify(frame.outcome)},"value":${this.#valueText}}`
+      : `{"_tag":"ProxyResponse","requestId":${JSON.stringify(frame.requestId)},"outcome":${JSON.stringify(frame.outcome)},"value":${valueText}}`
   }
 }
 
@@ -238,8 +249,9 @@ interface Remembered {
  * unchanged answer — is that frame with the new id, without parsing it again (~2 µs saved per frame). Only a
  * frame in the exact text `proxyText` writes is remembered (no duplicate key, no spacing or escaping of its own),
  * so the same bytes after a different id always parse to the same fields; the id itself is read as
- * `JSON.stringify` writes a safe integer, and anything else takes `decodeProxy`. The remembered `payload` and
- * `value` are shared by the frames decoded from them, which is why the hot path never mutates a frame.
+ * `JSON.stringify` writes a safe integer, and anything else takes `decodeProxy`. A frame over `rememberedBytes`
+ * is not remembered. The remembered `payload` and `value` are shared by the frames decoded from them, which is why
+ * the hot path never mutates a frame.
  */
 export class ProxyDecoder {
   #request: Remembered | undefined = undefined
@@ -255,7 +267,12 @@ export class ProxyDecoder {
     if (last !== undefined && Buffer.compare(last.rest, rest) === 0) return { ...last.frame, requestId: at.id }
     const text = textOf(payload)
     const frame = proxyShape(jsonOf(text))
-    if (frame !== undefined && frame.requestId === at.id && proxyText(frame) === text) {
+    if (
+      frame !== undefined &&
+      rest.length <= rememberedBytes &&
+      frame.requestId === at.id &&
+      proxyText(frame) === text
+    ) {
       // A copy (a Buffer's `slice` would be a view): the connection may reuse the bytes it read into.
       const remembered = { rest: new Uint8Array(rest), frame }
       if (isRequest) this.#request = remembered

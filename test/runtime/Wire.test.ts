@@ -301,6 +301,26 @@ describe("Wire", () => {
       })
     })
 
+    it("keeps a small frame to reuse, and never one over rememberedBytes", () => {
+      const decoder = new Wire.ProxyDecoder()
+      const answer = (requestId: number, value: unknown) =>
+        utf8.encode(Wire.proxyText({ _tag: "ProxyResponse", requestId, outcome: "success", value }))
+      const answerValue = (frame: Wire.ProxyFrame | undefined) => (frame?._tag === "ProxyResponse" ? frame.value : null)
+      const small = { peers: ["0", "1"] }
+      const first = decoder.decode(answer(1, small))
+      const second = decoder.decode(answer(2, small))
+      assert.deepStrictEqual(second, { _tag: "ProxyResponse", requestId: 2, outcome: "success", value: small })
+      assert.strictEqual(answerValue(second), answerValue(first), "the second answer reuses the first one's value")
+      // Over the bound: decoded all the same, from its own bytes each time.
+      const big = { blob: "x".repeat(Wire.rememberedBytes) }
+      const third = decoder.decode(answer(3, big))
+      const fourth = decoder.decode(answer(4, big))
+      assert.deepStrictEqual(fourth, { _tag: "ProxyResponse", requestId: 4, outcome: "success", value: big })
+      assert.notStrictEqual(answerValue(fourth), answerValue(third), "a frame over the bound is not kept")
+      // And the small one kept before is still there.
+      assert.strictEqual(answerValue(decoder.decode(answer(5, small))), answerValue(first))
+    })
+
     it("writes every frame exactly as proxyText does, values reused or not (property)", () => {
       fc.assert(
         fc.property(
@@ -327,6 +347,15 @@ describe("Wire", () => {
         value: undefined
       }
       assert.strictEqual(encoder.text(undefinedValue), '{"_tag":"ProxyResponse","requestId":3,"outcome":"success"}')
+      // A value over the bound, twice, then another: each written whole.
+      const big: Wire.ProxyFrame = {
+        _tag: "ProxyResponse",
+        requestId: 4,
+        outcome: "success",
+        value: { blob: "x".repeat(Wire.rememberedBytes) }
+      }
+      for (const frame of [big, { ...big, requestId: 5 }, { ...big, requestId: 6, value: [1] }])
+        assert.strictEqual(encoder.text(frame), Wire.proxyText(frame))
     })
   })
 })
