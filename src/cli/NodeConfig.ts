@@ -1,7 +1,8 @@
 /**
  * The configuration file of `tq node run`: one JSON document describing one node — its identity, its
  * peer and API addresses, its TLS credentials, the control plane's authority public key, its ledger
- * copies (and those of its network config) and its peers' addresses, plus optional link timing, pre-authentication bounds, API limits and
+ * copies (and those of its network config) and its peers' addresses, plus optional link timing, pre-authentication bounds, admission
+ * limits, API limits and
  * TLS, log level (chaos tests shorten the inactivity timeout and log everything) and an OTLP collector for
  * traces. A config without `tls` is refused unless it says `"insecure": true`: plain TCP is never reached
  * by omission. Ledger paths are checked when the node starts: at least one, each in an existing,
@@ -99,6 +100,15 @@ export const NodeConfig = Schema.Struct({
     }).annotate({
       description:
         "pre-authentication bounds of the peer port: connections that may be in their TLS handshake or Hello at once (default 64; more are closed at once) and the time each has to finish it (default 5000 ms)"
+    })
+  ),
+  limits: Schema.optionalKey(
+    Schema.Struct({
+      maxPendingApi: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+      maxInFlightProxied: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0)))
+    }).annotate({
+      description:
+        "admission bounds: API calls waiting for the node's task (default 32) and proxied requests in flight (default 256, also the proxy frames a link may queue); beyond either, calls fail at once with Busy (HTTP 429)"
     })
   ),
   logLevel: Schema.optionalKey(LogLevelName),

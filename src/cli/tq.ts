@@ -90,7 +90,8 @@ const serveNode = Effect.fn("serveNode")(
               maxUnauthenticated: config.handshake.maxUnauthenticated,
               handshakeTimeout: Duration.millis(config.handshake.timeoutMs)
             }
-          })
+          }),
+      ...config.limits
     })
     // The node stopping ends the command with its reason, whatever the command is waiting for.
     const stopped = Effect.flatMap(node.stopped, Effect.fail)

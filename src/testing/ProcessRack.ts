@@ -57,6 +57,8 @@ export interface ProcessRackOptions {
   /** Put a fault-injecting relay in front of every sled's peer port (default false). */
   readonly relays?: boolean
   readonly handshake?: NodeConfig["handshake"]
+  /** Admission bounds of every sled. */
+  readonly limits?: NodeConfig["limits"]
   /** Run every sled under this open-file limit (`ulimit -n`), as a small or crowded machine would. */
   readonly descriptorLimit?: number
 }
@@ -156,7 +158,8 @@ export const make = (options: ProcessRackOptions): Effect.Effect<ProcessRack, Ra
         peers: peerPorts.flatMap((_, j) => (j === index ? [] : [reachAt(j)])),
         ...(options.link === undefined ? {} : { link: options.link }),
         ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
-        ...(options.handshake === undefined ? {} : { handshake: options.handshake })
+        ...(options.handshake === undefined ? {} : { handshake: options.handshake }),
+        ...(options.limits === undefined ? {} : { limits: options.limits })
       }
       const configPath = join(home, "config.json")
       writeFileSync(configPath, JSON.stringify(config, null, 2))

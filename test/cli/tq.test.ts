@@ -4,7 +4,7 @@ import { createServer } from "node:net"
 import { join } from "node:path"
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Redacted, Schema } from "effect"
+import { Effect, Exit, Fiber, Redacted, Schema } from "effect"
 import * as fc from "fast-check"
 import * as NodeConfig from "../../src/cli/NodeConfig.ts"
 import * as ControlPlaneStore from "../../src/control/ControlPlaneStore.ts"
@@ -17,7 +17,7 @@ import * as Decision from "../../src/types/Decision.ts"
 import { ReconfigureMsg } from "../../src/types/Request.ts"
 import { runScript } from "../examples/script.ts"
 import { receiver } from "../runtime/otlpReceiver.ts"
-import { authority, rackId, sled } from "../runtime/rack.ts"
+import { authority, eventually, rackId, sled } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 import { apiRack, tq } from "./cliRack.ts"
 
@@ -380,7 +380,47 @@ describe("tq add-sled", () => {
   )
 })
 
+/** A JSON request to a node's API: its status and body. */
+const call = (url: string, body?: unknown) =>
+  Effect.promise(async () => {
+    const response = await fetch(
+      url,
+      body === undefined
+        ? {}
+        : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }
+    )
+    return { status: response.status, body: await response.text() }
+  })
+
 describe("tq node run", () => {
+  it.live(
+    "limits in the config bound admission: beyond maxInFlightProxied, a proxied call is Busy (429) at once",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir("tq-limits")
+        const rack = yield* ProcessRack.make({ dir, ids: [sled(0), sled(1)], limits: { maxInFlightProxied: 1 } })
+        yield* rack.start(0)
+        yield* rack.start(1)
+        const url = yield* rack.api(0)
+        const status = Effect.map(call(`${url}/status`), (r) => JSON.parse(r.body))
+        yield* eventually(status, (s) => s.connectedPeers?.length === 1)
+        // Sled 1 stops answering (SIGSTOP): sled 0's one allowed request waits on it.
+        yield* rack.pause(1)
+        const destination = { destination: { partNumber: "913-0000019", serialNumber: "1" } }
+        const first = yield* Effect.forkChild(call(`${url}/proxy/status`, destination), { startImmediately: true })
+        yield* eventually(status, (s) => s.proxiedRequests === 1)
+        const second = yield* call(`${url}/proxy/status`, destination)
+        assert.deepStrictEqual([second.status, JSON.parse(second.body)], [429, { _tag: "Busy", limit: 1 }])
+        yield* rack.resume(1)
+        const answered = yield* Fiber.join(first)
+        assert.strictEqual(answered.status, 200, answered.body)
+        assert.deepStrictEqual(JSON.parse(answered.body).connectedPeers, [
+          { partNumber: "913-0000019", serialNumber: "0" }
+        ])
+      }),
+    60_000
+  )
+
   it.live("exits non-zero with NodeStopped and its reason once its node stops, so a supervisor restarts it", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir("tq-stop")
