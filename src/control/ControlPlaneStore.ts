@@ -13,7 +13,7 @@
  * `PgMigrations.ts` and `docs/CONTROL-PLANE-STORE.md` lists what a Postgres-wire database must support.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Array as Arr, Context, Effect, Layer, Option, Redacted, Result, Schema, Semaphore } from "effect"
+import { Array as Arr, Cause, Context, Effect, Layer, Option, Redacted, Result, Schema, Semaphore } from "effect"
 import * as Migrator from "effect/sql/Migrator"
 import { SqlClient } from "effect/sql/SqlClient"
 import { SqlError } from "effect/sql/SqlError"
@@ -235,8 +235,35 @@ export const memory = (): ControlPlaneStoreShape => fromLedger(Ledger.memory<Dri
 const encodeConfig = Schema.encodeEffect(Schema.fromJsonString(Schema.toCodecJson(Configuration)))
 const decodePlans = Schema.decodeUnknownEffect(Schema.Array(Schema.toCodecJson(PlannedConfig)))
 
+/** What a store step fails with: its own error, or the SQL client's. */
+const isStoreFailure = (u: unknown): u is StoreError | SqlError =>
+  u instanceof StaleView || u instanceof StoreUnavailable || u instanceof SqlError
+
 /** A unique violation: another driver inserted the same (rack, epoch) or an unfinished epoch first. */
 const isUniqueViolation = (e: SqlError) => e.reason._tag === "UniqueViolation"
+
+/**
+ * How the PostgreSQL store runs a step of several statements: one transaction. If its connection is lost,
+ * `withTransaction` cannot roll back and dies — with the rollback's `SqlError`, and with the step's own
+ * failure turned into a defect too when the step had failed (seen in the replica campaign, and in
+ * `ControlPlaneStore.test.ts`: `Die(StaleView), Die(SqlError)` for a `StaleView` whose connection was
+ * terminated). Both are failures again here: the step's own error first (a `StaleView` re-reads, as it would
+ * have), else the `SqlError`, an outage — whether a COMMIT in flight landed is unknown, and every step is safe
+ * to retry or re-read. Any other defect stays one.
+ */
+export const transaction =
+  (sql: SqlClient) =>
+  <A>(effect: Effect.Effect<A, StoreError | SqlError>): Effect.Effect<A, StoreError | SqlError> =>
+    sql.withTransaction(effect).pipe(
+      Effect.catchCause((cause) => {
+        const defects = cause.reasons.filter(Cause.isDieReason).map((reason) => reason.defect)
+        const lost = defects.filter(isStoreFailure)
+        const [first] = lost
+        if (first === undefined || lost.length < defects.length) return Effect.failCause(cause)
+        const failures = [...cause.reasons.filter(Cause.isFailReason).map((reason) => reason.error), ...lost]
+        return Effect.fail(failures.find((e) => !(e instanceof SqlError)) ?? first)
+      })
+    )
 
 /**
  * A store in PostgreSQL through the `SqlClient` in context; runs the migrations first. Each step is one
@@ -263,16 +290,6 @@ export const postgres: Effect.Effect<ControlPlaneStoreShape, StoreUnavailable, S
           Effect.fail(isUniqueViolation(e) ? new StaleView({ epoch, step: name }) : unavailable(e))
         )
       )
-
-  /**
-   * One transaction. If its connection is lost, `withTransaction` cannot roll back and dies with the
-   * `SqlError`: that is an outage (whether a COMMIT in flight landed is unknown, and every step is safe to
-   * retry or re-read), so it becomes `StoreUnavailable` like any other failed statement.
-   */
-  const transaction = <A, E>(effect: Effect.Effect<A, E | SqlError>): Effect.Effect<A, E | SqlError> =>
-    sql
-      .withTransaction(effect)
-      .pipe(Effect.catchDefect((defect) => (defect instanceof SqlError ? Effect.fail(defect) : Effect.die(defect))))
 
   /** Inserts a plan under the proposal's conditions; fails with StaleView (rolling back the transaction) if they do not hold. */
   const insertPlan = (rackId: RackId, plan: PlannedConfig) =>
@@ -322,7 +339,7 @@ export const postgres: Effect.Effect<ControlPlaneStoreShape, StoreUnavailable, S
         Effect.map((configs) => ({ rackId, configs })),
         Effect.catchTag("SchemaError", (e) => Effect.fail(new StoreUnavailable({ store, reason: e.message })))
       ),
-    propose: (rackId, plan) => insertPlan(rackId, plan).pipe(transaction, sqlErrors(plan.epoch, "propose")),
+    propose: (rackId, plan) => insertPlan(rackId, plan).pipe(transaction(sql), sqlErrors(plan.epoch, "propose")),
     prepared: (rackId, epoch, config, acked) =>
       Effect.gen(function* () {
         const json = yield* encodeConfig(config).pipe(
@@ -338,7 +355,7 @@ export const postgres: Effect.Effect<ControlPlaneStoreShape, StoreUnavailable, S
             WHERE rack_id = ${rackId} AND epoch = ${epoch} AND state = 'Unacked'
               AND (member_part || ':' || member_serial) IN ${sql.in(acked.map((id) => id.key))}`
         }
-      }).pipe(transaction, sqlErrors(epoch, "prepared")),
+      }).pipe(transaction(sql), sqlErrors(epoch, "prepared")),
     memberCommitted: (rackId, epoch, member, via) =>
       sql`
         UPDATE tq_members m SET state = 'Committed', via = COALESCE(m.via, ${via})
@@ -364,7 +381,7 @@ export const postgres: Effect.Effect<ControlPlaneStoreShape, StoreUnavailable, S
           WHERE rack_id = ${rackId} AND epoch = ${epoch} AND phase = 'Preparing' RETURNING epoch`
         yield* touched(epoch, "abort")(aborted)
         if (Option.isSome(next)) yield* insertPlan(rackId, next.value)
-      }).pipe(transaction, sqlErrors(epoch, "abort"))
+      }).pipe(transaction(sql), sqlErrors(epoch, "abort"))
   }
   return shape
 })

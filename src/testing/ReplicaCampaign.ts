@@ -133,14 +133,19 @@ interface Progress {
 /** What a replica answered to a request. */
 type Answer =
   | { readonly _tag: "Accepted"; readonly epoch: number }
-  | { readonly _tag: "Refused"; readonly reason: string }
+  | { readonly _tag: "Refused"; readonly reason: string; readonly message: string }
   | { readonly _tag: "Unanswered" }
 
 const ReplicaLine = Schema.fromJsonString(
   Schema.Union([
     Schema.Struct({ event: Schema.Literal("replica-ready") }),
     Schema.Struct({ event: Schema.Literal("accepted"), request: Schema.String, epoch: Schema.Int }),
-    Schema.Struct({ event: Schema.Literal("refused"), request: Schema.NullOr(Schema.String), reason: Schema.String }),
+    Schema.Struct({
+      event: Schema.Literal("refused"),
+      request: Schema.NullOr(Schema.String),
+      reason: Schema.String,
+      message: Schema.String
+    }),
     Schema.Struct({ event: Schema.Literal("progress"), _tag: Schema.String, epoch: Schema.Int })
   ])
 )
@@ -224,7 +229,7 @@ const replicaSet = (args: {
                 Effect.succeed<Answer>(
                   event.event === "accepted"
                     ? { _tag: "Accepted", epoch: event.epoch }
-                    : { _tag: "Refused", reason: event.reason }
+                    : { _tag: "Refused", reason: event.reason, message: event.message }
                 )
               )
             }
@@ -447,7 +452,7 @@ export const run = (partial: Partial<ReplicaCampaignOptions>) => {
           )
           if (a._tag === "Refused") {
             if (!typedRefusals.has(a.reason))
-              return yield* failed(`${id} was refused without a typed reason: ${a.reason}`)
+              return yield* failed(`${id} was refused without a typed reason: ${a.reason}: ${a.message}`)
             return yield* count((c) => ({ refused: { ...c.refused, [a.reason]: (c.refused[a.reason] ?? 0) + 1 } }))
           }
           if (a._tag === "Unanswered") {

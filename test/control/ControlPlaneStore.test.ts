@@ -192,6 +192,29 @@ layer(PgCluster.layerWithClient, { timeout: 60_000, excludeTestServices: true })
       })
     )
 
+    it.effect("a step that fails as its connection dies keeps its own typed error; other defects stay defects", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient
+        const transaction = ControlPlaneStore.transaction(sql)
+        const stale = new ControlPlaneStore.StaleView({ epoch: 2, step: "prepared" })
+        // The step's connection is terminated, then the step fails: its rollback cannot run.
+        const terminated = yield* Effect.exit(
+          transaction(
+            sql`SELECT pg_terminate_backend(pg_backend_pid())`.pipe(Effect.ignore, Effect.andThen(Effect.fail(stale)))
+          )
+        )
+        assert.deepStrictEqual(terminated, Exit.fail(stale))
+        // A step that fails on a healthy connection is rolled back and fails as it did.
+        assert.deepStrictEqual(
+          yield* Effect.exit(transaction(Effect.andThen(sql`SELECT 1`, Effect.fail(stale)))),
+          Exit.fail(stale)
+        )
+        // A bug in a step is not dressed up as a store error.
+        const bug = yield* Effect.exit(transaction(Effect.andThen(sql`SELECT 1`, Effect.die(new Error("bug")))))
+        assert.isTrue(Exit.isFailure(bug) && Cause.hasDies(bug.cause) && !Cause.hasFails(bug.cause))
+      })
+    )
+
     it.effect("a transaction whose connection dies with the server fails with StoreUnavailable, not a defect", () =>
       Effect.gen(function* () {
         const store = yield* ControlPlaneStore.postgres
