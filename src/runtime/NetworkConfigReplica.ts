@@ -15,7 +15,12 @@ import { Effect, Option, Result, SubscriptionRef } from "effect"
 import type { PublicKey } from "../crypto/AuthorityKey.ts"
 import * as Rules from "../protocol/NetworkConfig.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
-import { type NetworkConfig, summary, type UpdateNetworkConfigError } from "../types/NetworkConfig.ts"
+import {
+  type NetworkConfig,
+  type NetworkConfigSummary,
+  summary,
+  type UpdateNetworkConfigError
+} from "../types/NetworkConfig.ts"
 import type { RackId } from "../types/RackId.ts"
 import type { LinkHandle } from "./Link.ts"
 import type { RateLimitedLog } from "./RateLimitedLog.ts"
@@ -46,6 +51,8 @@ export interface Host {
 /** A node's network-config replica. */
 export interface Replica {
   readonly current: () => NetworkConfig | undefined
+  /** What `Status` shows of the config held (its blob hashed once per config, not once per `Status`). */
+  readonly summary: () => NetworkConfigSummary | undefined
   /** The config held, changing after each durable adoption or update. */
   readonly changes: SubscriptionRef.SubscriptionRef<Option.Option<NetworkConfig>>
   /** A link became current for its peer: push our config to it. */
@@ -77,6 +84,7 @@ export const make = (options: {
         )
       }
     }
+    let held = current === undefined ? undefined : summary(current)
     const changes = yield* SubscriptionRef.make(Option.fromNullishOr(current))
 
     /** Persists `config`, then makes it the current one; nothing is sent before the write succeeded. */
@@ -84,6 +92,7 @@ export const make = (options: {
       Effect.gen(function* () {
         yield* ledger.save(config)
         current = config
+        held = summary(config)
         yield* SubscriptionRef.set(changes, Option.some(config))
       })
 
@@ -95,6 +104,7 @@ export const make = (options: {
 
     const replica: Replica = {
       current: () => current,
+      summary: () => held,
       changes,
       onLinkUp: (link) => {
         if (current !== undefined) link.offer(new Wire.NetworkConfig({ config: current }))

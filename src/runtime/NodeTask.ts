@@ -47,12 +47,7 @@ import type { Node } from "../protocol/Node.ts"
 import { hostileDropReasons } from "../protocol/NodeCtx.ts"
 import type { BaseboardId } from "../types/BaseboardId.ts"
 import type { Epoch } from "../types/Epoch.ts"
-import {
-  type NetworkConfig,
-  type NetworkConfigSummary,
-  summary as networkConfigSummary,
-  type UpdateNetworkConfigError
-} from "../types/NetworkConfig.ts"
+import type { NetworkConfig, NetworkConfigSummary, UpdateNetworkConfigError } from "../types/NetworkConfig.ts"
 import * as PersistentState from "../types/PersistentState.ts"
 import { type Address, compareAddress, formatAddress, type ManagerEvent } from "./ConnectionManager.ts"
 import * as Ledger from "./Ledger.ts"
@@ -232,18 +227,12 @@ export const make = (options: NodeTaskOptions): Effect.Effect<NodeTaskHandle, ne
         stop(new NodeStopped({ reason: `network-config ledger write failed: ${e.message}` }))
       )
 
-    let summarized: { readonly config: NetworkConfig; readonly summary: NetworkConfigSummary } | undefined
     const view: TaskView = {
       get proxiedRequests() {
         return tracker.size
       },
-      // The summary hashes the blob: computed once per config held, not once per Status served.
       get networkConfig() {
-        const config = networkConfig.current()
-        if (config !== summarized?.config) {
-          summarized = config === undefined ? undefined : { config, summary: networkConfigSummary(config) }
-        }
-        return summarized?.summary
+        return networkConfig.summary()
       },
       get connections() {
         return Array.from(links.values(), ({ handle: _, ...info }) => ({
