@@ -103,12 +103,15 @@ export const NodeConfig = Schema.Struct({
     })
   ),
   limits: Schema.optionalKey(
+    // Upper bounds keep what a config can make a node hold finite: the API serves at most 256 connections (so
+    // more waiting calls than 1,024 cannot occur), and a proxied request in flight holds about 1 KB (64 MiB at
+    // 65,536), as does each proxy frame a link may queue.
     Schema.Struct({
-      maxPendingApi: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
-      maxInFlightProxied: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0)))
+      maxPendingApi: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1024 }))),
+      maxInFlightProxied: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65_536 })))
     }).annotate({
       description:
-        "admission bounds: API calls waiting for the node's task (default 32) and proxied requests in flight (default 256, also the proxy frames a link may queue); beyond either, calls fail at once with Busy (HTTP 429)"
+        "admission bounds: API calls waiting for the node's task (1–1024, default 32) and proxied requests in flight (1–65536, default 256, also the proxy frames a link may queue); beyond either, calls fail at once with Busy (HTTP 429)"
     })
   ),
   logLevel: Schema.optionalKey(LogLevelName),

@@ -287,6 +287,21 @@ describe("tq node", () => {
       assert.isTrue(Exit.isFailure(broken))
     })
   )
+
+  it.live("admission limits outside their bounds are refused, naming the key", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir("tq-limits-config")
+      for (const limits of [{ maxInFlightProxied: 0 }, { maxInFlightProxied: 65_537 }, { maxPendingApi: 1025 }]) {
+        const refused = yield* Effect.flip(NodeConfig.load(writeConfig(dir, { limits })))
+        assert.strictEqual(refused._tag, "ConfigError")
+        assert.include(refused.issue, `["limits"]["${Object.keys(limits)[0]}"]`)
+      }
+      const accepted = yield* NodeConfig.load(
+        writeConfig(dir, { limits: { maxPendingApi: 1024, maxInFlightProxied: 65_536 } })
+      )
+      assert.deepStrictEqual(accepted.limits, { maxPendingApi: 1024, maxInFlightProxied: 65_536 })
+    })
+  )
 })
 
 describe("tq replay and the scripts", () => {
