@@ -11,6 +11,7 @@ import * as Wire from "../../src/runtime/Wire.ts"
 import type { PersistentState } from "../../src/types/PersistentState.ts"
 import { CommitRequest, PrepareAndCommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
 import { connected, eventually, mesh, proofOf, rackId, reconfigureMsg, sled, startNode } from "../runtime/rack.ts"
+import { call } from "./http.ts"
 import { serveApi, serveLoneNode } from "./serve.ts"
 
 /** Four nodes over the memory transport; node 0 serves the HTTP API on a free port. */
@@ -25,12 +26,6 @@ const rack = Effect.gen(function* () {
   const client = yield* HttpApiClient.make(NodeApi, { baseUrl: url }).pipe(Effect.provide(FetchHttpClient.layer))
   return { nodes, url, client }
 })
-
-const post = (url: string, body: string) =>
-  Effect.promise(async () => {
-    const response = await fetch(url, { method: "POST", body, headers: { "content-type": "application/json" } })
-    return { status: response.status, body: await response.text() }
-  })
 
 describe("node HTTP API against a real node", () => {
   it.live("every endpoint, with typed errors mapped to statuses", () =>
@@ -94,11 +89,11 @@ describe("node HTTP API against a real node", () => {
 
       // The status codes and bodies on the wire.
       const proof = Buffer.from(proofOf(status.config)).toString("base64")
-      const wrongEpoch = yield* post(`${url}/commit`, JSON.stringify({ rackId, epoch: 9, proof }))
+      const wrongEpoch = yield* call(`${url}/commit`, JSON.stringify({ rackId, epoch: 9, proof }))
       assert.strictEqual(wrongEpoch.status, 409)
       assert.strictEqual(JSON.parse(wrongEpoch.body)._tag, "NotPrepared")
       const forged = Buffer.alloc(64, 7).toString("base64")
-      const unauthorized = yield* post(`${url}/commit`, JSON.stringify({ rackId, epoch: 1, proof: forged }))
+      const unauthorized = yield* call(`${url}/commit`, JSON.stringify({ rackId, epoch: 1, proof: forged }))
       assert.strictEqual(unauthorized.status, 403)
       assert.deepStrictEqual(JSON.parse(unauthorized.body), {
         _tag: "NotAuthorized",
@@ -106,17 +101,17 @@ describe("node HTTP API against a real node", () => {
         epoch: 1,
         reason: "Signature"
       })
-      const unreachable = yield* post(
+      const unreachable = yield* call(
         `${url}/proxy/status`,
         JSON.stringify({ destination: { partNumber: "913-0000019", serialNumber: "9" } })
       )
       assert.strictEqual(unreachable.status, 503)
       assert.strictEqual(JSON.parse(unreachable.body)._tag, "Disconnected")
-      const malformed = yield* post(`${url}/commit`, JSON.stringify({ rackId, epoch: "one" }))
+      const malformed = yield* call(`${url}/commit`, JSON.stringify({ rackId, epoch: "one" }))
       assert.strictEqual(malformed.status, 400)
       assert.strictEqual(JSON.parse(malformed.body)._tag, "BadRequest")
       assert.match(JSON.parse(malformed.body).issue, /Expected/)
-      const notJson = yield* post(`${url}/reconfigure`, "{")
+      const notJson = yield* call(`${url}/reconfigure`, "{")
       assert.strictEqual(notJson.status, 400)
       const openapi = yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.text()))
       for (const path of [
@@ -152,7 +147,7 @@ describe("node HTTP API runtime error statuses", () => {
       const ledger = Ledger.memory<PersistentState>()
       ledger.failNextWrites(1)
       const url = yield* serve({ ledger })
-      const first = yield* post(
+      const first = yield* call(
         `${url}/reconfigure`,
         JSON.stringify(
           Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(reconfigureMsg(1, [0, 1, 2], 2, null, sled(0)))

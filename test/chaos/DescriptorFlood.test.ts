@@ -13,6 +13,7 @@ import * as ProcessRack from "../../src/testing/ProcessRack.ts"
 import * as Decision from "../../src/types/Decision.ts"
 import { CommitRequest, ReconfigureMsg } from "../../src/types/Request.ts"
 import { CoordinatorStatus } from "../../src/types/Status.ts"
+import { call } from "../api/http.ts"
 import { eventually, rackId, sled } from "../runtime/rack.ts"
 import { tempDir } from "../runtime/tempDir.ts"
 
@@ -48,17 +49,9 @@ const flood = (port: number, width: number) => {
   }
 }
 
-const json = (url: string, init?: { readonly method: string; readonly body?: string }) =>
-  Effect.timed(
-    Effect.promise(async () => {
-      const response = await fetch(url, {
-        method: init?.method ?? "GET",
-        headers: { "content-type": "application/json" },
-        ...(init?.body === undefined ? {} : { body: init.body })
-      })
-      return { status: response.status, body: await response.text() }
-    })
-  ).pipe(Effect.map(([elapsed, answer]) => ({ ...answer, ms: Duration.toMillis(elapsed) })))
+/** An API call (GET, or POST of `body`) and how long it took. */
+const json = (url: string, body?: string) =>
+  Effect.timed(call(url, body)).pipe(Effect.map(([elapsed, answer]) => ({ ...answer, ms: Duration.toMillis(elapsed) })))
 
 /** The median and the worst of `n` status reads, in ms. */
 const latency = (url: string, n: number) =>
@@ -121,7 +114,7 @@ describe("descriptor flood", () => {
             coordinator: sled(0)
           })
           const body = JSON.stringify(Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(msg))
-          const reconfigure = yield* json(`${url}/reconfigure`, { method: "POST", body })
+          const reconfigure = yield* json(`${url}/reconfigure`, body)
           assert.strictEqual(reconfigure.status, 204, reconfigure.body)
           const prepared = yield* eventually(
             json(`${url}/coordinator-status`),
@@ -135,7 +128,7 @@ describe("descriptor flood", () => {
             )
           )
           for (const member of urls) {
-            const commit = yield* json(`${member}/commit`, { method: "POST", body: commitBody })
+            const commit = yield* json(`${member}/commit`, commitBody)
             assert.strictEqual(commit.body, '"Committed"')
           }
           const api = yield* latency(url, 20)

@@ -15,6 +15,7 @@ import * as PgCluster from "../../src/testing/PgCluster.ts"
 import * as ProcessRack from "../../src/testing/ProcessRack.ts"
 import * as Decision from "../../src/types/Decision.ts"
 import { ReconfigureMsg } from "../../src/types/Request.ts"
+import { call } from "../api/http.ts"
 import { runScript } from "../examples/script.ts"
 import { receiver } from "../runtime/otlpReceiver.ts"
 import { authority, eventually, rackId, sled } from "../runtime/rack.ts"
@@ -395,18 +396,6 @@ describe("tq add-sled", () => {
   )
 })
 
-/** A JSON request to a node's API: its status and body. */
-const call = (url: string, body?: unknown) =>
-  Effect.promise(async () => {
-    const response = await fetch(
-      url,
-      body === undefined
-        ? {}
-        : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }
-    )
-    return { status: response.status, body: await response.text() }
-  })
-
 describe("tq node run", () => {
   it.live(
     "limits in the config bound admission: beyond maxInFlightProxied, a proxied call is Busy (429) at once",
@@ -444,25 +433,19 @@ describe("tq node run", () => {
       const url = yield* rack.api(0)
       // From now on every write of either copy fails, and not transiently: its temp file is a directory.
       for (const path of rack.sleds[0]?.ledgerPaths ?? []) mkdirSync(`${path}.tmp`)
-      const answer = yield* Effect.promise(async () => {
-        const response = await fetch(`${url}/reconfigure`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(
-            Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(
-              Decision.reconfigureMsg(rack.authority, {
-                rackId,
-                epoch: 1,
-                lastCommittedEpoch: null,
-                members: [sled(0), sled(1), sled(2)],
-                threshold: 2,
-                coordinator: sled(0)
-              })
-            )
-          )
-        })
-        return { status: response.status, body: await response.text() }
-      })
+      const answer = yield* call(
+        `${url}/reconfigure`,
+        Schema.encodeSync(Schema.toCodecJson(ReconfigureMsg))(
+          Decision.reconfigureMsg(rack.authority, {
+            rackId,
+            epoch: 1,
+            lastCommittedEpoch: null,
+            members: [sled(0), sled(1), sled(2)],
+            threshold: 2,
+            coordinator: sled(0)
+          })
+        )
+      )
       assert.strictEqual(answer.status, 503, answer.body)
       assert.strictEqual(JSON.parse(answer.body)._tag, "NodeStopped")
       const exit = yield* rack.firstUnexpectedExit.pipe(Effect.timeout("10 seconds"))
