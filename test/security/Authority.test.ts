@@ -36,11 +36,10 @@ import {
   commitEpoch,
   craftConfiguration,
   forger,
-  logCapture,
   type Member,
-  member,
   meshAll,
   peerFrame,
+  pick,
   prepareEpoch,
   prepareFrame,
   type RawPeer,
@@ -48,7 +47,8 @@ import {
   shareOf,
   snapshot,
   startRack,
-  unlockAll
+  unlockAll,
+  withLogs
 } from "./attackRack.ts"
 
 /** The attacker holds no commit proof for the shares it asks for. */
@@ -132,11 +132,10 @@ const tampered = (frame: Wire.Frame, path: ReadonlyArray<string>, value: unknown
 describe("authority attacks over mutual TLS", () => {
   it.live(
     "1. stealing the secret: a planted Prepare listing the attacker is refused everywhere, and after the real next epoch its GetShare is answered only with a proven Expunged",
-    () => {
-      const logs = logCapture()
-      return Effect.gen(function* () {
+    withLogs((logs) =>
+      Effect.gen(function* () {
         const { ca, members } = yield* startRack([1, 2, 3])
-        const [a, b] = [member(members, 1), member(members, 2)]
+        const [a, b] = pick(members, 1, 2)
         yield* commitEpoch({ coordinator: a, epoch: 1, members, threshold: 2, lastCommittedEpoch: null })
         const credentials = yield* RackPki.issueNodeCertificate(ca, stranger.toString())
         const before = yield* Effect.forEach(members, snapshot)
@@ -196,15 +195,14 @@ describe("authority attacks over mutual TLS", () => {
           members.map(() => [])
         )
         yield* unlockAll(members, 2)
-      }).pipe(Effect.scoped, Effect.provide(logs.layer))
-    }
+      })
+    )
   )
 
   it.live(
     "1. stealing the secret, end to end: planted Prepares at every member do not stop the Reconfigurator committing the next epoch, and the attacker gets no share",
-    () => {
-      const logs = logCapture()
-      return Effect.gen(function* () {
+    withLogs((logs) =>
+      Effect.gen(function* () {
         const { ca, members } = yield* startRack([1, 2, 3])
         const driver = yield* Reconfigurator.make({
           rackId,
@@ -242,17 +240,16 @@ describe("authority attacks over mutual TLS", () => {
           assert.isFalse(receivedShare(peer))
         }
         yield* unlockAll(members, 2)
-      }).pipe(Effect.scoped, Effect.provide(logs.layer))
-    }
+      })
+    )
   )
 
   it.live(
     "2. destroying the secret: a Prepare for the committed epoch — forged, or re-signed by its own coordinator's genuine reconfiguration with new shares — leaves every committed share on disk as it was",
-    () => {
-      const logs = logCapture()
-      return Effect.gen(function* () {
+    withLogs((logs) =>
+      Effect.gen(function* () {
         const { ca, members } = yield* startRack([1, 2, 3, 4])
-        const [a, b] = [member(members, 1), member(members, 2)]
+        const [a, b] = pick(members, 1, 2)
         const others = members.filter((m) => m !== a)
         const { config } = yield* commitEpoch({
           coordinator: a,
@@ -331,17 +328,16 @@ describe("authority attacks over mutual TLS", () => {
         assert.strictEqual(yield* unlockAll(members, 1), secret)
         yield* commitEpoch({ coordinator: b, epoch: 2, members, threshold: 3, lastCommittedEpoch: 1 })
         yield* unlockAll(members, 2)
-      }).pipe(Effect.scoped, Effect.provide(logs.layer))
-    }
+      })
+    )
   )
 
   it.live(
     "2. wedging a member: a configuration re-split by its own coordinator, planted at a member that missed its Prepare, does not keep the control plane's signed PrepareAndCommit from committing the real one",
-    () => {
-      const logs = logCapture()
-      return Effect.gen(function* () {
+    withLogs((logs) =>
+      Effect.gen(function* () {
         const { members } = yield* startRack([1, 2, 3, 4])
-        const [a, b, c, late] = [member(members, 1), member(members, 2), member(members, 3), member(members, 4)]
+        const [a, b, c, late] = pick(members, 1, 2, 3, 4)
         yield* commitEpoch({ coordinator: a, epoch: 1, members, threshold: 2, lastCommittedEpoch: null })
         // Sled 4 is down while epoch 2 is prepared and committed at the others (K + Z = 2 + 0 acks suffice).
         yield* late.stop
@@ -412,18 +408,17 @@ describe("authority attacks over mutual TLS", () => {
         yield* meshAll(members)
         yield* commitEpoch({ coordinator: b, epoch: 3, members, threshold: 2, lastCommittedEpoch: 2 })
         yield* unlockAll(members, 3)
-      }).pipe(Effect.scoped, Effect.provide(logs.layer))
-    }
+      })
+    )
   )
 
   it.live(
     "3. fabricating an epoch: a new sled is not captured into a made-up rack, and a forged or replayed commit proof — proxied, or in a CommitAdvance — commits nothing",
-    () => {
-      const logs = logCapture()
-      return Effect.gen(function* () {
+    withLogs((logs) =>
+      Effect.gen(function* () {
         const { ca, members } = yield* startRack([1, 2, 3, 5])
         const rack = members.filter((m) => m.index !== 5)
-        const [a, b, fresh] = [member(members, 1), member(members, 2), member(members, 5)]
+        const [a, b, fresh] = pick(members, 1, 2, 5)
         yield* commitEpoch({ coordinator: a, epoch: 1, members: rack, threshold: 2, lastCommittedEpoch: null })
         const credentials = yield* RackPki.issueNodeCertificate(ca, stranger.toString())
 
@@ -507,17 +502,16 @@ describe("authority attacks over mutual TLS", () => {
 
         yield* commitAt(config2, members)
         yield* unlockAll(members, 2)
-      }).pipe(Effect.scoped, Effect.provide(logs.layer))
-    }
+      })
+    )
   )
 
   it.live(
     "4. expunging anyone: an Expunged with a forged proof, or with a genuine committed configuration that still includes the target, expunges no one",
-    () => {
-      const logs = logCapture()
-      return Effect.gen(function* () {
+    withLogs((logs) =>
+      Effect.gen(function* () {
         const { members } = yield* startRack([1, 2, 3, 4])
-        const [a, b, c, removed] = [member(members, 1), member(members, 2), member(members, 3), member(members, 4)]
+        const [a, b, c, removed] = pick(members, 1, 2, 3, 4)
         const rack = [a, b, c]
         const first = yield* commitEpoch({ coordinator: a, epoch: 1, members, threshold: 2, lastCommittedEpoch: null })
         yield* commitEpoch({ coordinator: b, epoch: 2, members: rack, threshold: 2, lastCommittedEpoch: 1 })
@@ -574,17 +568,16 @@ describe("authority attacks over mutual TLS", () => {
         // Still members: they commit the next signed epoch and unlock it.
         yield* commitEpoch({ coordinator: c, epoch: 3, members: rack, threshold: 2, lastCommittedEpoch: 2 })
         yield* unlockAll(rack, 3)
-      }).pipe(Effect.scoped, Effect.provide(logs.layer))
-    }
+      })
+    )
   )
 
   it.live(
     "5. unbounded inputs: absurd epochs and a 600 KB share are refused — decoding closes that link, the rest is refused by bounds or authority — and the node still reconfigures",
-    () => {
-      const logs = logCapture()
-      return Effect.gen(function* () {
+    withLogs((logs) =>
+      Effect.gen(function* () {
         const { ca, members } = yield* startRack([1, 2, 3])
-        const [a, b] = [member(members, 1), member(members, 2)]
+        const [a, b] = pick(members, 1, 2)
         yield* commitEpoch({ coordinator: a, epoch: 1, members, threshold: 2, lastCommittedEpoch: null })
         const credentials = yield* RackPki.issueNodeCertificate(ca, stranger.toString())
         const before = yield* snapshot(a)
@@ -662,8 +655,8 @@ describe("authority attacks over mutual TLS", () => {
 
         yield* commitEpoch({ coordinator: b, epoch: 2, members, threshold: 2, lastCommittedEpoch: 1 })
         yield* unlockAll(members, 2)
-      }).pipe(Effect.scoped, Effect.provide(logs.layer))
-    }
+      })
+    )
   )
 })
 
@@ -727,9 +720,8 @@ describe("plain TCP by omission", () => {
 
   it.live(
     "6. a node on Transport.insecureTcp warns at start that any process may claim any identity; one on mutual TLS does not",
-    () => {
-      const logs = logCapture()
-      return Effect.gen(function* () {
+    withLogs((logs) =>
+      Effect.gen(function* () {
         const ca = yield* RackPki.makeRackCa()
         const start = (index: number, transport: Transport.Transport) =>
           TrustQuorumNode.make({
@@ -751,7 +743,7 @@ describe("plain TCP by omission", () => {
             ]
           ]
         )
-      }).pipe(Effect.scoped, Effect.provide(logs.layer))
-    }
+      })
+    )
   )
 })

@@ -147,11 +147,23 @@ export const meshAll = (members: ReadonlyArray<Member>) =>
   })
 
 /** The member of `members` with index `index`. */
-export const member = (members: ReadonlyArray<Member>, index: number): Member => {
+const member = (members: ReadonlyArray<Member>, index: number): Member => {
   const found = members.find((m) => m.index === index)
   if (found === undefined) throw new Error(`no sled ${index} in the rack`)
   return found
 }
+
+/** The members of `members` with these indices, in order. */
+export const pick = (members: ReadonlyArray<Member>, ...indices: ReadonlyArray<number>): Array<Member> =>
+  indices.map((index) => member(members, index))
+
+/** An attack test's body, run in its own scope with every log line captured (`logs`). */
+export const withLogs =
+  <A, E>(body: (logs: ReturnType<typeof logCapture>) => Effect.Effect<A, E, Scope.Scope>) =>
+  (): Effect.Effect<A, E> => {
+    const logs = logCapture()
+    return body(logs).pipe(Effect.scoped, Effect.provide(logs.layer))
+  }
 
 /** A signed reconfiguration, sent to its coordinator; waits until every member acknowledged its prepare. */
 export const prepareEpoch = (args: {
