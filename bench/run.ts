@@ -19,9 +19,20 @@ const bench = Command.make(
       Argument.withDescription(`the benchmarks to run (default: all of ${all.join(", ")})`)
     ),
     // Read by the benchmark modules themselves from the arguments; declared here so they are checked and listed.
-    rounds: Flag.Int("rounds").pipe(Flag.optional, Flag.withDescription("proxy: interleaved rounds (default 5)")),
+    rounds: Flag.Int("rounds").pipe(
+      Flag.filter(
+        (n) => n >= 1 && n <= 1000,
+        (n) => `--rounds ${n}: give 1 to 1000 rounds`
+      ),
+      Flag.optional,
+      Flag.withDescription("proxy: interleaved rounds (default 5)")
+    ),
     only: Flag.String("only").pipe(Flag.optional, Flag.withDescription("proxy: only these variants (a,b,…)")),
     requests: Flag.Int("requests").pipe(
+      Flag.filter(
+        (n) => n >= 1 && n <= 10_000_000,
+        (n) => `--requests ${n}: give 1 to 10,000,000 requests`
+      ),
       Flag.optional,
       Flag.withDescription("stages: proxied requests profiled (default 20000)")
     )

@@ -327,7 +327,7 @@ describe("tq replay and the scripts", () => {
     })
   )
 
-  it.live("sim, chaos and bench take --help and refuse unknown flags before running anything", () =>
+  it.live("sim, chaos and bench take --help and refuse unknown flags and bad values before running anything", () =>
     Effect.gen(function* () {
       const help = yield* runScript(["src/cli/sim.ts", "--help"])
       assert.strictEqual(help.code, 0)
@@ -337,6 +337,9 @@ describe("tq replay and the scripts", () => {
         assert.strictEqual(wrong.code, 1, script)
         assert.include(wrong.output, "Unrecognized flag: --casess", script)
       }
+      const noRounds = yield* runScript(["bench/run.ts", "proxy", "--rounds", "0"])
+      assert.strictEqual(noRounds.code, 1)
+      assert.include(noRounds.output, "--rounds 0: give 1 to 1000 rounds")
     })
   )
 
