@@ -80,13 +80,23 @@ export const openStore = (flags: { readonly state: Option.Option<string>; readon
     return Context.get(yield* Layer.build(layer), ControlPlaneStore.ControlPlaneStore)
   })
 
-const RequestLine = Schema.fromJsonString(
+/**
+ * One request on standard input. The request id is stored with the proposal it leads to, so it is bounded
+ * (the driver's own ids are 16 hex digits); so is the member, a `part:serial` id.
+ */
+export const RequestLine = Schema.fromJsonString(
   Schema.Struct({
-    request: Schema.String,
+    request: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(128)),
     change: Schema.Literals(["add", "remove", "rotate"]),
-    member: Schema.optionalKey(Schema.String)
+    member: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(256)))
   })
 )
+
+/**
+ * Requests handled at once; beyond them, standard input is not read until one is answered (its writer waits),
+ * so a burst of lines costs a bounded number of fibers. Requests of one rack are serialized by the store anyway.
+ */
+const concurrentRequests = 64
 const decodeRequest = Schema.decodeUnknownEffect(RequestLine)
 
 /** One request line: accepted (the store holds its proposal) or refused, answered on standard output. */
@@ -163,7 +173,8 @@ export const controlPlane = Command.make(
       Stream.decodeText,
       Stream.splitLines,
       Stream.filter((line) => line.trim() !== ""),
-      Stream.runForEach((line) => Effect.forkScoped(handleRequest(driver)(line))),
+      Stream.mapEffect(handleRequest(driver), { concurrency: concurrentRequests, unordered: true }),
+      Stream.runDrain,
       Effect.orElseSucceed(() => undefined),
       // Standard input closed: keep driving until interrupted.
       Effect.andThen(Effect.never)
